@@ -1,0 +1,57 @@
+"""Every setting of the warehouse, read from the environment in this one place.
+
+Dagster, dbt (through `dbt_env()`), the CLI and the tests all take their paths from
+`Settings.from_env()`, so one variable moves the whole warehouse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+SOURCES = ("demo", "akshare")
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path  # MARGIN_WH_DB: the DuckDB warehouse file (single writer)
+    source: str  # MARGIN_WH_SOURCE: "demo" (synthetic, offline) or "akshare" (live)
+    landing_dir: Path  # MARGIN_WH_LANDING: raw frames as they arrived, one Parquet per call
+    publish_dir: Path  # MARGIN_WH_PUBLISH: read-only snapshot, Parquet exports, report
+    history_start: dt.date  # MARGIN_WH_HISTORY_START: first trading day the warehouse holds
+    demo_securities: int  # MARGIN_WH_DEMO_SECURITIES: size of the synthetic market
+    demo_seed: int  # MARGIN_WH_DEMO_SEED: same seed, same market
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = REPO_ROOT / "data"
+        source = env.get("MARGIN_WH_SOURCE", "demo").strip().lower()
+        if source not in SOURCES:
+            raise ValueError(
+                f"MARGIN_WH_SOURCE must be one of {SOURCES}, got {source!r}"
+            )
+        return cls(
+            db_path=Path(env.get("MARGIN_WH_DB", data_dir / "warehouse.duckdb")).absolute(),
+            source=source,
+            landing_dir=Path(env.get("MARGIN_WH_LANDING", data_dir / "landing")).absolute(),
+            publish_dir=Path(env.get("MARGIN_WH_PUBLISH", data_dir / "published")).absolute(),
+            history_start=dt.date.fromisoformat(
+                env.get("MARGIN_WH_HISTORY_START", "2023-01-01")
+            ),
+            demo_securities=int(env.get("MARGIN_WH_DEMO_SECURITIES", "300")),
+            demo_seed=int(env.get("MARGIN_WH_DEMO_SEED", "20231016")),
+        )
+
+    def dbt_env(self) -> dict[str, str]:
+        """The environment dbt runs in: profiles.yml reads the warehouse path from it."""
+        return {**os.environ, "MARGIN_WH_DB": str(self.db_path)}
+
+    def ensure_dirs(self) -> None:
+        for path in (self.db_path.parent, self.landing_dir, self.publish_dir):
+            path.mkdir(parents=True, exist_ok=True)
