@@ -6,8 +6,10 @@ Dagster, dbt (through `dbt_env()`), the CLI and the tests all take their paths f
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ class Settings:
     history_start: dt.date  # MARGIN_WH_HISTORY_START: first trading day the warehouse holds
     demo_securities: int  # MARGIN_WH_DEMO_SECURITIES: size of the synthetic market
     demo_seed: int  # MARGIN_WH_DEMO_SEED: same seed, same market
+    demo_end: dt.date  # MARGIN_WH_DEMO_END: last day of the synthetic market
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -46,11 +49,25 @@ class Settings:
             ),
             demo_securities=int(env.get("MARGIN_WH_DEMO_SECURITIES", "300")),
             demo_seed=int(env.get("MARGIN_WH_DEMO_SEED", "20231016")),
+            demo_end=dt.date.fromisoformat(env.get("MARGIN_WH_DEMO_END", "2025-06-30")),
         )
 
     def dbt_env(self) -> dict[str, str]:
         """The environment dbt runs in: profiles.yml reads the warehouse path from it."""
         return {**os.environ, "MARGIN_WH_DB": str(self.db_path)}
+
+    @contextlib.contextmanager
+    def dbt_environ(self) -> Iterator[None]:
+        """Set MARGIN_WH_DB for dbt (profiles.yml reads it) for the duration."""
+        before = os.environ.get("MARGIN_WH_DB")
+        os.environ["MARGIN_WH_DB"] = str(self.db_path)
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("MARGIN_WH_DB", None)
+            else:
+                os.environ["MARGIN_WH_DB"] = before
 
     def ensure_dirs(self) -> None:
         for path in (self.db_path.parent, self.landing_dir, self.publish_dir):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ColumnKind = Literal["text", "number", "date"]
+# code: a 6-digit security code, zero-padded on arrival (older SZSE files return ints)
+ColumnKind = Literal["text", "code", "number", "date"]
 # How one dataset is called for a window of trading days:
 #   per_day          one call per trading day:         f(date="YYYYMMDD")
 #   range            one call for the whole window:    f(start_date=, end_date=)
@@ -59,7 +60,7 @@ def _num(name: str, unit: str, plausible: tuple[float, float] | None = None) -> 
 # Per-security margin detail. SZSE and BSE publish the same table (no date column, short
 # balance in CNY); SSE publishes repayments but no short balance in CNY.
 _DETAIL_SZSE_LIKE = (
-    Column("证券代码", "text"),
+    Column("证券代码", "code"),
     Column("证券简称", "text"),
     _num("融资买入额", "CNY"),
     _num("融资余额", "CNY", (1e4, 1e11)),
@@ -92,7 +93,7 @@ DATASETS: dict[str, Dataset] = {
             description="Shenwan 2021 industry classification history, point-in-time.",
             call="static",
             columns=(
-                Column("symbol", "text"),
+                Column("symbol", "code"),
                 Column("start_date", "date"),
                 Column("industry_code", "text"),
                 Column("update_time", "date"),
@@ -105,7 +106,7 @@ DATASETS: dict[str, Dataset] = {
             call="per_day",
             columns=(
                 Column("信用交易日期", "date"),
-                Column("标的证券代码", "text"),
+                Column("标的证券代码", "code"),
                 Column("标的证券简称", "text"),
                 _num("融资余额", "CNY", (1e4, 1e11)),
                 _num("融资买入额", "CNY"),
@@ -257,3 +258,18 @@ def sina_symbol(security_code: str) -> str:
     if code[0] in "48":
         return "bj" + code
     return "sz" + code
+
+
+@dataclass(frozen=True)
+class Exchange:
+    name: str
+    detail_function: str
+    summary_function: str
+    summary_cny_per_unit: float  # SZSE publishes totals in 亿 (1e8) CNY
+
+
+EXCHANGES = (
+    Exchange("SSE", "stock_margin_detail_sse", "stock_margin_sse", 1.0),
+    Exchange("SZSE", "stock_margin_detail_szse", "stock_margin_szse", 1e8),
+    Exchange("BSE", "stock_margin_detail_bse", "stock_margin_bse", 1.0),
+)

@@ -1,0 +1,64 @@
+"""Trading-day arithmetic on the exchange calendar (never weekdays).
+
+The calendar is data: `tool_trade_date_hist_sina()` as kept in the landing zone (or the
+demo market's). These helpers are pure and take it as a sorted list of dates.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CALENDAR_FUNCTION = "tool_trade_date_hist_sina"
+
+
+def trading_days_between(
+    calendar: Sequence[dt.date], start: dt.date, end: dt.date
+) -> list[dt.date]:
+    """Trading days in [start, end], both inclusive."""
+    lo = bisect.bisect_left(calendar, start)
+    hi = bisect.bisect_right(calendar, end)
+    return list(calendar[lo:hi])
+
+
+def previous_trading_day(calendar: Sequence[dt.date], day: dt.date) -> dt.date | None:
+    """The last trading day strictly before `day`."""
+    i = bisect.bisect_left(calendar, day)
+    return calendar[i - 1] if i > 0 else None
+
+
+def is_trading_day(calendar: Sequence[dt.date], day: dt.date) -> bool:
+    i = bisect.bisect_left(calendar, day)
+    return i < len(calendar) and calendar[i] == day
+
+
+def day_to_load_on(calendar: Sequence[dt.date], run_day: dt.date) -> dt.date | None:
+    """The trading day a morning run on `run_day` loads: T-1, published ~09:00 on T.
+
+    None when `run_day` is not a trading day (the exchanges publish nothing then).
+    """
+    if not is_trading_day(calendar, run_day):
+        return None
+    return previous_trading_day(calendar, run_day)
+
+
+def shanghai_today(now: dt.datetime | None = None) -> dt.date:
+    now = now or dt.datetime.now(dt.UTC)
+    return now.astimezone(SHANGHAI).date()
+
+
+def load_calendar(landing_dir: Path) -> list[dt.date]:
+    """The trading calendar as last fetched into the landing zone (empty if never)."""
+    from margin_wh.raw.landing import landed_files, read_landed
+    from margin_wh.raw.parse import parse_dates
+
+    files = landed_files(landing_dir, CALENDAR_FUNCTION)
+    if not files:
+        return []
+    frame = read_landed(files[-1]).frame
+    days, _ = parse_dates(frame["trade_date"])
+    return sorted({d for d in days if d is not None})

@@ -1,0 +1,146 @@
+"""`margin-wh`: run the warehouse from a terminal, through the same Dagster definitions as the UI.
+
+    margin-wh demo                                   the whole demo range, then a summary
+    margin-wh refresh --start 2024-07-01 --end 2024-07-31
+    margin-wh load-raw --start … --end …             raw datasets only, no dbt
+    margin-wh replay                                 rebuild raw tables from the landing zone
+    margin-wh ui                                     the Dagster UI on this warehouse
+    margin-wh dbt -- build --select marts            dbt with the warehouse's settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+
+from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _refresh(settings: Settings, start: dt.date, end: dt.date, raw_only: bool):
+    from orchestration.instance import get_instance
+    from orchestration.runner import refresh
+
+    if end < start:
+        raise SystemExit(f"--end {end} is before --start {start}")
+    settings.ensure_dirs()
+    label = "SYNTHETIC demo source" if settings.source == "demo" else "live akshare source"
+    print(f"Refreshing {settings.db_path} from the {label}, {start} .. {end}")
+    return refresh(settings, start, end, get_instance(), raw_only=raw_only)
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    result = _refresh(settings, args.start, args.end, raw_only=args.raw_only)
+    print(f"Loaded {result.trading_days} trading days, {result.first_day} .. {result.last_day}.")
+    return 0
+
+
+def cmd_load_raw(args: argparse.Namespace) -> int:
+    args.raw_only = True
+    return cmd_refresh(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from margin_wh.summary import print_summary
+
+    settings = Settings.from_env()
+    if settings.source != "demo":
+        raise SystemExit("`margin-wh demo` runs on the demo source; unset MARGIN_WH_SOURCE")
+    _refresh(settings, settings.history_start, settings.demo_end, raw_only=False)
+    print_summary(settings)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from margin_wh.calendar import load_calendar
+    from margin_wh.raw.load import replay
+    from margin_wh.sources.datasets import DATASETS
+
+    settings = Settings.from_env()
+    calendar = load_calendar(settings.landing_dir)
+    if not calendar:
+        raise SystemExit(f"no trading calendar in {settings.landing_dir}: nothing to replay")
+    with duckdb.connect(str(settings.db_path)) as con:
+        for dataset in DATASETS.values():
+            result = replay(con, dataset, calendar, settings.landing_dir)
+            print(f"raw.{dataset.function}: {result.rows_written} rows from {result.files} files")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from orchestration.instance import dagster_home
+
+    home = dagster_home()
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home})")
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "dagster"), "dev",
+        "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(args.port),
+    ]
+    return subprocess.call(command, cwd=REPO_ROOT)
+
+
+def cmd_dbt(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
+    dbt_args = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args
+    return subprocess.call(
+        [dbt, *dbt_args, "--profiles-dir", str(DBT_PROJECT_DIR)],
+        cwd=DBT_PROJECT_DIR,
+        env=settings.dbt_env(),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="margin-wh", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, func, help_text in (
+        ("refresh", cmd_refresh, "load raw datasets for trading days in a range, then build the models"),
+        ("load-raw", cmd_load_raw, "load raw datasets for trading days in a range (no dbt)"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
+        p.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
+        if name == "refresh":
+            p.add_argument("--raw-only", action="store_true", help="skip the dbt models")
+        p.set_defaults(func=func)
+
+    sub.add_parser("demo", help="refresh the whole demo market and print a summary").set_defaults(func=cmd_demo)
+    sub.add_parser("replay", help="rebuild the raw tables from the landing zone, no calls").set_defaults(func=cmd_replay)
+    p = sub.add_parser("ui", help="open the Dagster UI on this warehouse")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
+    p = sub.add_parser("dbt", help="run dbt with the warehouse's settings, e.g. margin-wh dbt -- test")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_dbt)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as error:  # a clear last line for the operator; details above it
+        from orchestration.runner import RefreshError
+
+        if isinstance(error, RefreshError):
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""Raw loading: fetch each call into the landing zone, validate it, and replace the
+trading days it covers in `raw.<function>` in one transaction.
+
+A load never appends: it deletes the days (and symbols) its calls cover and inserts the
+new rows in the same transaction, so re-running a day changes nothing and a reader never
+sees half a day. Replay runs the same `load_frames` over the landing zone alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pandas as pd
+
+from margin_wh.raw import landing
+from margin_wh.raw.parse import SourceDataError, describe_call, parse_frame
+from margin_wh.sources.datasets import Dataset
+
+RAW_SCHEMA = "raw"
+_DUCKDB_TYPES = {"text": "VARCHAR", "code": "VARCHAR", "number": "DOUBLE", "date": "DATE"}
+
+
+class Source(Protocol):
+    name: str
+
+    def call(self, function: str, **kwargs: Any) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class Request:
+    kwargs: dict[str, Any]
+    window: tuple[dt.date, dt.date] | None  # trading days this call answers for
+    trade_day: dt.date | None = None  # set for one-day calls
+
+
+@dataclass(frozen=True)
+class ParsedFrame:
+    landed: landing.LandedFrame  # provenance (the frame itself is the typed one below)
+    rows: pd.DataFrame
+
+
+@dataclass
+class LoadResult:
+    function: str
+    rows_written: int = 0
+    trading_days: list[dt.date] = field(default_factory=list)
+    files: int = 0
+
+    @property
+    def date_range(self) -> str:
+        if not self.trading_days:
+            return "-"
+        return f"{min(self.trading_days)} .. {max(self.trading_days)}"
+
+
+def yyyymmdd(day: dt.date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+def plan_requests(
+    dataset: Dataset, trading_days: Sequence[dt.date], symbols: Sequence[str] = ()
+) -> list[Request]:
+    """The akshare calls that cover `trading_days` (sorted, non-empty) for a dataset."""
+    fixed = dict(dataset.fixed_kwargs)
+    if dataset.call == "static":
+        return [Request(kwargs=fixed, window=None)]
+    if not trading_days:
+        raise ValueError(f"{dataset.function}: no trading days to load")
+    first, last = trading_days[0], trading_days[-1]
+    window = (first, last)
+    if dataset.call == "per_day":
+        return [
+            Request({"date": yyyymmdd(d), **fixed}, (d, d), trade_day=d) for d in trading_days
+        ]
+    if dataset.call == "range":
+        return [Request({"start_date": yyyymmdd(first), "end_date": yyyymmdd(last), **fixed}, window)]
+    if dataset.call == "per_symbol_range":
+        return [
+            Request(
+                {"symbol": s, "start_date": yyyymmdd(first), "end_date": yyyymmdd(last), **fixed},
+                window,
+            )
+            for s in symbols
+        ]
+    if dataset.call == "per_symbol_full":
+        return [Request({"symbol": s, **fixed}, window) for s in symbols]
+    raise ValueError(f"unknown call pattern {dataset.call!r}")
+
+
+def fetch(
+    source: Source,
+    dataset: Dataset,
+    requests: Sequence[Request],
+    landing_dir: Path,
+    on_call: Callable[[Request], None] | None = None,
+) -> list[ParsedFrame]:
+    """Call the source for every request; keep each frame in the landing zone; validate.
+
+    A frame that fails validation is moved to `_rejected/` and the whole fetch fails:
+    nothing is loaded for this dataset, and what was loaded before stays.
+    """
+    parsed: list[ParsedFrame] = []
+    for request in requests:
+        frame = source.call(dataset.function, **request.kwargs)
+        fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        pending = landing.write_pending(
+            landing_dir, dataset.function, request.kwargs, frame, source.name, fetched_at, request.window
+        )
+        try:
+            rows = parse_request_frame(dataset, frame, request)
+        except SourceDataError as error:
+            kept = landing.reject(pending, str(error))
+            raise SourceDataError(f"{error} [frame kept in {kept}]") from None
+        final = landing.accept(pending)
+        landed = landing.LandedFrame(
+            dataset.function, request.kwargs, source.name, fetched_at, request.window, final, frame
+        )
+        parsed.append(ParsedFrame(landed, rows))
+        if on_call:
+            on_call(request)
+    return parsed
+
+
+def parse_request_frame(dataset: Dataset, frame: pd.DataFrame, request: Request) -> pd.DataFrame:
+    # One security's quotes may be empty for a window (suspended all along); the
+    # dataset as a whole must still cover every trading day, checked in load_frames.
+    if dataset.call == "per_symbol_range" and isinstance(frame, pd.DataFrame) and frame.empty:
+        if list(frame.columns) == dataset.column_names:
+            return _empty_typed(dataset)
+    return parse_frame(dataset, frame, request.kwargs, request.trade_day)
+
+
+def _empty_typed(dataset: Dataset) -> pd.DataFrame:
+    columns = dataset.column_names + ["trade_date", *dataset.request_columns]
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+def replay_parsed(dataset: Dataset, landing_dir: Path) -> list[ParsedFrame]:
+    """Every accepted landing file of a dataset, parsed again, oldest fetch first."""
+    parsed = []
+    for path in landing.landed_files(landing_dir, dataset.function):
+        landed = landing.read_landed(path)
+        request = Request(
+            landed.kwargs,
+            landed.window,
+            trade_day=landed.window[0] if dataset.call == "per_day" and landed.window else None,
+        )
+        parsed.append(ParsedFrame(landed, parse_request_frame(dataset, landed.frame, request)))
+    return sorted(parsed, key=lambda p: (p.landed.fetched_at, str(p.landed.path)))
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
+    columns = [f'"{c.name}" {_DUCKDB_TYPES[c.kind]}' for c in dataset.columns]
+    if dataset.partitioned and "trade_date" not in dataset.column_names:
+        columns.append("trade_date DATE")
+    columns += [f"{name} VARCHAR" for name in dataset.request_columns]
+    columns += ["_source VARCHAR", "_fetched_at TIMESTAMP", "_landing_file VARCHAR"]
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{dataset.function} ({', '.join(columns)})"
+    )
+
+
+def load_frames(
+    con: duckdb.DuckDBPyConnection,
+    dataset: Dataset,
+    parsed: Sequence[ParsedFrame],
+    trading_days: Sequence[dt.date],
+    landing_dir: Path,
+    replace_all: bool = False,
+) -> LoadResult:
+    """Replace, in one transaction, what `parsed` covers in raw.<function>.
+
+    Scope of a call = the trading days of its window × its request columns (symbol).
+    Where calls overlap (replay of several backfills), the latest fetch wins.
+    """
+    result = LoadResult(dataset.function, files=len(parsed))
+    if not parsed:  # nothing fetched or landed: leave the table as it is
+        return result
+    table = f"{RAW_SCHEMA}.{dataset.function}"
+    keys = ["trade_date", *dataset.request_columns]
+    calendar = set(trading_days)
+
+    frames, scopes = [], []
+    for order, item in enumerate(parsed):
+        rows = item.rows.copy()
+        rows["_order"] = order
+        rows["_source"] = item.landed.source
+        rows["_fetched_at"] = pd.Timestamp(item.landed.fetched_at)
+        rows["_landing_file"] = str(Path(item.landed.path).relative_to(landing_dir))
+        if dataset.partitioned:
+            rows, scope = _scope_rows(dataset, item, rows, trading_days, calendar)
+            scope["_order"] = order
+            scopes.append(scope)
+        frames.append(rows)
+    incoming = pd.concat(frames, ignore_index=True)
+
+    if dataset.partitioned:
+        scope = pd.concat(scopes, ignore_index=True)
+        winner = scope.groupby(keys, as_index=False)["_order"].max()
+        incoming = incoming.merge(winner, on=[*keys, "_order"], how="inner")
+        _check_complete(dataset, incoming, winner, keys)
+        result.trading_days = sorted(set(winner["trade_date"]))
+    else:
+        # Static datasets: the latest call is the whole table.
+        incoming = incoming[incoming["_order"] == incoming["_order"].max()]
+    incoming = incoming.drop(columns=["_order"])
+
+    ensure_raw_table(con, dataset)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if dataset.partitioned and not replace_all:
+            con.register("load_scope", winner[keys])
+            match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+            con.execute(f"DELETE FROM {table} AS t USING load_scope AS s WHERE {match}")
+        else:
+            con.execute(f"DELETE FROM {table}")
+        con.register("load_incoming", incoming)
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM load_incoming")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for view in ("load_scope", "load_incoming"):
+            try:
+                con.unregister(view)
+            except Exception:  # noqa: BLE001 - view may not be registered
+                pass
+    result.rows_written = len(incoming)
+    return result
+
+
+def _scope_rows(
+    dataset: Dataset,
+    item: ParsedFrame,
+    rows: pd.DataFrame,
+    trading_days: Sequence[dt.date],
+    calendar: set[dt.date],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    window = item.landed.window
+    if window is None:
+        raise ValueError(f"{item.landed.path}: no trading-day window recorded")
+    call = describe_call(dataset.function, item.landed.kwargs)
+    not_trading = sorted({d for d in rows["trade_date"] if d not in calendar})
+    in_window = rows["trade_date"].map(lambda d: window[0] <= d <= window[1])
+    # Full-history calls (spot indices) answer for more than we asked: keep the window.
+    if dataset.call != "per_symbol_full":
+        stray = sorted({d for d in rows.loc[~in_window, "trade_date"]})
+        if stray:
+            raise SourceDataError(f"{call}: rows dated outside the window {window}: {stray[:5]}")
+        if not_trading:
+            raise SourceDataError(
+                f"{call}: rows dated on non-trading days {not_trading[:5]} "
+                "(trading calendar out of date?)"
+            )
+    rows = rows[in_window & rows["trade_date"].isin(calendar)]
+    days = [d for d in trading_days if window[0] <= d <= window[1]]
+    scope = pd.DataFrame({"trade_date": days})
+    for name in dataset.request_columns:
+        scope[name] = item.landed.kwargs[name]
+    return rows, scope
+
+
+def _check_complete(
+    dataset: Dataset, incoming: pd.DataFrame, winner: pd.DataFrame, keys: list[str]
+) -> None:
+    """Every trading day asked for must have rows: a gap is an error, not a zero."""
+    if not dataset.every_trading_day:
+        return
+    # Per-security quotes may miss days (suspensions): require rows per day overall.
+    check_keys = ["trade_date"] if dataset.call == "per_symbol_range" else keys
+    present = incoming[check_keys].drop_duplicates()
+    expected = winner[check_keys].drop_duplicates()
+    missing = expected.merge(present, on=check_keys, how="left", indicator=True)
+    missing = missing[missing["_merge"] == "left_only"].drop(columns="_merge")
+    if len(missing):
+        sample = missing.head(5).to_dict("records")
+        raise SourceDataError(
+            f"{dataset.function}: no rows for {len(missing)} trading day(s) asked for, "
+            f"e.g. {sample} — not published yet, or the source skipped them "
+            "(get_futures_daily silently skips days missing from akshare's bundled calendar)"
+        )
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    dataset: Dataset,
+    trading_days: Sequence[dt.date],
+    landing_dir: Path,
+    symbols: Sequence[str] = (),
+    on_call: Callable[[Request], None] | None = None,
+) -> LoadResult:
+    """Fetch a window of one dataset from the source and load it."""
+    requests = plan_requests(dataset, trading_days, symbols)
+    parsed = fetch(source, dataset, requests, landing_dir, on_call)
+    return load_frames(con, dataset, parsed, trading_days, landing_dir)
+
+
+def replay(
+    con: duckdb.DuckDBPyConnection,
+    dataset: Dataset,
+    trading_days: Sequence[dt.date],
+    landing_dir: Path,
+) -> LoadResult:
+    """Rebuild raw.<function> from the landing zone alone, with no calls."""
+    parsed = replay_parsed(dataset, landing_dir)
+    return load_frames(con, dataset, parsed, trading_days, landing_dir, replace_all=True)

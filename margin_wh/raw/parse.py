@@ -1,0 +1,250 @@
+"""Check a frame on arrival against its dataset's contract and type it.
+
+Pure functions: a frame and a request in, a typed frame (or a `SourceDataError` that
+says what was expected and what arrived) out. Parsing is ours — exchanges publish
+"1,234.5", "-" and blanks — and the structural checks (types, keys, ranges, units)
+are a pandera schema built from the contract in `datasets.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from margin_wh.sources.datasets import Column, Dataset
+
+# What exchanges print for "no value".
+_MISSING_TOKENS = {"", "-", "--", "—", "nan", "None", "null", "NaN"}
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+class SourceDataError(ValueError):
+    """A frame did not match what its akshare function is expected to return."""
+
+
+def describe_call(function: str, kwargs: dict[str, Any]) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"{function}({args})"
+
+
+def parse_numbers(values: pd.Series) -> tuple[pd.Series, list[tuple[int, Any]]]:
+    """Numbers as the exchanges print them -> float64; returns (parsed, unparseable).
+
+    "1,234.50" -> 1234.5; "-", "" and None -> NaN (not published); anything else that
+    is not a number is reported back, never silently coerced.
+    """
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("float64"), []
+    parsed = np.full(len(values), np.nan)
+    bad: list[tuple[int, Any]] = []
+    for i, value in enumerate(values.tolist()):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, bool
+        ):
+            parsed[i] = float(value)
+            continue
+        text = str(value).strip().replace(",", "").replace("\u00a0", "")
+        if text in _MISSING_TOKENS:
+            continue
+        if _NUMBER_RE.match(text):
+            parsed[i] = float(text)
+        else:
+            bad.append((i, value))
+    return pd.Series(parsed, index=values.index, dtype="float64"), bad
+
+
+def parse_dates(values: pd.Series) -> tuple[pd.Series, list[tuple[int, Any]]]:
+    """datetime.date, Timestamp, 'YYYYMMDD' or 'YYYY-MM-DD' -> datetime.date objects."""
+    out: list[dt.date | None] = []
+    bad: list[tuple[int, Any]] = []
+    for i, value in enumerate(values.tolist()):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+            out.append(None)
+        elif isinstance(value, dt.datetime):
+            out.append(value.date())
+        elif isinstance(value, dt.date):
+            out.append(value)
+        else:
+            text = str(value).strip()
+            try:
+                if re.fullmatch(r"\d{8}", text):
+                    out.append(dt.datetime.strptime(text, "%Y%m%d").date())
+                else:
+                    out.append(dt.date.fromisoformat(text[:10]))
+            except ValueError:
+                out.append(None)
+                bad.append((i, value))
+    return pd.Series(out, index=values.index, dtype="object"), bad
+
+
+def parse_codes(values: pd.Series) -> tuple[pd.Series, list[tuple[int, Any]]]:
+    """Security codes -> 6-digit strings: 1 -> '000001', '600000' stays."""
+    out: list[str | None] = []
+    bad: list[tuple[int, Any]] = []
+    for i, value in enumerate(values.tolist()):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            out.append(None)
+            continue
+        text = str(int(value)) if isinstance(value, (int, np.integer, float)) else str(value)
+        text = text.strip()
+        if text.isdigit() and len(text) <= 6:
+            out.append(text.zfill(6))
+        else:
+            out.append(None)
+            bad.append((i, value))
+    return pd.Series(out, index=values.index, dtype="object"), bad
+
+
+def parse_texts(values: pd.Series) -> tuple[pd.Series, list[tuple[int, Any]]]:
+    out = [
+        None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip()
+        for v in values.tolist()
+    ]
+    return pd.Series(out, index=values.index, dtype="object"), []
+
+
+_PARSERS = {
+    "number": parse_numbers,
+    "date": parse_dates,
+    "code": parse_codes,
+    "text": parse_texts,
+}
+
+
+def _pandera_schema(dataset: Dataset, key: list[str]) -> pa.DataFrameSchema:
+    def column_schema(column: Column) -> pa.Column:
+        checks = []
+        if column.kind == "number":
+            checks.append(pa.Check.ge(0, error="negative value"))
+            if column.plausible_median:
+                lo, hi = column.plausible_median
+                checks.append(
+                    pa.Check(
+                        lambda s, lo=lo, hi=hi: _median_nonzero(s) is None
+                        or lo <= _median_nonzero(s) <= hi,
+                        error=f"wrong unit? median of non-zero values must lie in "
+                        f"[{lo:g}, {hi:g}] {column.unit}",
+                    )
+                )
+        return pa.Column(
+            "float64" if column.kind == "number" else object,
+            checks=checks,
+            nullable=column.name not in key,
+        )
+
+    return pa.DataFrameSchema(
+        {c.name: column_schema(c) for c in dataset.columns},
+        unique=key or None,
+        strict=False,
+        name=dataset.function,
+    )
+
+
+def _median_nonzero(values: pd.Series) -> float | None:
+    nonzero = values[(values != 0) & values.notna()]
+    return float(nonzero.median()) if len(nonzero) else None
+
+
+def _sample(bad: list[tuple[int, Any]], n: int = 3) -> str:
+    shown = ", ".join(f"row {i}: {v!r}" for i, v in bad[:n])
+    more = f" (+{len(bad) - n} more)" if len(bad) > n else ""
+    return shown + more
+
+
+def parse_frame(
+    dataset: Dataset,
+    frame: pd.DataFrame,
+    kwargs: dict[str, Any],
+    trade_day: dt.date | None = None,
+) -> pd.DataFrame:
+    """Validate `frame` as returned by `dataset.function(**kwargs)` and type it.
+
+    Adds `trade_date` (from the date column, else `trade_day` from the request) and the
+    request columns. Raises SourceDataError naming the call, what was expected and what
+    arrived.
+    """
+    call = describe_call(dataset.function, kwargs)
+    when = f" for trading day {trade_day.isoformat()}" if trade_day else ""
+
+    def fail(problem: str) -> SourceDataError:
+        return SourceDataError(f"{call}{when}: {problem}")
+
+    if not isinstance(frame, pd.DataFrame):
+        raise fail(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    expected = dataset.column_names
+    arrived = [str(c) for c in frame.columns]
+    missing = [c for c in expected if c not in arrived]
+    unexpected = [c for c in arrived if c not in expected]
+    if missing or unexpected:
+        hint = " (renamed upstream? check the pinned akshare version)" if missing else ""
+        raise fail(
+            f"columns do not match the contract{hint}. expected {expected}; "
+            f"arrived {arrived}; missing {missing}; unexpected {unexpected}"
+        )
+    if frame.empty:
+        raise fail(
+            "returned an empty frame — not published yet? (exchanges publish day T "
+            "on T+1 around 09:00 Beijing time)"
+        )
+
+    typed = pd.DataFrame(index=range(len(frame)))
+    for column in dataset.columns:
+        values, bad = _PARSERS[column.kind](frame[column.name].reset_index(drop=True))
+        if bad:
+            raise fail(
+                f"column {column.name!r}: expected {column.kind}"
+                f"{' in ' + column.unit if column.unit else ''}, "
+                f"got unparseable values: {_sample(bad)}"
+            )
+        typed[column.name] = values
+
+    if dataset.date_column:
+        typed["trade_date"] = typed[dataset.date_column]
+        if trade_day is not None and dataset.call == "per_day":
+            other = typed.loc[typed["trade_date"] != trade_day, "trade_date"]
+            if len(other):
+                raise fail(
+                    f"asked for {trade_day}, got rows dated {sorted(set(other))[:3]}"
+                )
+    elif dataset.partitioned:
+        if trade_day is None:
+            raise fail("no date column in this dataset and no trading day requested")
+        typed["trade_date"] = trade_day
+    for name in dataset.request_columns:
+        typed[name] = kwargs[name]
+
+    key = list(dataset.key) + (["trade_date"] if dataset.partitioned else [])
+    try:
+        _pandera_schema(dataset, key).validate(typed, lazy=True)
+    except SchemaErrors as errors:
+        raise fail(_summarise_schema_errors(errors, typed, key)) from None
+    return typed
+
+
+def _summarise_schema_errors(errors: SchemaErrors, typed: pd.DataFrame, key: list[str]) -> str:
+    problems = []
+    for (column, check), group in errors.failure_cases.groupby(
+        ["column", "check"], dropna=False, sort=False
+    ):
+        check = str(check)
+        if "unique" in check:
+            duplicated = typed[typed.duplicated(key, keep=False)][key]
+            sample = duplicated.drop_duplicates().head(3).to_dict("records")
+            problem = f"duplicated key {key}: {len(duplicated)} rows share keys, e.g. {sample}"
+        elif check.startswith("wrong unit"):
+            median = _median_nonzero(typed[column])
+            problem = f"column {column!r}: {check}, arrived with median {median:g}"
+        else:
+            values = group["failure_case"].tolist()[:3]
+            problem = f"column {column!r} failed {check}: e.g. {values}"
+        if problem not in problems:
+            problems.append(problem)
+    return "; ".join(problems)

@@ -1,0 +1,40 @@
+"""Where raw frames come from: live akshare, or the built-in synthetic demo market."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pandas as pd
+
+from margin_wh.config import Settings
+
+
+class DemoSource:
+    """The demo market behind akshare's function names; offline and deterministic."""
+
+    name = "demo"
+
+    def __init__(self, securities: int, start: Any, end: Any, seed: int):
+        from margin_wh.sources.demo import DemoMarket
+
+        self.market = DemoMarket(securities=securities, start=start, end=end, seed=seed)
+
+    def call(self, function: str, **kwargs: Any) -> pd.DataFrame:
+        return self.market.call(function, **kwargs)
+
+
+@functools.lru_cache(maxsize=4)
+def _demo_source(securities: int, start: Any, end: Any, seed: int) -> DemoSource:
+    return DemoSource(securities, start, end, seed)
+
+
+def get_source(settings: Settings):
+    """The configured source (MARGIN_WH_SOURCE). The demo market is built once per process."""
+    if settings.source == "akshare":
+        from margin_wh.sources.akshare_source import AkshareSource
+
+        return AkshareSource()
+    return _demo_source(
+        settings.demo_securities, settings.history_start, settings.demo_end, settings.demo_seed
+    )

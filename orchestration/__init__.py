@@ -1,0 +1,1 @@
+"""The Dagster code location of the margin warehouse: see `definitions.py`."""

@@ -1,0 +1,121 @@
+"""dbt models as Dagster assets, in three steps so one run goes raw -> marts in order:
+
+- `dbt_upstream`: seeds, staging and intermediate views (cheap, unpartitioned);
+- `dbt_daily_marts`: incremental models, partitioned by trading day: a run builds only
+  its partition range, passed to dbt as the vars start_date / end_date (one dbt
+  invocation per run, however many days: BackfillPolicy.single_run);
+- `dbt_history_marts`: small marts over the whole history (policy-event windows).
+dbt tests become asset checks on the models they test.
+"""
+
+from __future__ import annotations
+
+import json
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
+from orchestration.partitions import TRADING_DAYS, partition_window
+from orchestration.resources import WarehouseResource
+
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+DAILY = "config.materialized:incremental"
+UPSTREAM = "resource_type:seed tag:layer_staging tag:layer_intermediate"
+HISTORY = "tag:layer_marts"
+
+
+def _newest_source_mtime() -> float:
+    roots = [REPO_ROOT / "models", REPO_ROOT / "seeds", DBT_PROJECT_DIR / "macros",
+             DBT_PROJECT_DIR / "tests"]
+    files = [DBT_PROJECT_DIR / "dbt_project.yml"]
+    for root in roots:
+        if root.exists():
+            files += [p for p in root.rglob("*") if p.is_file()]
+    return max(p.stat().st_mtime for p in files)
+
+
+def ensure_manifest(settings: Settings) -> Path:
+    """Parse the dbt project when its manifest is missing or older than its files."""
+    manifest = DBT_PROJECT.manifest_path
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
+        with settings.dbt_environ():
+            DBT_PROJECT.preparer.prepare(DBT_PROJECT)
+    return manifest
+
+
+class WarehouseDbtTranslator(DagsterDbtTranslator):
+    """Models keyed by schema (marts/fct_…), sources onto the raw assets (raw/<function>)."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey(["raw", dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return dbt_resource_props["schema"]
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        return OWNERS
+
+
+TRANSLATOR = WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def window_vars(start: str, end: str) -> str:
+    return json.dumps({"start_date": start, "end_date": end})
+
+
+def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
+    @dbt_assets(
+        manifest=manifest,
+        select=UPSTREAM,
+        exclude=DAILY,
+        name="dbt_upstream",
+        dagster_dbt_translator=TRANSLATOR,
+        pool=DUCKDB_WRITER_POOL,
+        project=DBT_PROJECT,
+    )
+    def dbt_upstream(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        with warehouse.settings.dbt_environ():
+            yield from dbt.cli(["build"], context=context).stream()
+
+    @dbt_assets(
+        manifest=manifest,
+        select=DAILY,
+        name="dbt_daily_marts",
+        dagster_dbt_translator=TRANSLATOR,
+        partitions_def=TRADING_DAYS,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=DUCKDB_WRITER_POOL,
+        project=DBT_PROJECT,
+    )
+    def dbt_daily_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        start, end = partition_window(context.partition_key_range)
+        args = ["build", "--vars", window_vars(start.isoformat(), end.isoformat())]
+        with warehouse.settings.dbt_environ():
+            yield from dbt.cli(args, context=context).stream()
+
+    @dbt_assets(
+        manifest=manifest,
+        select=HISTORY,
+        exclude=DAILY,
+        name="dbt_history_marts",
+        dagster_dbt_translator=TRANSLATOR,
+        pool=DUCKDB_WRITER_POOL,
+        project=DBT_PROJECT,
+    )
+    def dbt_history_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        with warehouse.settings.dbt_environ():
+            yield from dbt.cli(["build"], context=context).stream()
+
+    return [dbt_upstream, dbt_daily_marts, dbt_history_marts]
+
+
+

@@ -1,0 +1,121 @@
+"""Raw assets: one per akshare function, built from the dataset table in datasets.py.
+
+Each materialization fetches its partition range from the configured source into the
+landing zone, validates it and replaces those trading days in raw.<function>.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from margin_wh.calendar import CALENDAR_FUNCTION, previous_trading_day, shanghai_today
+from margin_wh.raw.load import LoadResult, ingest
+from margin_wh.raw.universe import quote_symbols, spot_index_symbols
+from margin_wh.sources.datasets import DATASETS, MARGIN_DETAIL_FUNCTIONS, Dataset
+from orchestration.partitions import TRADING_DAYS, sync_trading_days, window_days
+from orchestration.resources import WarehouseResource
+
+DUCKDB_WRITER_POOL = "duckdb_writer"
+OWNERS = ["team:margin-warehouse"]
+PREVIEW_ROWS = 5
+
+
+def raw_key(function: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", function])
+
+
+def _upstream(dataset: Dataset) -> list[dg.AssetKey]:
+    upstream = [] if dataset.function == CALENDAR_FUNCTION else [raw_key(CALENDAR_FUNCTION)]
+    if dataset.function == "stock_zh_a_daily":  # quotes for every security in the detail
+        upstream += [raw_key(f) for f in MARGIN_DETAIL_FUNCTIONS]
+    return upstream
+
+
+def _symbols(dataset: Dataset, con, days: list[dt.date]) -> list[str]:
+    if dataset.function == "stock_zh_a_daily":
+        return quote_symbols(con, days)
+    if dataset.function == "stock_zh_index_daily":
+        return spot_index_symbols()
+    return []
+
+
+def _latest_day_preview(con, dataset: Dataset, result: LoadResult) -> str:
+    if not result.trading_days:
+        return ""
+    frame = con.execute(
+        f"select * exclude (_landing_file) from raw.{dataset.function} "
+        f"where trade_date = ? limit {PREVIEW_ROWS}",
+        [max(result.trading_days)],
+    ).df()
+    return frame.to_markdown(index=False)
+
+
+def _publishable_days(calendar: list[dt.date], warehouse: WarehouseResource) -> list[dt.date]:
+    """Trading days from the history start to the last day whose data can exist:
+    T-1 of today in Shanghai (day T is published on T+1), or the demo market's end."""
+    settings = warehouse.settings
+    last = previous_trading_day(calendar, shanghai_today())
+    if settings.source == "demo":
+        last = min(last, settings.demo_end) if last else settings.demo_end
+    return [d for d in calendar if settings.history_start <= d <= last] if last else []
+
+
+def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
+    partitioned = dataset.partitioned
+
+    @dg.asset(
+        key=raw_key(dataset.function),
+        description=f"{dataset.description} Loaded from akshare.{dataset.function}; "
+        "columns as published, typed, plus trade_date and load metadata.",
+        group_name="raw",
+        kinds={"akshare", "duckdb"},
+        owners=OWNERS,
+        deps=_upstream(dataset),
+        partitions_def=TRADING_DAYS if partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        pool=DUCKDB_WRITER_POOL,
+        tags={"margin_wh/layer": "raw"},
+    )
+    def raw_asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
+        settings = warehouse.settings
+        calendar = warehouse.calendar()
+        days = window_days(context.partition_key_range, calendar) if partitioned else []
+        source = warehouse.get_source()
+        calls = {"n": 0}
+
+        def on_call(_request) -> None:
+            calls["n"] += 1
+            if calls["n"] % 200 == 0:
+                context.log.info(f"{dataset.function}: {calls['n']} calls made")
+
+        with duckdb.get_connection() as con:
+            symbols = _symbols(dataset, con, days)
+            result = ingest(con, source, dataset, days, settings.landing_dir, symbols, on_call)
+            preview = _latest_day_preview(con, dataset, result) if partitioned else ""
+            total = con.execute(f"select count(*) from raw.{dataset.function}").fetchone()[0]
+        metadata = {
+            "rows_written": dg.MetadataValue.int(result.rows_written),
+            "rows_in_table": dg.MetadataValue.int(total),
+            "calls": dg.MetadataValue.int(result.files),
+            "source": dg.MetadataValue.text(source.name),
+        }
+        if partitioned:
+            metadata["date_range"] = dg.MetadataValue.text(result.date_range)
+            metadata["trading_days"] = dg.MetadataValue.int(len(result.trading_days))
+            if preview:
+                metadata["latest_day_preview"] = dg.MetadataValue.md(preview)
+        if dataset.function == CALENDAR_FUNCTION:
+            # The calendar is data: it defines which partitions exist.
+            added = sync_trading_days(context.instance, _publishable_days(warehouse.calendar(), warehouse))
+            metadata["trading_day_partitions_added"] = dg.MetadataValue.int(added)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return raw_asset
+
+
+RAW_ASSETS = [build_raw_asset(d) for d in DATASETS.values()]

@@ -1,0 +1,40 @@
+"""The Dagster code location: every asset, check, job, schedule and resource, in one place.
+
+`dagster dev -m orchestration.definitions` (or `margin-wh ui`) loads `defs`.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from margin_wh.config import Settings
+from orchestration.assets.dbt import build_dbt_assets, ensure_manifest
+from orchestration.assets.raw import RAW_ASSETS
+from orchestration.checks import RAW_CHECKS
+from orchestration.partitions import TRADING_DAYS
+from orchestration.progress import progress_logger
+from orchestration.resources import build_resources
+from orchestration.schedules import REFRESH_JOB_NAME, build_daily_schedule, report_failed_refresh
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    dbt_assets = build_dbt_assets(ensure_manifest(settings))
+    refresh_job = dg.define_asset_job(
+        REFRESH_JOB_NAME,
+        selection=dg.AssetSelection.all(),
+        partitions_def=TRADING_DAYS,
+        description="Load the raw datasets for a range of trading days and build every model.",
+        tags={"margin_wh/source": settings.source},
+    )
+    return dg.Definitions(
+        assets=[*RAW_ASSETS, *dbt_assets],
+        asset_checks=RAW_CHECKS,
+        jobs=[refresh_job],
+        schedules=[build_daily_schedule(settings, refresh_job)],
+        sensors=[report_failed_refresh],
+        resources=build_resources(settings),
+        loggers={"progress": progress_logger},
+    )
+
+
+defs = build_definitions(Settings.from_env())

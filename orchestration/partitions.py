@@ -1,0 +1,60 @@
+"""Trading-day partitions: one partition per exchange trading day, never a holiday.
+
+The partitions are dynamic because the calendar is data: the calendar asset adds
+every trading day from the history start to the last publishable day, in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import dagster as dg
+
+from margin_wh.calendar import trading_days_between
+
+TRADING_DAYS = dg.DynamicPartitionsDefinition(name="trading_day")
+
+
+def partition_key(day: dt.date) -> str:
+    return day.isoformat()
+
+
+def partition_window(key_range: dg.PartitionKeyRange) -> tuple[dt.date, dt.date]:
+    """First and last trading day of a run's partition range."""
+    return dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
+
+
+def window_days(
+    key_range: dg.PartitionKeyRange, calendar: Sequence[dt.date]
+) -> list[dt.date]:
+    start, end = partition_window(key_range)
+    days = trading_days_between(calendar, start, end)
+    if not days:
+        raise ValueError(
+            f"partition range {start}..{end} holds no trading day of the calendar "
+            f"({len(calendar)} days, {calendar[0] if calendar else '-'}.."
+            f"{calendar[-1] if calendar else '-'}); materialize raw/tool_trade_date_hist_sina first"
+        )
+    return days
+
+
+def partition_keys_to_add(existing: Sequence[str], wanted: Sequence[dt.date]) -> list[str]:
+    """Keys missing from the partitions; dynamic partitions keep insertion order, so
+    days are only ever appended after the last existing one (a gap earlier is refused)."""
+    have = set(existing)
+    missing = [partition_key(d) for d in sorted(wanted) if partition_key(d) not in have]
+    if existing and missing and missing[0] < max(existing):
+        raise ValueError(
+            f"trading day {missing[0]} would be added before existing partition "
+            f"{max(existing)}: history can only grow forward (MARGIN_WH_HISTORY_START moved?)"
+        )
+    return missing
+
+
+def sync_trading_days(instance: dg.DagsterInstance, wanted: Sequence[dt.date]) -> int:
+    existing = instance.get_dynamic_partitions(TRADING_DAYS.name)
+    missing = partition_keys_to_add(existing, wanted)
+    if missing:
+        instance.add_dynamic_partitions(TRADING_DAYS.name, missing)
+    return len(missing)

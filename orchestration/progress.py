@@ -1,0 +1,58 @@
+"""A console logger that shows a run as one line per step, materialization and failure.
+
+Dagster's default console logger prints every engine event; on a long backfill an
+operator wants to see which asset is running, what it wrote, and what failed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dagster as dg
+from rich.console import Console
+
+from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata
+
+_console = Console(stderr=True, highlight=False)
+
+
+class _ProgressHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if not has_log_record_metadata(record):
+            return
+        meta = get_log_record_metadata(record)
+        event = meta.get("dagster_event")
+        step = meta.get("step_key") or ""
+        if event is None:
+            if record.levelno >= logging.INFO and step:
+                _console.print(f"  [dim]{step}[/]: {meta['orig_message']}")
+            return
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            _console.print(f"[bold]▶ {step}[/]")
+        elif kind == "ASSET_MATERIALIZATION":
+            mat = event.step_materialization_data.materialization
+            md = mat.metadata
+            facts = [f"{k}={md[k].value}" for k in ("rows_written", "date_range", "calls") if k in md]
+            _console.print(f"  [green]✓[/] {mat.asset_key.to_user_string()} {' '.join(facts)}")
+        elif kind == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            if not data.passed:
+                _console.print(
+                    f"  [red]✗ check {data.asset_key.to_user_string()}:{data.check_name} failed[/]"
+                )
+        elif kind == "STEP_FAILURE":
+            _console.print(f"[red]✗ {step} failed[/]: {event.event_specific_data.error.message.strip()}")
+        elif kind in ("RUN_SUCCESS", "RUN_FAILURE"):
+            colour = "green" if kind == "RUN_SUCCESS" else "red"
+            _console.print(f"[{colour}]{kind.replace('_', ' ').lower()}[/] ({meta.get('job_name')})")
+
+
+@dg.logger(description="One line per step, materialization and failure (rich).")
+def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.getLogger("margin_wh.progress")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(_ProgressHandler())
+    return logger

@@ -1,0 +1,71 @@
+"""Resources: the warehouse settings, the DuckDB connection and the dbt CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_duckdb import DuckDBResource
+
+from margin_wh.calendar import load_calendar
+from margin_wh.config import DBT_PROJECT_DIR, Settings
+from margin_wh.sources import get_source
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """Where the warehouse lives and where its data comes from (see margin_wh.config)."""
+
+    db_path: str
+    landing_dir: str
+    publish_dir: str
+    source: str
+    history_start: str
+    demo_securities: int
+    demo_seed: int
+    demo_end: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WarehouseResource:
+        return cls(
+            db_path=str(settings.db_path),
+            landing_dir=str(settings.landing_dir),
+            publish_dir=str(settings.publish_dir),
+            source=settings.source,
+            history_start=settings.history_start.isoformat(),
+            demo_securities=settings.demo_securities,
+            demo_seed=settings.demo_seed,
+            demo_end=settings.demo_end.isoformat(),
+        )
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(
+            {
+                "MARGIN_WH_DB": self.db_path,
+                "MARGIN_WH_LANDING": self.landing_dir,
+                "MARGIN_WH_PUBLISH": self.publish_dir,
+                "MARGIN_WH_SOURCE": self.source,
+                "MARGIN_WH_HISTORY_START": self.history_start,
+                "MARGIN_WH_DEMO_SECURITIES": str(self.demo_securities),
+                "MARGIN_WH_DEMO_SEED": str(self.demo_seed),
+                "MARGIN_WH_DEMO_END": self.demo_end,
+            }
+        )
+
+    def get_source(self):
+        return get_source(self.settings)
+
+    def calendar(self):
+        return load_calendar(Path(self.landing_dir))
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    settings.ensure_dirs()
+    return {
+        "warehouse": WarehouseResource.from_settings(settings),
+        "duckdb": DuckDBResource(database=str(settings.db_path)),
+        "dbt": DbtCliResource(
+            project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR)
+        ),
+    }

@@ -1,0 +1,88 @@
+"""Run the real Definitions from Python: what `margin-wh refresh` and the tests call.
+
+A refresh is two runs of the refresh job: the trading calendar first (it defines the
+partitions), then one run over the whole partition range (single-run backfill).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import dagster as dg
+
+from margin_wh.calendar import CALENDAR_FUNCTION, load_calendar, trading_days_between
+from margin_wh.config import Settings
+from orchestration.assets.raw import raw_key
+from orchestration.definitions import build_definitions
+from orchestration.partitions import TRADING_DAYS, partition_key
+from orchestration.schedules import REFRESH_JOB_NAME
+
+RUN_CONFIG = {"loggers": {"progress": {}}}
+
+
+class RefreshError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    first_day: dt.date
+    last_day: dt.date
+    trading_days: int
+    run_ids: tuple[str, ...]
+
+
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
+    result = job.execute_in_process(instance=instance, run_config=RUN_CONFIG, raise_on_error=False, **kwargs)
+    if not result.success:
+        failures = [
+            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            for e in result.all_events
+            if e.event_type_value == "STEP_FAILURE"
+        ]
+        raise RefreshError("run failed:\n" + "\n".join(failures or ["(see the run in the Dagster UI)"]))
+    return result
+
+
+def refresh(
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    instance: dg.DagsterInstance,
+    raw_only: bool = False,
+    defs: dg.Definitions | None = None,
+) -> RefreshResult:
+    """Load every raw dataset for the trading days in [start, end], then build the models."""
+    defs = defs or build_definitions(settings)
+    job = defs.resolve_job_def(REFRESH_JOB_NAME)
+    calendar_run = _execute(job, instance, asset_selection=[raw_key(CALENDAR_FUNCTION)])
+
+    days = trading_days_between(load_calendar(settings.landing_dir), start, end)
+    partitions = set(instance.get_dynamic_partitions(TRADING_DAYS.name))
+    loadable = [d for d in days if partition_key(d) in partitions]
+    if not loadable:
+        raise RefreshError(
+            f"no loadable trading day between {start} and {end}: the calendar has "
+            f"{len(days)} trading day(s) there, and days are loadable from "
+            f"{settings.history_start} (MARGIN_WH_HISTORY_START) to the last published day"
+            + (f" ({settings.demo_end}, the end of the demo market)" if settings.source == "demo" else "")
+        )
+    if len(loadable) < len(days):
+        skipped = sorted(set(days) - set(loadable))
+        print(f"note: skipping {len(skipped)} trading day(s) not loadable yet, e.g. {skipped[:3]}")
+
+    selection = dg.AssetSelection.all() - dg.AssetSelection.assets(raw_key(CALENDAR_FUNCTION))
+    if raw_only:
+        selection = dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(raw_key(CALENDAR_FUNCTION))
+    keys = list(selection.resolve(defs.resolve_asset_graph()))
+    run = _execute(
+        job,
+        instance,
+        asset_selection=keys,
+        tags={
+            "dagster/asset_partition_range_start": partition_key(loadable[0]),
+            "dagster/asset_partition_range_end": partition_key(loadable[-1]),
+        },
+    )
+    return RefreshResult(loadable[0], loadable[-1], len(loadable), (calendar_run.run_id, run.run_id))
