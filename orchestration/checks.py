@@ -1,6 +1,5 @@
 """Checks on the raw layer that stop bad days from reaching the marts (blocking)."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource

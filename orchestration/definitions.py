@@ -37,4 +37,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(Settings.from_env())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by `dagster dev`; built on load, not on import, from the environment."""
+    return build_definitions(Settings.from_env())

@@ -4,7 +4,6 @@ Dagster's default console logger prints every engine event; on a long backfill a
 operator wants to see which asset is running, what it wrote, and what failed.
 """
 
-from __future__ import annotations
 
 import logging
 
@@ -17,6 +16,10 @@ _console = Console(stderr=True, highlight=False)
 
 
 class _ProgressHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: set[tuple[str, str]] = set()  # a ranged run reports each partition
+
     def emit(self, record: logging.LogRecord) -> None:
         if not has_log_record_metadata(record):
             return
@@ -32,9 +35,13 @@ class _ProgressHandler(logging.Handler):
             _console.print(f"[bold]▶ {step}[/]")
         elif kind == "ASSET_MATERIALIZATION":
             mat = event.step_materialization_data.materialization
+            seen = (meta.get("run_id") or "", mat.asset_key.to_user_string())
+            if seen in self._shown:
+                return
+            self._shown.add(seen)
             md = mat.metadata
             facts = [f"{k}={md[k].value}" for k in ("rows_written", "date_range", "calls") if k in md]
-            _console.print(f"  [green]✓[/] {mat.asset_key.to_user_string()} {' '.join(facts)}")
+            _console.print(f"  [green]✓[/] {seen[1]} {' '.join(facts)}", soft_wrap=True)
         elif kind == "ASSET_CHECK_EVALUATION":
             data = event.event_specific_data
             if not data.passed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -60,12 +61,19 @@ class WarehouseResource(dg.ConfigurableResource):
         return load_calendar(Path(self.landing_dir))
 
 
+def dbt_cli() -> DbtCliResource:
+    # The dbt installed beside this Python, whether or not its bin/ is on PATH.
+    return DbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=str(Path(sys.executable).with_name("dbt")),
+    )
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
     settings.ensure_dirs()
     return {
         "warehouse": WarehouseResource.from_settings(settings),
         "duckdb": DuckDBResource(database=str(settings.db_path)),
-        "dbt": DbtCliResource(
-            project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR)
-        ),
+        "dbt": dbt_cli(),
     }

@@ -1,6 +1,5 @@
 """The daily refresh: after the exchanges publish T-1 (about 09:00 Beijing time)."""
 
-from __future__ import annotations
 
 import datetime as dt
 
@@ -34,7 +33,7 @@ def daily_run_request(
     )
 
 
-def build_daily_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def build_daily_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
     @dg.schedule(
         job=job,
         cron_schedule=DAILY_CRON,

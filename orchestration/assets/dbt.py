@@ -8,7 +8,6 @@
 dbt tests become asset checks on the models they test.
 """
 
-from __future__ import annotations
 
 import json
 
@@ -22,7 +21,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
 from orchestration.partitions import TRADING_DAYS, partition_window
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseResource, dbt_cli
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -46,7 +45,7 @@ def ensure_manifest(settings: Settings) -> Path:
     manifest = DBT_PROJECT.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
         with settings.dbt_environ():
-            DBT_PROJECT.preparer.prepare(DBT_PROJECT)
+            dbt_cli().cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path).wait()
     return manifest
 
 

@@ -4,7 +4,6 @@ Each materialization fetches its partition range from the configured source into
 landing zone, validates it and replaces those trading days in raw.<function>.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 
