@@ -179,6 +179,11 @@ def parse_frame(
 
     if not isinstance(frame, pd.DataFrame):
         raise fail(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    if frame.empty and len(frame.columns) == 0:  # akshare's bare pd.DataFrame() for "nothing"
+        raise fail(
+            "returned an empty frame (no rows, no columns) — not published yet? (exchanges "
+            "publish day T on T+1 around 09:00 Beijing time)"
+        )
     expected = dataset.column_names
     arrived = [str(c) for c in frame.columns]
     missing = [c for c in expected if c not in arrived]

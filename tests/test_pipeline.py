@@ -1,0 +1,141 @@
+"""The whole pipeline through the real Dagster definitions, on a temporary DuckDB file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from margin_wh.calendar import load_calendar
+from orchestration.partitions import TRADING_DAYS, partition_keys_to_add, window_days
+from orchestration.runner import refresh
+from orchestration.schedules import REFRESH_JOB_NAME, daily_run_request
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_keys.txt"
+MARTS = (
+    "fct_balance_to_float",
+    "fct_short_concentration_by_industry",
+    "fct_market_margin_daily",
+    "fct_market_short_daily",
+    "fct_index_futures_basis",
+    "dim_policy_event",
+    "fct_policy_event_window",
+    "fct_policy_event_window_by_industry",
+)
+
+
+def _query(warehouse, sql: str, params=()):
+    with duckdb.connect(str(warehouse.settings.db_path), read_only=True) as con:
+        return con.execute(sql, params).fetchall()
+
+
+def test_definitions_load_and_asset_keys_match_snapshot(warehouse):
+    graph = warehouse.defs.resolve_asset_graph()
+    keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
+    assert warehouse.defs.resolve_job_def(REFRESH_JOB_NAME)
+    # One lineage graph: every mart is downstream of a raw asset.
+    for mart in ("marts/fct_balance_to_float", "marts/fct_index_futures_basis"):
+        upstream = graph.get(dg.AssetKey.from_user_string(mart))
+        assert upstream.parent_keys, mart
+    expected = SNAPSHOT.read_text().split() if SNAPSHOT.exists() else None
+    if expected is None:  # first run writes it; review it like code
+        SNAPSHOT.write_text("\n".join(keys) + "\n")
+        pytest.fail(f"wrote a new asset-key snapshot to {SNAPSHOT}; commit it")
+    assert keys == expected, "asset keys changed: update tests/snapshots/asset_keys.txt if intended"
+
+
+def test_refresh_builds_raw_tables_and_marts(warehouse):
+    raw = {r[0] for r in _query(warehouse, "select table_name from information_schema.tables where table_schema='raw'")}
+    assert {"stock_margin_detail_sse", "stock_margin_detail_szse", "stock_zh_a_daily", "get_futures_daily"} <= raw
+    for mart in MARTS:
+        (n,) = _query(warehouse, f"select count(*) from marts.{mart}")[0]
+        assert n > 0, mart
+    days = _query(warehouse, "select min(trade_date), max(trade_date), count(distinct trade_date) from marts.fct_balance_to_float")[0]
+    assert days[0] == warehouse.first_day and days[1] == warehouse.last_day
+    calendar = load_calendar(warehouse.settings.landing_dir)
+    assert days[2] == len([d for d in calendar if warehouse.first_day <= d <= warehouse.last_day])
+
+
+def test_only_trading_days_are_partitions(warehouse):
+    keys = warehouse.instance.get_dynamic_partitions(TRADING_DAYS.name)
+    calendar = set(load_calendar(warehouse.settings.landing_dir))
+    assert keys == sorted(keys)
+    assert all(dt.date.fromisoformat(k) in calendar for k in keys)
+    assert "2024-05-02" not in keys and "2024-05-06" in keys  # Labour Day holiday, then Monday
+    assert all(dt.date.fromisoformat(k).weekday() < 5 for k in keys)
+
+
+def test_rematerializing_a_partition_changes_nothing(warehouse):
+    def snapshot():
+        return (
+            _query(warehouse, "select trade_date, security_code, short_balance_cny, financing_balance_cny, short_to_float_rank from marts.fct_balance_to_float order by 1, 2"),
+            _query(warehouse, "select count(*), count(distinct (trade_date, security_code)) from marts.fct_balance_to_float")[0],
+            _query(warehouse, "select * exclude (_fetched_at) from raw.stock_margin_detail_szse order by trade_date, 证券代码"),
+        )
+
+    before = snapshot()
+    day = warehouse.last_day - dt.timedelta(days=1)
+    while dt.date.isoformat(day) not in warehouse.instance.get_dynamic_partitions(TRADING_DAYS.name):
+        day -= dt.timedelta(days=1)
+    refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs)
+    after = snapshot()
+    assert after[1][0] == after[1][1], "duplicated (trade_date, security_code) rows"
+    assert before == after
+
+
+def test_two_consecutive_partitions_extend_the_marts(settings_factory):
+    """Materialize one partition, then the next: the marts hold both days, once each."""
+    from orchestration.definitions import build_definitions
+
+    settings = settings_factory()
+    instance = dg.DagsterInstance.ephemeral()
+    defs = build_definitions(settings)
+    first = refresh(settings, dt.date(2024, 7, 10), dt.date(2024, 7, 10), instance, defs=defs)
+    second = refresh(settings, dt.date(2024, 7, 11), dt.date(2024, 7, 11), instance, defs=defs)
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        rows = con.execute(
+            "select trade_date, count(*), count(distinct security_code) from marts.fct_balance_to_float group by 1 order by 1"
+        ).fetchall()
+    assert [r[0] for r in rows] == [first.first_day, second.first_day]
+    assert all(n == distinct and n > 0 for _, n, distinct in rows)
+
+
+def test_window_days_and_partition_order():
+    calendar = [dt.date(2024, 9, 30), dt.date(2024, 10, 8), dt.date(2024, 10, 9)]
+    assert window_days(dg.PartitionKeyRange("2024-09-30", "2024-10-08"), calendar) == calendar[:2]
+    with pytest.raises(ValueError, match="no trading day"):
+        window_days(dg.PartitionKeyRange("2024-10-01", "2024-10-07"), calendar)
+    assert partition_keys_to_add(["2024-09-30"], calendar) == ["2024-10-08", "2024-10-09"]
+    with pytest.raises(ValueError, match="history can only grow forward"):
+        partition_keys_to_add(["2024-10-08"], calendar)
+
+
+def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse):
+    calendar = load_calendar(warehouse.settings.landing_dir)
+    trading_monday = next(d for d in calendar if d.weekday() == 0 and d > dt.date(2024, 7, 1))
+    request = daily_run_request(calendar, trading_monday, [])
+    assert isinstance(request, dg.RunRequest)
+    expected = max(d for d in calendar if d < trading_monday)
+    assert request.partition_key == expected.isoformat() and expected.weekday() == 4
+    assert isinstance(daily_run_request(calendar, dt.date(2024, 10, 1), []), dg.SkipReason)  # National Day
+    assert isinstance(daily_run_request(calendar, dt.date(2024, 7, 6), []), dg.SkipReason)  # Saturday
+
+    schedule = warehouse.defs.resolve_schedule_def("daily_refresh")
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    with dg.instance_for_test() as instance:
+        for when, loads in ((dt.datetime(2024, 7, 8, 9, 30), "2024-07-05"), (dt.datetime(2024, 10, 1, 9, 30), None)):
+            context = dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=when.replace(tzinfo=shanghai)
+            )
+            result = schedule.evaluate_tick(context)
+            if loads:
+                assert [r.partition_key for r in result.run_requests] == [loads]
+                assert result.run_requests[0].tags["dagster/max_retries"] == "2"
+                # the partition is registered with the run, so the run can start
+                assert result.dynamic_partitions_requests
+            else:
+                assert not result.run_requests
+                assert "not a trading day" in result.skip_message
