@@ -1,5 +1,5 @@
-"""Raw loading: fetch each call into the landing zone, validate it, and replace the
-trading days it covers in `raw.<function>` in one transaction.
+"""Raw loading: fetch each call, validate it, replace the trading days it covers in
+`raw.<function>` in one transaction, then accept the frames into the landing zone.
 
 A load never appends: it deletes the days (and symbols) its calls cover and inserts the
 new rows in the same transaction, so re-running a day changes nothing and a reader never
@@ -42,6 +42,7 @@ class Request:
 class ParsedFrame:
     landed: landing.LandedFrame  # provenance (the frame itself is the typed one below)
     rows: pd.DataFrame
+    pending: Path | None = None  # fetched but not yet accepted into the landing zone
 
 
 @dataclass
@@ -99,31 +100,48 @@ def fetch(
     landing_dir: Path,
     on_call: Callable[[Request], None] | None = None,
 ) -> list[ParsedFrame]:
-    """Call the source for every request; keep each frame in the landing zone; validate.
+    """Call the source for every request; write each frame beside its landing file; validate.
 
     A frame that fails validation is moved to `_rejected/` and the whole fetch fails:
-    nothing is loaded for this dataset, and what was loaded before stays.
+    nothing is loaded for this dataset, and what was loaded before stays. The frames
+    returned are still pending: `ingest` accepts them into the landing zone only once
+    they are loaded, so the landing zone never holds a frame the raw tables do not
+    (replay would load it) and a refused re-fetch never overwrites a loaded frame.
     """
     parsed: list[ParsedFrame] = []
-    for request in requests:
-        frame = source.call(dataset.function, **request.kwargs)
-        fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        pending = landing.write_pending(
-            landing_dir, dataset.function, request.kwargs, frame, source.name, fetched_at, request.window
-        )
-        try:
-            rows = parse_request_frame(dataset, frame, request)
-        except SourceDataError as error:
-            kept = landing.reject(pending, str(error))
-            raise SourceDataError(f"{error} [frame kept in {kept}]") from None
-        final = landing.accept(pending)
-        landed = landing.LandedFrame(
-            dataset.function, request.kwargs, source.name, fetched_at, request.window, final, frame
-        )
-        parsed.append(ParsedFrame(landed, rows))
-        if on_call:
-            on_call(request)
+    try:
+        for request in requests:
+            frame = source.call(dataset.function, **request.kwargs)
+            fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            pending = landing.write_pending(
+                landing_dir, dataset.function, request.kwargs, frame, source.name, fetched_at, request.window
+            )
+            try:
+                rows = parse_request_frame(dataset, frame, request)
+            except SourceDataError as error:
+                kept = landing.reject(pending, str(error))
+                raise SourceDataError(f"{error} [frame kept in {kept}]") from None
+            except BaseException:
+                pending.unlink(missing_ok=True)
+                raise
+            final = landing.landing_path(landing_dir, dataset.function, request.kwargs)
+            landed = landing.LandedFrame(
+                dataset.function, request.kwargs, source.name, fetched_at, request.window, final, frame
+            )
+            parsed.append(ParsedFrame(landed, rows, pending))
+            if on_call:
+                on_call(request)
+    except BaseException:
+        _discard(parsed)
+        raise
     return parsed
+
+
+def _discard(parsed: Sequence[ParsedFrame]) -> None:
+    """Drop fetched frames that will not be loaded (the load they belong to failed)."""
+    for item in parsed:
+        if item.pending is not None:
+            item.pending.unlink(missing_ok=True)
 
 
 def parse_request_frame(dataset: Dataset, frame: pd.DataFrame, request: Request) -> pd.DataFrame:
@@ -253,10 +271,13 @@ def _scope_rows(
     if dataset.call != "per_symbol_full":
         stray = sorted({d for d in rows.loc[~in_window, "trade_date"]})
         if stray:
-            raise SourceDataError(f"{call}: rows dated outside the window {window}: {stray[:5]}")
+            raise SourceDataError(
+                f"{call}: rows dated outside the window {window[0]} .. {window[1]}: "
+                f"{[str(d) for d in stray[:5]]}"
+            )
         if not_trading:
             raise SourceDataError(
-                f"{call}: rows dated on non-trading days {not_trading[:5]} "
+                f"{call}: rows dated on non-trading days {[str(d) for d in not_trading[:5]]} "
                 "(trading calendar out of date?)"
             )
     rows = rows[in_window & rows["trade_date"].isin(calendar)]
@@ -280,7 +301,10 @@ def _check_complete(
     missing = expected.merge(present, on=check_keys, how="left", indicator=True)
     missing = missing[missing["_merge"] == "left_only"].drop(columns="_merge")
     if len(missing):
-        sample = missing.head(5).to_dict("records")
+        sample = ", ".join(
+            " ".join(f"{k}={v}" for k, v in record.items())
+            for record in missing.head(5).to_dict("records")
+        )
         raise SourceDataError(
             f"{dataset.function}: no rows for {len(missing)} trading day(s) asked for, "
             f"e.g. {sample} — not published yet, or the source skipped them "
@@ -300,7 +324,20 @@ def ingest(
     """Fetch a window of one dataset from the source and load it."""
     requests = plan_requests(dataset, trading_days, symbols)
     parsed = fetch(source, dataset, requests, landing_dir, on_call)
-    return load_frames(con, dataset, parsed, trading_days, landing_dir)
+    try:
+        result = load_frames(con, dataset, parsed, trading_days, landing_dir)
+    except SourceDataError as error:
+        # Refused as a whole (e.g. a trading day missing): keep its frames aside.
+        kept = [landing.reject(p.pending, str(error)) for p in parsed if p.pending is not None]
+        where = f"{kept[0]}" if len(kept) == 1 else f"{len(kept)} files under {kept[0].parent}"
+        raise SourceDataError(f"{error} [frame kept in {where}]" if kept else str(error)) from None
+    except BaseException:
+        _discard(parsed)
+        raise
+    for item in parsed:  # loaded: now the landing zone holds them (atomic renames)
+        if item.pending is not None:
+            landing.accept(item.pending)
+    return result
 
 
 def replay(

@@ -93,7 +93,10 @@ def parse_codes(values: pd.Series) -> tuple[pd.Series, list[tuple[int, Any]]]:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             out.append(None)
             continue
-        text = str(int(value)) if isinstance(value, (int, np.integer, float)) else str(value)
+        whole = isinstance(value, (int, np.integer)) or (
+            isinstance(value, float) and value.is_integer()  # 1.0 from Excel; 1.5 is no code
+        )
+        text = str(int(value)) if whole and not isinstance(value, bool) else str(value)
         text = text.strip()
         if text.isdigit() and len(text) <= 6:
             out.append(text.zfill(6))

@@ -7,7 +7,12 @@ from collections.abc import Sequence
 
 import duckdb
 
-from margin_wh.sources.datasets import DATASETS, MARGIN_DETAIL_FUNCTIONS, SPOT_INDEX_SYMBOLS, sina_symbol
+from margin_wh.sources.datasets import (
+    DATASETS,
+    MARGIN_DETAIL_FUNCTIONS,
+    SPOT_INDEX_SYMBOLS,
+    sina_symbol,
+)
 
 
 def quote_symbols(con: duckdb.DuckDBPyConnection, trading_days: Sequence[dt.date]) -> list[str]:

@@ -29,12 +29,18 @@ def _demo_source(securities: int, start: Any, end: Any, seed: int) -> DemoSource
     return DemoSource(securities, start, end, seed)
 
 
-def get_source(settings: Settings):
-    """The configured source (MARGIN_WH_SOURCE). The demo market is built once per process."""
-    if settings.source == "akshare":
-        from margin_wh.sources.akshare_source import AkshareSource
+@functools.lru_cache(maxsize=1)
+def _akshare_source():
+    from margin_wh.sources.akshare_source import AkshareSource
 
-        return AkshareSource()
+    return AkshareSource()
+
+
+def get_source(settings: Settings):
+    """The configured source (MARGIN_WH_SOURCE), one per process: the demo market is built
+    once, and the live source keeps one throttle so host intervals hold across assets."""
+    if settings.source == "akshare":
+        return _akshare_source()
     return _demo_source(
         settings.demo_securities, settings.history_start, settings.demo_end, settings.demo_seed
     )

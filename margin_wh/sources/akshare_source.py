@@ -70,11 +70,14 @@ class HostThrottle:
         self._intervals = intervals
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._host_locks: dict[str, threading.Lock] = {}  # one sleeper per host, not one overall
         self._clock, self._sleep = clock, sleep
 
     def wait(self, host: str) -> float:
         """Block until `host` may be called; return the seconds waited."""
         with self._lock:
+            host_lock = self._host_locks.setdefault(host, threading.Lock())
+        with host_lock:
             interval = self._intervals.get(host, 1.0)
             now = self._clock()
             due = self._last.get(host, -float("inf")) + interval
@@ -113,6 +116,7 @@ class AkshareSource:
         backoff_max_s: float = 60.0,
         http_timeout_s: float = 60.0,
         throttle: HostThrottle | None = None,
+        sleep: Callable[[float], None] = time.sleep,  # backoff sleeps; tests pass a recorder
     ):
         if module is None:
             import akshare as module  # imported lazily: slow, and unused by the demo
@@ -121,6 +125,7 @@ class AkshareSource:
         self._wait = wait_exponential_jitter(initial=backoff_initial_s, max=backoff_max_s)
         self._http_timeout_s = http_timeout_s
         self._throttle = throttle or HostThrottle(MIN_INTERVAL_S)
+        self._sleep = sleep
 
     def call(self, function: str, **kwargs: Any) -> pd.DataFrame:
         fn = getattr(self._ak, function, None)
@@ -136,11 +141,20 @@ class AkshareSource:
                 retry=retry_if_exception_type(TRANSIENT_ERRORS),
                 wait=self._wait,
                 stop=stop_after_attempt(self._attempts),
+                sleep=self._sleep,
             ):
                 with attempt:
                     self._throttle.wait(host)
                     with default_http_timeout(self._http_timeout_s):
                         return fn(**kwargs)
+        except (ValueError, KeyError, IndexError) as error:
+            # akshare parses exchange pages positionally: an unpublished day or an error
+            # page surfaces as e.g. SSE's "Length mismatch", not as an empty frame.
+            raise SourceUnavailableError(
+                f"{call} raised {type(error).__name__}: {error}. The {host} endpoint returned "
+                "something akshare could not parse — not published yet (day T appears on T+1 "
+                "around 09:00 Beijing time), or the page changed (check the pinned akshare)."
+            ) from error
         except RetryError as error:
             last = error.last_attempt.exception()
             raise SourceUnavailableError(

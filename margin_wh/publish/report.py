@@ -1,0 +1,620 @@
+"""The daily short-selling monitor: one self-contained HTML page rebuilt after each refresh.
+
+It reproduces the views of the research report on short selling (融券余额深度研究报告)
+on the latest data of the published snapshot: key figures (年初至今降幅, 较历史峰值降幅,
+占流通市值比例), the short balance trend with the policy events marked, the securities
+with the highest short balance / float market cap, short concentration by Shenwan
+industry, financing vs short balance, and the index-futures basis and open interest.
+
+Charts are plotly figures with plotly.js inlined (include_plotlyjs=True): the page opens
+offline, from a file or an e-mail attachment, with no CDN. Tables are plain HTML.
+`load_report_data` reads (returns frames), the `*_figure` functions draw (return
+figures), `render_report` assembles the page and `write_report` swaps it into place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import plotly.colors
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+REPORT_NAME = "report.html"
+YI = 1e8  # 亿: Chinese reports quote balances in units of 100 million yuan
+TOP_SECURITIES = 20
+TOP_INDUSTRIES_L2 = 10
+
+# Section titles: the views of the research report. Tests look for them.
+VIEW_TITLES = {
+    "key_figures": "Key figures 关键数据速览",
+    "trend": "Market short balance 融券余额趋势 (亿 CNY) with policy events",
+    "top_securities": "Top securities by short balance / float market cap 融券余额占流通市值比例较高个股",
+    "industry": "Short concentration by industry 行业集中度 (SW2021)",
+    "financing": "Financing vs short balance 融资余额 vs 融券余额",
+    "basis": "Index-futures basis and open interest 股指期货基差与持仓",
+    "event_windows": "Around the policy events 政策事件窗口",
+}
+
+DIRECTION_COLORS = {"tighten": "#c0392b", "loosen": "#27ae60", "neutral": "#7f8c8d"}
+VARIETY_NAMES = {"IF": "IF 沪深300", "IH": "IH 上证50", "IC": "IC 中证500", "IM": "IM 中证1000"}
+FONT = (
+    "system-ui, -apple-system, 'Segoe UI', 'Noto Sans CJK SC', 'Noto Sans SC', "
+    "'PingFang SC', 'Microsoft YaHei', 'WenQuanYi Micro Hei', sans-serif"
+)
+
+
+@dataclass
+class ReportData:
+    info: dict
+    market: pd.DataFrame  # fct_market_short_daily, every day
+    events: pd.DataFrame  # dim_policy_event within the market's days
+    top: pd.DataFrame  # fct_balance_to_float, latest day, highest short_to_float_ratio
+    industry_l1: pd.DataFrame  # fct_short_concentration_by_industry, latest day, level 1
+    industry_l2: pd.DataFrame  # the same, level 2, largest short balances
+    industry_hhi: pd.DataFrame  # per day: HHI of short balance across SW L1 industries
+    basis: pd.DataFrame  # fct_index_futures_basis, main contracts
+    event_windows: pd.DataFrame  # fct_policy_event_window, events in the data
+
+    @property
+    def latest(self) -> pd.Series:
+        return self.market.iloc[-1]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    path: Path
+    size_bytes: int
+    last_trade_date: dt.date
+    seconds: float
+
+
+def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or []).df()
+
+
+def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
+    """Everything the report shows, from a connection to the snapshot (or the warehouse)."""
+    market = _df(con, "select * from marts.fct_market_short_daily order by trade_date")
+    if market.empty:
+        raise RuntimeError("marts.fct_market_short_daily is empty: nothing to report")
+    first, last = market["trade_date"].min(), market["trade_date"].max()
+    last_day = pd.Timestamp(last).date()
+    info = {}
+    has_info = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'main' and table_name = 'snapshot_info'"
+    ).fetchall()[0][0]
+    if has_info:
+        row = _df(con, "select * from main.snapshot_info")
+        info = row.iloc[0].to_dict() if not row.empty else {}
+    events = _df(
+        con,
+        """
+        select event_id, effective_trade_date, effective_date, title_zh, description_en,
+               category, short_selling_direction, issuer, is_date_confirmed
+        from marts.dim_policy_event
+        where event_id <> 'unknown' and effective_trade_date between ? and ?
+        order by effective_trade_date, event_id
+        """,
+        [first, last],
+    )
+    top = _df(
+        con,
+        f"""
+        select short_to_float_rank as rank, security_name, security_code, exchange,
+               sw_l1_name, sw_l2_name, short_balance_cny, short_to_float_ratio,
+               float_market_cap_cny, short_balance_change_20d_cny
+        from marts.fct_balance_to_float
+        where trade_date = ? and short_to_float_ratio is not null
+        order by short_to_float_rank, security_code
+        limit {TOP_SECURITIES}
+        """,
+        [last_day],
+    )
+    industry = """
+        select industry_code, industry_name, industry_name_en, short_balance_cny,
+               share_of_market_short_ratio, short_to_float_ratio, short_hhi,
+               securities_count, securities_with_short_count,
+               top_short_security_name, top_short_security_code,
+               top_short_share_of_industry_ratio
+        from marts.fct_short_concentration_by_industry
+        where trade_date = ? and industry_level = ?
+        order by short_balance_cny desc, industry_code
+    """
+    industry_l1 = _df(con, industry, [last_day, 1])
+    industry_l2 = _df(con, industry + f" limit {TOP_INDUSTRIES_L2}", [last_day, 2])
+    industry_hhi = _df(
+        con,
+        """
+        select trade_date,
+               sum(share_of_market_short_ratio * share_of_market_short_ratio) as hhi,
+               sum(share_of_market_short_ratio) filter (where share_rank <= 3) as top3_share,
+        from (
+            select *, row_number() over (
+                partition by trade_date order by short_balance_cny desc
+            ) as share_rank
+            from marts.fct_short_concentration_by_industry
+            where industry_level = 1
+        )
+        group by trade_date
+        order by trade_date
+        """,
+    )
+    basis = _df(
+        con,
+        """
+        select trade_date, variety, contract, basis_points, basis_ratio,
+               annualized_basis_ratio, days_to_expiry, variety_open_interest, open_interest
+        from marts.fct_index_futures_basis
+        where is_main_contract
+        order by variety, trade_date
+        """,
+    )
+    event_windows = _df(
+        con,
+        """
+        select w.event_id, w.offset_trading_days, w.trade_date,
+               w.short_balance_change_from_event_ratio, e.title_zh, e.effective_trade_date
+        from marts.fct_policy_event_window as w
+        inner join marts.dim_policy_event as e using (event_id)
+        where e.effective_trade_date between ? and ?
+        order by e.effective_trade_date, w.offset_trading_days
+        """,
+        [first, last],
+    )
+    return ReportData(info, market, events, top, industry_l1, industry_l2, industry_hhi,
+                      basis, event_windows)
+
+
+# ------------------------------------------------------------------------ formatting
+def _num(value, digits: int = 1, scale: float = 1.0, suffix: str = "") -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{value / scale:,.{digits}f}{suffix}"
+
+
+def _pct(value, digits: int = 1, signed: bool = False) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{value * 100:{'+' if signed else ''},.{digits}f}%"
+
+
+def _date(value) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return pd.Timestamp(value).date().isoformat()
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value))
+
+
+# ------------------------------------------------------------------------ figures
+def _style(fig: go.Figure, demo: bool, height: int = 440, subplot_titles: bool = False) -> go.Figure:
+    # Subplot titles sit just above their plots: the legend goes above them.
+    top = 90 if subplot_titles else 40
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        margin={"l": 60, "r": 30, "t": top, "b": 50},
+        font={"family": FONT, "size": 13},
+        legend={"orientation": "h", "yanchor": "bottom", "x": 0,
+                "y": 1.02 + (60 / height if subplot_titles else 0)},
+        hovermode="x unified",
+    )
+    if demo:  # a screenshot of a chart still says what it is
+        fig.add_annotation(
+            text="SYNTHETIC DEMO DATA", xref="paper", yref="paper", x=0.5, y=0.5,
+            showarrow=False, font={"size": 44, "color": "rgba(200, 0, 0, 0.10)"},
+            textangle=-18,
+        )
+    return fig
+
+
+def trend_figure(data: ReportData, demo: bool) -> go.Figure:
+    market, events = data.market, data.events
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=market["trade_date"], y=market["short_balance_cny"] / YI, name="融券余额 short balance",
+            mode="lines", line={"color": "#1f4e79", "width": 2},
+            hovertemplate="%{y:,.2f} 亿<extra></extra>",
+        )
+    )
+    balance = market.set_index("trade_date")["short_balance_cny"] / YI
+    for number, event in enumerate(events.itertuples(index=False), start=1):
+        color = DIRECTION_COLORS.get(event.short_selling_direction, "#7f8c8d")
+        day = pd.Timestamp(event.effective_trade_date)
+        fig.add_vline(x=day, line={"color": color, "width": 1, "dash": "dot"})
+        fig.add_trace(
+            go.Scatter(
+                x=[day], y=[balance.get(day)], mode="markers+text", text=[f"{number}"],
+                textposition="top center", textfont={"color": color, "size": 13},
+                marker={"color": color, "size": 10, "line": {"color": "white", "width": 1}},
+                name=f"{number}. {event.title_zh}", showlegend=False,
+                hovertemplate=(
+                    f"<b>{number}. {_e(event.title_zh)}</b><br>{_date(day)} · "
+                    f"{_e(event.short_selling_direction)}<extra></extra>"
+                ),
+            )
+        )
+    for direction, color in DIRECTION_COLORS.items():  # a legend for the event colours
+        if (events["short_selling_direction"] == direction).any():
+            fig.add_trace(
+                go.Scatter(x=[None], y=[None], mode="markers", marker={"color": color, "size": 10},
+                           name=f"policy event: {direction}")
+            )
+    fig.update_yaxes(title_text="亿 CNY", rangemode="tozero")
+    return _style(fig, demo, height=460)
+
+
+def industry_figure(data: ReportData, demo: bool) -> go.Figure:
+    l1 = data.industry_l1.sort_values("share_of_market_short_ratio")
+    labels = [
+        f"{name} {en}" if code != "unknown" else f"{name} (unclassified)"
+        for name, en, code in zip(l1["industry_name"], l1["industry_name_en"], l1["industry_code"], strict=True)
+    ]
+    fig = make_subplots(
+        rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.22,
+        subplot_titles=(
+            f"Share of market short balance by SW L1 industry, {_date(data.latest['trade_date'])}",
+            "Concentration across SW L1 industries over time",
+        ),
+    )
+    fig.add_trace(
+        go.Bar(
+            y=labels, x=l1["share_of_market_short_ratio"] * 100, orientation="h",
+            marker={"color": "#2e86c1"}, name="share of market short (%)",
+            customdata=list(zip(l1["short_balance_cny"] / YI, l1["short_hhi"],
+                                l1["top_short_security_name"].fillna("–"), strict=True)),
+            hovertemplate=(
+                "%{y}<br>share %{x:.1f}%<br>short balance %{customdata[0]:.2f} 亿"
+                "<br>HHI within industry %{customdata[1]:.2f}"
+                "<br>top security %{customdata[2]}<extra></extra>"
+            ),
+        ),
+        row=1, col=1,
+    )
+    hhi = data.industry_hhi
+    fig.add_trace(
+        go.Scatter(x=hhi["trade_date"], y=hhi["hhi"], name="HHI across SW L1 industries",
+                   line={"color": "#8e44ad"}, hovertemplate="HHI %{y:.3f}<extra></extra>"),
+        row=1, col=2,
+    )
+    fig.add_trace(
+        go.Scatter(x=hhi["trade_date"], y=hhi["top3_share"], name="share of top 3 industries",
+                   line={"color": "#e67e22", "dash": "dash"},
+                   hovertemplate="top 3 share %{y:.1%}<extra></extra>"),
+        row=1, col=2,
+    )
+    fig.update_xaxes(title_text="% of market short balance", row=1, col=1)
+    fig.update_yaxes(tickfont={"size": 11}, row=1, col=1)
+    fig.update_yaxes(title_text="HHI / share (0–1)", rangemode="tozero", row=1, col=2)
+    _style(fig, demo, height=max(480, 22 * len(l1) + 160), subplot_titles=True)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def financing_figure(data: ReportData, demo: bool) -> go.Figure:
+    market = data.market
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(x=market["trade_date"], y=market["financing_balance_cny"] / YI,
+                   name="融资余额 financing balance (left)", line={"color": "#117a65"},
+                   hovertemplate="financing %{y:,.0f} 亿<extra></extra>"),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(x=market["trade_date"], y=market["short_balance_cny"] / YI,
+                   name="融券余额 short balance (right)", line={"color": "#1f4e79"},
+                   hovertemplate="short %{y:,.2f} 亿<extra></extra>"),
+        secondary_y=True,
+    )
+    fig.update_yaxes(title_text="financing, 亿 CNY", secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(title_text="short, 亿 CNY", secondary_y=True, rangemode="tozero",
+                     showgrid=False, tickmode="auto")
+    return _style(fig, demo, height=420)
+
+
+def basis_figure(data: ReportData, demo: bool) -> go.Figure:
+    basis = data.basis
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.55, 0.45],
+        subplot_titles=("Annualised basis of the main contract (negative = discount 贴水)",
+                        "Open interest, all contracts of the variety"),
+    )
+    colors = {"IF": "#1f77b4", "IH": "#2ca02c", "IC": "#ff7f0e", "IM": "#d62728"}
+    for variety, rows in basis.groupby("variety", sort=True):
+        name = VARIETY_NAMES.get(variety, variety)
+        color = colors.get(variety)
+        fig.add_trace(
+            go.Scatter(x=rows["trade_date"], y=rows["annualized_basis_ratio"] * 100, name=name,
+                       legendgroup=variety, line={"color": color, "width": 1.5},
+                       customdata=list(zip(rows["contract"], rows["basis_points"], rows["days_to_expiry"], strict=True)),
+                       hovertemplate=(f"{name} %{{customdata[0]}}: %{{y:.1f}}% a.a. "
+                                      "(%{customdata[1]:.1f} pts, %{customdata[2]} d)<extra></extra>")),
+            row=1, col=1,
+        )
+        fig.add_trace(
+            go.Scatter(x=rows["trade_date"], y=rows["variety_open_interest"], name=name,
+                       legendgroup=variety, showlegend=False, line={"color": color, "width": 1.5},
+                       hovertemplate=f"{name}: %{{y:,.0f}} contracts<extra></extra>"),
+            row=2, col=1,
+        )
+    fig.add_hline(y=0, line={"color": "#555", "width": 1}, row=1, col=1)
+    fig.update_yaxes(title_text="% per year", row=1, col=1)
+    fig.update_yaxes(title_text="contracts", rangemode="tozero", row=2, col=1)
+    return _style(fig, demo, height=660, subplot_titles=True)
+
+
+def event_window_figure(data: ReportData, demo: bool) -> go.Figure:
+    windows = data.event_windows
+    fig = go.Figure()
+    palette = plotly.colors.qualitative.D3
+    for number, event in enumerate(data.events.itertuples(index=False), start=1):
+        rows = windows[windows["event_id"] == event.event_id]
+        if rows.empty:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=rows["offset_trading_days"], y=rows["short_balance_change_from_event_ratio"] * 100,
+                name=f"{number}. {_date(event.effective_trade_date)} {event.title_zh}"[:60]
+                + f" ({event.short_selling_direction})",
+                mode="lines", line={"color": palette[(number - 1) % len(palette)]},
+                hovertemplate=f"{number}. day %{{x}}: %{{y:+.1f}}%<extra></extra>",
+            )
+        )
+    fig.add_vline(x=0, line={"color": "#555", "width": 1})
+    fig.update_xaxes(title_text="trading days from the event's effective day")
+    fig.update_yaxes(title_text="short balance vs event day, %")
+    _style(fig, demo, height=440)
+    fig.update_layout(hovermode="closest",
+                      legend={"orientation": "v", "y": 1, "x": 1.02, "yanchor": "top"},
+                      margin={"r": 320})
+    return fig
+
+
+# ------------------------------------------------------------------------ page
+def _key_figures(data: ReportData) -> str:
+    row = data.latest
+    ratio, start_ratio = row["short_to_float_ratio"], row["year_start_short_to_float_ratio"]
+    times = ""
+    if pd.notna(ratio) and pd.notna(start_ratio) and ratio > 0:
+        factor = start_ratio / ratio
+        times = (f"{factor:.1f}× smaller than at the year start" if factor >= 1
+                 else f"{1 / factor:.1f}× larger than at the year start")
+    hhi = data.industry_hhi.iloc[-1]["hhi"] if not data.industry_hhi.empty else None
+    top_industry = data.industry_l1.iloc[0] if not data.industry_l1.empty else None
+    cards = [
+        ("融券余额 short balance", f"{_num(row['short_balance_cny'], 1, YI)} 亿",
+         f"on {_date(row['trade_date'])}; financing balance {_num(row['financing_balance_cny'], 0, YI)} 亿"),
+        ("年初至今 year to date", _pct(row["short_balance_ytd_change_ratio"], 1, signed=True),
+         f"from {_num(row['year_start_short_balance_cny'], 1, YI)} 亿 on {_date(row['year_start_trade_date'])}"),
+        ("较峰值 from the peak", _pct(row["short_balance_drawdown_ratio"], 1, signed=True),
+         f"peak {_num(row['peak_short_balance_cny'], 1, YI)} 亿 on {_date(row['peak_short_balance_date'])} "
+         "(highest since the warehouse's first day)"),
+        ("占流通市值 share of float cap", _pct(ratio, 4),
+         f"year start {_pct(start_ratio, 4)}" + (f"; {times}" if times else "")),
+        ("行业集中度 industry HHI", _num(hhi, 3),
+         (f"largest: {_e(top_industry['industry_name'])} "
+          f"{_pct(top_industry['share_of_market_short_ratio'], 1)} of the market's short balance")
+         if top_industry is not None else ""),
+    ]
+    return "<div class='cards'>" + "".join(
+        f"<div class='card'><div class='label'>{_e(label)}</div><div class='value'>{_e(value)}</div>"
+        f"<div class='note'>{_e(note)}</div></div>"
+        for label, value, note in cards
+    ) + "</div>"
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+    head = "".join(f"<th class='{'num' if i in numeric else ''}'>{h}</th>" for i, h in enumerate(headers))
+    body = "".join(
+        "<tr>" + "".join(f"<td class='{'num' if i in numeric else ''}'>{c}</td>" for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _top_table(data: ReportData) -> str:
+    rows = [
+        [
+            _e(r.rank), _e(r.security_name), f"<code>{_e(r.security_code)}</code>",
+            f"{_e(r.sw_l2_name or '–')} <span class='muted'>({_e(r.sw_l1_name or '–')})</span>",
+            _num(r.short_balance_cny, 2, YI), _pct(r.short_to_float_ratio, 2),
+            _num(r.float_market_cap_cny, 1, YI),
+        ]
+        for r in data.top.itertuples(index=False)
+    ]
+    return _table(
+        ["排名 Rank", "股票名称 Name", "股票代码 Code", "所属行业 SW industry (L2, L1)",
+         "融券余额 Short balance (亿)", "占流通市值 % of float cap", "流通市值 Float cap (亿)"],
+        rows, numeric={0, 4, 5, 6},
+    )
+
+
+def _industry_table(data: ReportData) -> str:
+    rows = [
+        [
+            f"{_e(r.industry_name)} <span class='muted'>{_e(r.industry_name_en)}</span>",
+            _num(r.short_balance_cny, 2, YI), _pct(r.share_of_market_short_ratio, 1),
+            _pct(r.short_to_float_ratio, 3), f"{r.securities_with_short_count} / {r.securities_count}",
+            _num(r.short_hhi, 2),
+            f"{_e(r.top_short_security_name or '–')} <code>{_e(r.top_short_security_code or '')}</code>",
+        ]
+        for r in data.industry_l2.itertuples(index=False)
+    ]
+    return _table(
+        ["SW L2 industry", "Short balance (亿)", "Share of market", "Short / float cap",
+         "Securities shorted", "HHI within industry", "Largest short position"],
+        rows, numeric={1, 2, 3, 4, 5},
+    )
+
+
+def _event_list(data: ReportData) -> str:
+    items = "".join(
+        f"<li><span class='dot' style='background:{DIRECTION_COLORS.get(e.short_selling_direction, '#7f8c8d')}'></span>"
+        f"<b>{n}.</b> {_date(e.effective_trade_date)} <b>{_e(e.title_zh)}</b> "
+        f"<span class='muted'>({_e(e.issuer)}; {_e(e.short_selling_direction)}"
+        f"{'' if e.is_date_confirmed else '; date unconfirmed'})</span><br>"
+        f"<span class='desc'>{_e(e.description_en)}</span></li>"
+        for n, e in enumerate(data.events.itertuples(index=False), start=1)
+    )
+    return f"<ol class='events'>{items}</ol>" if items else "<p class='muted'>No policy event falls within the data.</p>"
+
+
+def _basis_note(data: ReportData) -> str:
+    if data.basis.empty:
+        return ""
+    last = data.basis[data.basis["trade_date"] == data.basis["trade_date"].max()]
+    parts = [
+        f"{_e(VARIETY_NAMES.get(r.variety, r.variety))} {_e(r.contract)}: "
+        f"{_pct(r.annualized_basis_ratio, 1, signed=True)} a.a., {_num(r.variety_open_interest, 0)} contracts"
+        for r in last.itertuples(index=False)
+    ]
+    return f"<p>On {_date(last['trade_date'].iloc[0])}: " + "; ".join(parts) + ".</p>"
+
+
+CSS = """
+body { font-family: __FONT__; margin: 0; color: #222; background: #fafafa; }
+main { max-width: 1280px; margin: 0 auto; padding: 16px 28px 48px; }
+h1 { font-size: 26px; margin: 18px 0 4px; } h2 { font-size: 20px; margin: 34px 0 8px;
+  border-bottom: 2px solid #1f4e79; padding-bottom: 4px; }
+.demo { position: sticky; top: 0; z-index: 10; background: #b71c1c; color: #fff; padding: 10px 28px;
+  font-weight: 700; letter-spacing: .02em; box-shadow: 0 2px 6px rgba(0,0,0,.25); }
+.meta, .muted { color: #666; font-size: 13px; } .desc { color: #555; font-size: 13px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 12px; }
+.card { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 12px 14px; }
+.card .label { font-size: 13px; color: #555; } .card .value { font-size: 28px; font-weight: 700;
+  color: #1f4e79; margin: 4px 0; } .card .note { font-size: 12px; color: #666; }
+.figure { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 6px; }
+table { border-collapse: collapse; width: 100%; background: #fff; font-size: 14px; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 6px 10px; text-align: left; }
+th { background: #eef3f8; font-weight: 600; } td.num, th.num { text-align: right;
+  font-variant-numeric: tabular-nums; } tbody tr:hover { background: #f6f9fc; }
+ol.events { padding-left: 0; list-style: none; } ol.events li { margin: 6px 0; }
+.dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; }
+code { font-size: 13px; } footer { margin-top: 40px; color: #666; font-size: 12px; }
+""".replace("__FONT__", FONT)
+
+
+def render_report(data: ReportData, *, source: str, data_label: str | None = None) -> str:
+    """The whole page as one string: plotly.js inlined once, no external resource."""
+    demo = source == "demo"
+    latest_day = _date(data.latest["trade_date"])
+    figures = iter(
+        [
+            trend_figure(data, demo),
+            industry_figure(data, demo),
+            financing_figure(data, demo),
+            basis_figure(data, demo),
+            event_window_figure(data, demo),
+        ]
+    )
+    first = {"done": False}
+
+    def figure_html() -> str:
+        fig = next(figures)
+        include = not first["done"]  # plotly.js inlined once, with the first chart
+        first["done"] = True
+        return "<div class='figure'>" + fig.to_html(
+            full_html=False, include_plotlyjs=include,
+            config={"displaylogo": False, "responsive": True},
+        ) + "</div>"
+
+    published = data.info.get("published_at_utc")
+    banner = (
+        f"<div class='demo'>⚠ {_e(data_label or 'SYNTHETIC DEMO DATA')}. Every number and "
+        "name on this page is generated by the demo source: do not draw conclusions from it.</div>"
+        if demo else ""
+    )
+    first_day = _date(data.market["trade_date"].iloc[0])
+    sections = [
+        f"<h2 id='key-figures'>{_e(VIEW_TITLES['key_figures'])}</h2>",
+        _key_figures(data),
+        f"<h2 id='trend'>{_e(VIEW_TITLES['trend'])}</h2>",
+        "<p>Whole market (SSE + SZSE + BSE), summed from the per-security detail. Numbered "
+        "markers: policy events on their first effective trading day (red tightens short "
+        "selling, green loosens it, grey neutral).</p>",
+        figure_html(),
+        _event_list(data),
+        f"<h2 id='top-securities'>{_e(VIEW_TITLES['top_securities'])}</h2>",
+        f"<p>On {latest_day}, the {len(data.top)} securities with the highest short balance / "
+        "float market cap (融券余额 / 流通市值). Industry: Shenwan 2021 as of that day.</p>",
+        _top_table(data),
+        f"<h2 id='industry'>{_e(VIEW_TITLES['industry'])}</h2>",
+        "<p>Left: each SW level-1 industry's share of the market's short balance on the "
+        "latest day (hover: its HHI across its own securities, its largest position). Right: "
+        "HHI of the short balance across SW L1 industries (Σ share², 1 = all in one "
+        "industry) and the top three industries' combined share, per day.</p>",
+        figure_html(),
+        f"<p>The SW level-2 industries with the largest short balances on {latest_day}:</p>",
+        _industry_table(data),
+        f"<h2 id='financing'>{_e(VIEW_TITLES['financing'])}</h2>",
+        "<p>Financing balance (left axis) and short balance (right axis), whole market, "
+        "亿 CNY.</p>",
+        figure_html(),
+        f"<h2 id='basis'>{_e(VIEW_TITLES['basis'])}</h2>",
+        "<p>CFFEX equity-index futures: the main contract (largest open interest) of each "
+        "variety against its spot index; annualised basis = (futures − spot) / spot × 365 / "
+        "days to expiry. Deepening discounts with rising open interest are where short "
+        "demand can go once 融券 is curbed.</p>",
+        figure_html(),
+        _basis_note(data),
+        f"<h2 id='event-windows'>{_e(VIEW_TITLES['event_windows'])}</h2>",
+        "<p>Market short balance from 20 trading days before to 20 after each event, as a "
+        "change from the event day.</p>",
+        figure_html(),
+    ]
+    meta = (
+        f"Data {first_day} … {latest_day} · source <b>{_e(source)}</b>"
+        + (f" · snapshot published {_e(published)} UTC" if published is not None else "")
+        + " · built from marts.* of the published snapshot (margin_warehouse.duckdb)"
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>Short-selling monitor 融券余额监测 — {latest_day}</title>"
+        f"<style>{CSS}</style></head><body>{banner}<main>"
+        f"<h1>Short-selling monitor 融券余额监测 — {latest_day}</h1>"
+        f"<p class='meta'>{meta}</p>"
+        + "\n".join(sections)
+        + "<footer>Balances in 亿 CNY (1 亿 = 100 million yuan). SSE short balances are short "
+        "volume × close. Query the same numbers with the SQL in queries/ against the published "
+        "snapshot; see docs/bi/README.md.</footer>"
+        "</main></body></html>\n"
+    )
+
+
+def write_report(
+    snapshot: Path, publish_dir: Path, *, source: str, data_label: str | None = None
+) -> ReportResult:
+    """Render the report from the snapshot (read-only) into <publish_dir>/report.html,
+    written to a temporary file and renamed into place."""
+    started = time.perf_counter()
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        data = load_report_data(con)
+    page = render_report(data, source=source, data_label=data_label)
+    publish_dir = Path(publish_dir)
+    target = publish_dir / REPORT_NAME
+    tmp = publish_dir / f".{REPORT_NAME}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ReportResult(
+        path=target,
+        size_bytes=target.stat().st_size,
+        last_trade_date=pd.Timestamp(data.latest["trade_date"]).date(),
+        seconds=time.perf_counter() - started,
+    )

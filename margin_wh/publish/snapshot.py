@@ -1,0 +1,285 @@
+"""The published snapshot: the marts (and the reference seeds they join to) copied from
+the warehouse into a separate DuckDB file that BI tools open read-only.
+
+DuckDB allows one read-write process or many read-only processes per file, never both,
+so a dashboard holding the warehouse open would stop the next refresh. BI tools open
+`<publish_dir>/margin_warehouse.duckdb` instead, and a publish never touches a file a
+reader holds:
+
+1. the tables are copied into a new file, `.warehouse_snapshot.<pid>.tmp.duckdb`,
+   written in DuckDB storage version v1.4.0 (readable by DuckDB >= 1.4, the LTS line
+   the JDBC, ODBC and Node drivers in BI tools bundle; the warehouse itself is in the
+   newer format of the DuckDB that writes it);
+2. the copy is checkpointed, closed and checked (row counts against the warehouse);
+3. `os.replace` renames it onto the published name: an atomic swap of the directory
+   entry. A reader that opens the path sees the old file or the new one, never a mix;
+   a reader that already has the old file open keeps reading the old snapshot (its
+   open file survives the rename on POSIX) until it reconnects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+SNAPSHOT_NAME = "margin_warehouse.duckdb"
+# The on-disk format of the snapshot: what DuckDB 1.4 LTS clients read. DuckDB tags a
+# database written this way with storage_version 'v1.4.0+' (see duckdb_databases()).
+STORAGE_VERSION = "v1.4.0"
+MIN_READER_VERSION = "1.4.0"
+# Schemas copied: the marts, and the curated seeds (SW2021 industries, policy events).
+PUBLISHED_SCHEMAS = ("marts", "reference")
+# One row about the snapshot itself: when, from what, up to which trading day.
+INFO_TABLE = "main.snapshot_info"
+
+
+class PublishError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    path: Path
+    size_bytes: int
+    storage_version: str
+    tables: dict[str, int]  # "marts.fct_…" -> rows
+    last_trade_date: dt.date | None
+    published_at: dt.datetime
+    seconds: float
+    comments: int = 0  # table and column descriptions carried over from dbt
+    schemas: tuple[str, ...] = field(default=PUBLISHED_SCHEMAS)
+
+    @property
+    def mart_rows(self) -> dict[str, int]:
+        return {k.split(".", 1)[1]: v for k, v in self.tables.items() if k.startswith("marts.")}
+
+
+def snapshot_path(publish_dir: Path) -> Path:
+    return Path(publish_dir) / SNAPSHOT_NAME
+
+
+def _sql_string(value: str | Path) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def list_tables(
+    con: duckdb.DuckDBPyConnection, catalog: str, schemas: Iterable[str] = PUBLISHED_SCHEMAS
+) -> list[tuple[str, str]]:
+    """(schema, table) for every table or view of `schemas` in `catalog`, sorted."""
+    schemas = list(schemas)
+    placeholders = ", ".join("?" for _ in schemas)
+    return [
+        (schema, name)
+        for schema, name in con.execute(
+            f"""
+            select table_schema, table_name from information_schema.tables
+            where table_catalog = ? and table_schema in ({placeholders})
+            order by table_schema, table_name
+            """,
+            [catalog, *schemas],
+        ).fetchall()
+    ]
+
+
+def table_rows(path: Path, schemas: Iterable[str] = PUBLISHED_SCHEMAS) -> dict[str, int]:
+    """Rows per table of `schemas` in the DuckDB file at `path`, opened read-only."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        catalog = con.execute("select current_database()").fetchall()[0][0]
+        return {
+            f"{schema}.{name}": con.execute(
+                f"select count(*) from {_ident(schema)}.{_ident(name)}"
+            ).fetchall()[0][0]
+            for schema, name in list_tables(con, catalog, schemas)
+        }
+
+
+def dbt_descriptions(manifest_path: Path | None) -> dict[tuple[str, str], dict]:
+    """{(schema, table): {"description": …, "columns": {name: description}}} from a dbt
+    manifest, for the published schemas; empty when there is no manifest."""
+    if manifest_path is None or not Path(manifest_path).exists():
+        return {}
+    manifest = json.loads(Path(manifest_path).read_text())
+    out: dict[tuple[str, str], dict] = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") not in ("model", "seed"):
+            continue
+        if node.get("schema") not in PUBLISHED_SCHEMAS:
+            continue
+        name = node.get("alias") or node["name"]
+        out[(node["schema"], name)] = {
+            "description": (node.get("description") or "").strip(),
+            "columns": {
+                column: (spec.get("description") or "").strip()
+                for column, spec in (node.get("columns") or {}).items()
+            },
+        }
+    return out
+
+
+def _apply_comments(
+    con: duckdb.DuckDBPyConnection, catalog: str, tables: list[tuple[str, str]], docs: dict
+) -> int:
+    """COMMENT ON the snapshot's tables and columns from the dbt docs: BI tools show them."""
+    applied = 0
+    for schema, name in tables:
+        doc = docs.get((schema, name))
+        if not doc:
+            continue
+        target = f"{_ident(catalog)}.{_ident(schema)}.{_ident(name)}"
+        if doc["description"]:
+            con.execute(f"comment on table {target} is {_sql_string(doc['description'])}")
+            applied += 1
+        columns = {
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() "
+                "where database_name = ? and schema_name = ? and table_name = ?",
+                [catalog, schema, name],
+            ).fetchall()
+        }
+        for column, text in doc["columns"].items():
+            if text and column in columns:
+                con.execute(
+                    f"comment on column {target}.{_ident(column)} is {_sql_string(text)}"
+                )
+                applied += 1
+    return applied
+
+
+def _remove(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def publish_snapshot(
+    db_path: Path,
+    publish_dir: Path,
+    *,
+    source: str,
+    data_label: str | None = None,
+    manifest_path: Path | None = None,
+    schemas: Iterable[str] = PUBLISHED_SCHEMAS,
+) -> SnapshotResult:
+    """Copy `schemas` of the warehouse at `db_path` into a new DuckDB file and rename it
+    onto `<publish_dir>/margin_warehouse.duckdb`. The warehouse is opened read-only;
+    on any error the temporary file is removed and the published snapshot is untouched."""
+    started = time.perf_counter()
+    schemas = tuple(schemas)
+    db_path, publish_dir = Path(db_path), Path(publish_dir)
+    if not db_path.exists():
+        raise PublishError(
+            f"no warehouse at {db_path}: run a refresh first (margin-wh refresh or demo)"
+        )
+    publish_dir.mkdir(parents=True, exist_ok=True)
+    target = snapshot_path(publish_dir)
+    tmp = publish_dir / f".warehouse_snapshot.{os.getpid()}.tmp.duckdb"
+    _remove(tmp)
+    published_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        with duckdb.connect(":memory:") as con:
+            con.execute(f"attach {_sql_string(db_path)} as warehouse (read_only)")
+            con.execute(
+                f"attach {_sql_string(tmp)} as snapshot "
+                f"(storage_version {_sql_string(STORAGE_VERSION)})"
+            )
+            tables = list_tables(con, "warehouse", schemas)
+            if not any(schema == "marts" for schema, _ in tables):
+                raise PublishError(
+                    f"the warehouse {db_path} has no tables in schema marts: build the "
+                    "dbt models before publishing (margin-wh refresh)"
+                )
+            expected: dict[str, int] = {}
+            for schema in sorted({schema for schema, _ in tables}):
+                con.execute(f"create schema snapshot.{_ident(schema)}")
+            for schema, name in tables:
+                qualified = f"{_ident(schema)}.{_ident(name)}"
+                con.execute(
+                    f"create table snapshot.{qualified} as select * from warehouse.{qualified}"
+                )
+                expected[f"{schema}.{name}"] = con.execute(
+                    f"select count(*) from warehouse.{qualified}"
+                ).fetchall()[0][0]
+            comments = _apply_comments(con, "snapshot", tables, dbt_descriptions(manifest_path))
+            last_day = None
+            if ("marts", "fct_market_short_daily") in tables:
+                last_day = con.execute(
+                    "select max(trade_date) from snapshot.marts.fct_market_short_daily"
+                ).fetchall()[0][0]
+            con.execute(
+                f"""
+                create table snapshot.{INFO_TABLE} as
+                select
+                    cast(? as timestamp) as published_at_utc,
+                    cast(? as varchar) as source,
+                    cast(? as varchar) as data_label,
+                    cast(? as date) as last_trade_date,
+                    cast(? as varchar) as storage_version,
+                    cast(? as varchar) as min_reader_duckdb_version,
+                    cast(? as varchar) as written_by_duckdb_version
+                """,
+                [published_at.replace(tzinfo=None), source, data_label, last_day, STORAGE_VERSION,
+                 MIN_READER_VERSION, duckdb.__version__],
+            )
+            con.execute("checkpoint snapshot")
+            con.execute("detach snapshot")
+            con.execute("detach warehouse")
+        written = table_rows(tmp, schemas)
+        if written != expected:
+            raise PublishError(
+                f"the snapshot copy does not match the warehouse: expected rows {expected}, "
+                f"wrote {written}; the published snapshot was left as it was"
+            )
+        os.replace(tmp, target)
+        _fsync_dir(publish_dir)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return SnapshotResult(
+        path=target,
+        size_bytes=target.stat().st_size,
+        storage_version=STORAGE_VERSION,
+        tables=expected,
+        last_trade_date=last_day,
+        published_at=published_at,
+        seconds=time.perf_counter() - started,
+        comments=comments,
+        schemas=schemas,
+    )
+
+
+def storage_version_of(path: Path) -> str:
+    """The storage version tag DuckDB reports for the database file at `path`."""
+    with duckdb.connect(":memory:") as con:
+        con.execute(f"attach {_sql_string(path)} as probe (read_only)")
+        tags = con.execute(
+            "select tags from duckdb_databases() where database_name = 'probe'"
+        ).fetchall()[0][0]
+        con.execute("detach probe")
+    return dict(tags).get("storage_version", "")

@@ -1,0 +1,125 @@
+"""Trading-day arithmetic on the exchange calendar, around weekends and holidays.
+
+The calendar is the stand-in's (weekdays minus Mid-Autumn and National Day 2024, with
+the make-up Saturdays closed); the expected days below are written out by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from standins import FULL_CALENDAR, HOLIDAYS, MARKET_END, MARKET_START, TRADING_DAY_SET, FakeAkshare
+
+from margin_wh.calendar import (
+    CALENDAR_FUNCTION,
+    day_to_load_on,
+    is_trading_day,
+    load_calendar,
+    previous_trading_day,
+    shanghai_today,
+    trading_days_between,
+)
+from margin_wh.raw import landing
+
+D = dt.date
+CAL = sorted(FULL_CALENDAR)
+
+
+def test_trading_days_between_skips_weekends_and_national_day():
+    assert trading_days_between(CAL, D(2024, 9, 26), D(2024, 10, 10)) == [
+        D(2024, 9, 26),
+        D(2024, 9, 27),
+        D(2024, 9, 30),
+        D(2024, 10, 8),
+        D(2024, 10, 9),
+        D(2024, 10, 10),
+    ]
+
+
+def test_trading_days_between_is_inclusive_and_tolerates_closed_ends():
+    assert trading_days_between(CAL, D(2024, 9, 30), D(2024, 10, 8)) == [
+        D(2024, 9, 30),
+        D(2024, 10, 8),
+    ]
+    # Both ends on closed days (a make-up Saturday and a holiday).
+    assert trading_days_between(CAL, D(2024, 9, 29), D(2024, 10, 7)) == [D(2024, 9, 30)]
+    assert trading_days_between(CAL, D(2024, 10, 1), D(2024, 10, 7)) == []
+    assert trading_days_between(CAL, D(2024, 10, 10), D(2024, 10, 8)) == []
+
+
+def test_trading_days_between_crosses_mid_autumn():
+    assert trading_days_between(CAL, D(2024, 9, 13), D(2024, 9, 18)) == [
+        D(2024, 9, 13),
+        D(2024, 9, 18),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (D(2024, 10, 8), D(2024, 9, 30)),  # first day after National Day
+        (D(2024, 10, 5), D(2024, 9, 30)),  # inside the holiday
+        (D(2024, 9, 18), D(2024, 9, 13)),  # after Mid-Autumn and a weekend
+        (D(2024, 10, 14), D(2024, 10, 11)),  # Monday -> Friday
+        (D(2024, 10, 15), D(2024, 10, 14)),
+        (D(1990, 12, 19), None),  # the first day in the calendar has no predecessor
+    ],
+)
+def test_previous_trading_day(day, expected):
+    assert previous_trading_day(CAL, day) == expected
+
+
+@pytest.mark.parametrize(
+    ("run_day", "loads"),
+    [
+        (D(2024, 10, 14), D(2024, 10, 11)),  # a Monday loads the Friday
+        (D(2024, 10, 8), D(2024, 9, 30)),  # first day after National Day
+        (D(2024, 9, 18), D(2024, 9, 13)),  # first day after Mid-Autumn
+        (D(2024, 10, 9), D(2024, 10, 8)),
+        (D(2024, 10, 3), None),  # holiday: nothing is published
+        (D(2024, 10, 12), None),  # make-up Saturday: offices work, exchanges are shut
+        (D(2024, 9, 29), None),  # make-up Sunday
+        (D(2024, 10, 13), None),  # ordinary Sunday
+        (D(1990, 12, 19), None),  # a trading day with nothing before it
+    ],
+)
+def test_day_to_load_on(run_day, loads):
+    assert day_to_load_on(CAL, run_day) == loads
+
+
+def test_day_to_load_on_every_day_of_the_market():
+    """Brute force against the hand-made calendar: T-1 on trading days, None otherwise."""
+    day = MARKET_START + dt.timedelta(days=1)
+    while day <= MARKET_END:
+        if day in TRADING_DAY_SET:
+            expected = max(d for d in TRADING_DAY_SET | set(FULL_CALENDAR) if d < day)
+        else:
+            expected = None
+        assert day_to_load_on(CAL, day) == expected, day
+        day += dt.timedelta(days=1)
+
+
+def test_is_trading_day():
+    assert is_trading_day(CAL, D(2024, 9, 30))
+    assert not is_trading_day(CAL, D(2024, 10, 1))
+    assert not is_trading_day(CAL, D(2024, 10, 12))
+    assert not is_trading_day(CAL, D(2099, 1, 5))  # beyond the calendar
+    assert all(not is_trading_day(CAL, d) for d in HOLIDAYS)
+
+
+def test_shanghai_today_turns_at_midnight_beijing_time():
+    utc = dt.UTC
+    assert shanghai_today(dt.datetime(2024, 10, 7, 15, 59, tzinfo=utc)) == D(2024, 10, 7)
+    assert shanghai_today(dt.datetime(2024, 10, 7, 16, 0, tzinfo=utc)) == D(2024, 10, 8)
+
+
+def test_load_calendar_reads_the_landed_calendar(tmp_path):
+    assert load_calendar(tmp_path) == []
+    frame = FakeAkshare().tool_trade_date_hist_sina()
+    pending = landing.write_pending(
+        tmp_path, CALENDAR_FUNCTION, {}, frame, "akshare", dt.datetime(2024, 10, 8, 1, 0), None
+    )
+    assert load_calendar(tmp_path) == []  # a pending (unvalidated) frame is not the calendar
+    landing.accept(pending)
+    assert load_calendar(tmp_path) == CAL

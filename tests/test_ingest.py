@@ -1,0 +1,616 @@
+"""Ingestion end to end with akshare replaced by the stand-in: landing zone, raw tables,
+idempotent day loads, refusal of bad input without touching what was loaded, replay.
+
+Everything goes through `AkshareSource(module=<stand-in>)` and `margin_wh.raw.load`
+into a real DuckDB file; expected values come from the stand-in's clean frames.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import requests
+from standins import (
+    ALL_SECURITIES,
+    BSE,
+    FULL_CALENDAR,
+    INDEX_CLOSE,
+    SINA_SYMBOLS,
+    SSE,
+    SUSPENDED,
+    SZSE,
+    TRADING_DAY_SET,
+    WINDOW,
+    FakeAkshare,
+    UnreachableAkshare,
+    ymd,
+)
+
+from margin_wh.calendar import CALENDAR_FUNCTION, load_calendar
+from margin_wh.raw import landing
+from margin_wh.raw.load import ingest, load_frames, replay
+from margin_wh.raw.parse import SourceDataError
+from margin_wh.raw.universe import quote_symbols, spot_index_symbols
+from margin_wh.sources.akshare_source import AkshareSource, HostThrottle, SourceUnavailableError
+from margin_wh.sources.datasets import DATASETS
+
+D = dt.date
+OCT8 = D(2024, 10, 8)
+PER_DAY = [f for f, d in DATASETS.items() if d.call == "per_day"]
+SPOT_SYMBOLS = sorted(INDEX_CLOSE)
+
+
+# --------------------------------------------------------------------------- harness
+
+
+class Warehouse:
+    """A DuckDB file, a landing zone and an akshare source over the stand-in."""
+
+    def __init__(self, root: Path, ak: FakeAkshare | None = None):
+        self.root = root
+        self.db_path = root / "warehouse.duckdb"
+        self.landing = root / "landing"
+        self.ak = ak or FakeAkshare()
+        self.con = duckdb.connect(str(self.db_path))
+        self.source = AkshareSource(
+            module=self.ak,
+            attempts=3,
+            backoff_initial_s=0,
+            throttle=HostThrottle({}, sleep=lambda s: None),
+            sleep=lambda s: None,
+        )
+
+    def symbols(self, function: str, days) -> list[str]:
+        if function == "stock_zh_a_daily":
+            return quote_symbols(self.con, days)
+        if function == "stock_zh_index_daily":
+            return spot_index_symbols()
+        return []
+
+    def load(self, function: str, days=WINDOW, symbols=None, con=None):
+        dataset = DATASETS[function]
+        days = list(days) if dataset.partitioned else []
+        symbols = self.symbols(function, days) if symbols is None else symbols
+        return ingest(con or self.con, self.source, dataset, days, self.landing, symbols)
+
+    def refresh(self, days=WINDOW) -> None:
+        """Every dataset, in the order the orchestration runs them (quotes after detail)."""
+        order = sorted(DATASETS, key=lambda f: (DATASETS[f].partitioned, f == "stock_zh_a_daily"))
+        for function in order:
+            self.load(function, days)
+
+    def rows(self, function: str, exclude: tuple[str, ...] = ()) -> list[tuple]:
+        return table_rows(self.con, function, exclude)
+
+    def columns(self, function: str) -> list[str]:
+        return [d[0] for d in self.con.execute(f"select * from raw.{function} limit 0").description]
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def landed(self, function: str) -> dict[str, str]:
+        """File name -> content hash of every accepted landing file of a function."""
+        folder = self.landing / function
+        return {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+        } if folder.exists() else {}  # fmt: skip
+
+    def rejected(self, function: str) -> list[Path]:
+        folder = self.landing / landing.REJECTED_DIR / function
+        return sorted(folder.glob("*.parquet")) if folder.exists() else []
+
+
+def table_rows(con, function: str, exclude: tuple[str, ...] = ()) -> list[tuple]:
+    """The whole table, every column, ordered: the snapshot tests compare."""
+    columns = [
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' "
+            "and table_name = ? order by ordinal_position",
+            [function],
+        ).fetchall()
+        if name not in exclude
+    ]
+    select = ", ".join(f'"{c}"' for c in columns)
+    return con.execute(f"select {select} from raw.{function} order by all").fetchall()
+
+
+def replayed(landing_dir: Path, db_path: Path, functions) -> dict[str, list[tuple]]:
+    """Raw tables rebuilt from the landing zone alone, in a fresh DuckDB file."""
+    calendar = load_calendar(landing_dir)
+    with duckdb.connect(str(db_path)) as con:
+        for function in functions:
+            replay(con, DATASETS[function], calendar, landing_dir)
+        return {f: table_rows(con, f) for f in functions}
+
+
+@pytest.fixture
+def wh(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    yield warehouse
+    warehouse.con.close()
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """One full refresh of the window, shared by the read-only tests."""
+    warehouse = Warehouse(tmp_path_factory.mktemp("loaded"))
+    warehouse.refresh()
+    yield warehouse
+    warehouse.con.close()
+
+
+def expected_rows(function: str) -> int:
+    """Row counts of the window, counted from the hand-made market."""
+    days = len(WINDOW)
+    return {
+        "tool_trade_date_hist_sina": len(FULL_CALENDAR),
+        "stock_industry_clf_hist_sw": len(ALL_SECURITIES) + 1,
+        "stock_margin_detail_sse": len(SSE) * days,
+        "stock_margin_detail_szse": len(SZSE) * days,
+        "stock_margin_detail_bse": len(BSE) * days,
+        "stock_margin_sse": days,
+        "stock_margin_szse": days,
+        "stock_margin_bse": days,
+        "stock_zh_a_daily": len(ALL_SECURITIES) * days - len(SUSPENDED),
+        "stock_zh_index_daily": len(INDEX_CLOSE) * days,
+        "get_futures_daily": 12 * days,  # IF/IH/IC/IM x 2 months + T/TF/TS/TL x 1
+    }[function]
+
+
+# --------------------------------------------------------------------------- a refresh
+
+
+def test_a_refresh_produces_every_raw_table(loaded):
+    for function, dataset in DATASETS.items():
+        assert len(loaded.rows(function)) == expected_rows(function), function
+        expected_columns = list(dataset.column_names)
+        if dataset.partitioned and "trade_date" not in expected_columns:
+            expected_columns.append("trade_date")
+        expected_columns += [*dataset.request_columns, "_source", "_fetched_at", "_landing_file"]
+        assert loaded.columns(function) == expected_columns, function
+        assert loaded.query(f"select distinct _source from raw.{function}") == [("akshare",)], (
+            function
+        )
+        assert loaded.query(
+            f"select count(*) from raw.{function} where _fetched_at is null "
+            "or _landing_file is null"
+        ) == [(0,)]
+        if dataset.partitioned:
+            days = loaded.query(f"select distinct trade_date from raw.{function} order by 1")
+            assert [d for (d,) in days] == WINDOW, function
+
+
+def test_landing_file_of_every_row_exists(loaded):
+    for function in DATASETS:
+        for (name,) in loaded.query(f"select distinct _landing_file from raw.{function}"):
+            assert (loaded.landing / name).is_file(), name
+            assert name.startswith(f"{function}/"), name
+
+
+def test_szse_detail_takes_its_trade_date_from_the_request(loaded):
+    rows = loaded.query(
+        'select trade_date, "证券代码", "融资余额", "融券余额" from raw.stock_margin_detail_szse'
+    )
+    expected = set()
+    for day in WINDOW:
+        clean = loaded.ak.clean("stock_margin_detail_szse", date=ymd(day))
+        for code, financing, short in zip(
+            clean["证券代码"], clean["融资余额"], clean["融券余额"], strict=True
+        ):
+            expected.add((day, code, float(financing), float(short)))
+    assert set(rows) == expected
+
+
+def test_sse_detail_keeps_its_date_column_typed(loaded):
+    rows = loaded.query(
+        'select "信用交易日期", trade_date, "标的证券代码" from raw.stock_margin_detail_sse '
+        "where trade_date = ?",
+        [OCT8],
+    )
+    assert sorted(rows) == [(OCT8, OCT8, s.code) for s in SSE]
+
+
+def test_quotes_keep_the_requested_symbol_and_skip_suspensions(loaded):
+    rows = loaded.query("select symbol, count(*) from raw.stock_zh_a_daily group by 1 order by 1")
+    expected = {
+        SINA_SYMBOLS[s.code]: len(WINDOW) - sum(1 for sym, _ in SUSPENDED
+                                                 if sym == SINA_SYMBOLS[s.code])
+        for s in ALL_SECURITIES
+    }  # fmt: skip
+    assert dict(rows) == expected
+    close = loaded.query(
+        "select close, outstanding_share from raw.stock_zh_a_daily "
+        "where symbol = 'sz300750' and trade_date = ?",
+        [OCT8],
+    )
+    clean = loaded.ak.clean(
+        "stock_zh_a_daily", symbol="sz300750", start_date="20241008", end_date="20241008"
+    )
+    assert close == [(clean.loc[0, "close"], clean.loc[0, "outstanding_share"])]
+
+
+def test_spot_index_full_history_is_cut_to_the_window(loaded):
+    rows = loaded.query(
+        "select symbol, min(trade_date), max(trade_date), count(*) "
+        "from raw.stock_zh_index_daily group by 1 order by 1"
+    )
+    assert rows == [(s, WINDOW[0], WINDOW[-1], len(WINDOW)) for s in SPOT_SYMBOLS]
+
+
+def test_futures_keep_bond_futures_beside_index_futures(loaded):
+    varieties = loaded.query("select distinct variety from raw.get_futures_daily order by 1")
+    assert [v for (v,) in varieties] == sorted(["IC", "IF", "IH", "IM", "T", "TF", "TL", "TS"])
+
+
+def test_one_parquet_per_call_named_by_function_and_arguments(loaded):
+    window = "end_date=20241010__start_date=20240926"
+    expected = {
+        "tool_trade_date_hist_sina": {"all.parquet"},
+        "stock_industry_clf_hist_sw": {"all.parquet"},
+        "stock_margin_sse": {f"{window}.parquet"},
+        "get_futures_daily": {"end_date=20241010__market=CFFEX__start_date=20240926.parquet"},
+        "stock_zh_a_daily": {
+            f"adjust=__{window}__symbol={s}.parquet" for s in SINA_SYMBOLS.values()
+        },
+        "stock_zh_index_daily": {f"symbol={s}.parquet" for s in SPOT_SYMBOLS},
+        **{f: {f"date={ymd(d)}.parquet" for d in WINDOW} for f in PER_DAY},
+    }
+    for function in DATASETS:
+        assert set(loaded.landed(function)) == expected[function], function
+        assert len(loaded.ak.calls_of(function)) == len(expected[function]), function
+    assert not (loaded.landing / landing.REJECTED_DIR).exists()
+
+
+def test_landing_files_keep_the_frame_as_it_arrived(loaded):
+    for call, frame in loaded.ak.returned:
+        path = landing.landing_path(loaded.landing, call.function, call.kwargs)
+        landed = landing.read_landed(path)
+        assert landed.function == call.function and landed.kwargs == call.kwargs
+        assert landed.source == "akshare"
+        assert list(landed.frame.columns) == list(frame.columns)
+        pd.testing.assert_frame_equal(
+            landed.frame.reset_index(drop=True), frame.reset_index(drop=True),
+            check_dtype=False,
+        )  # fmt: skip
+        if call.function == "stock_margin_detail_szse":  # one trading day per call
+            day = dt.datetime.strptime(call.kwargs["date"], "%Y%m%d").date()
+            assert landed.window == (day, day)
+        elif call.function == "stock_zh_a_daily":  # the whole window per symbol
+            assert landed.window == (WINDOW[0], WINDOW[-1])
+
+
+def test_no_closed_day_is_requested_and_quotes_are_one_call_per_symbol(loaded):
+    assert loaded.ak.requested_days() <= TRADING_DAY_SET
+    assert loaded.ak.requested_days() == set(WINDOW)
+    quote_calls = loaded.ak.calls_of("stock_zh_a_daily")
+    assert sorted(quote_calls, key=lambda k: k["symbol"]) == [
+        {"symbol": s, "start_date": "20240926", "end_date": "20241010", "adjust": ""}
+        for s in sorted(SINA_SYMBOLS.values())
+    ]
+    assert loaded.ak.calls_of("get_futures_daily") == [
+        {"start_date": "20240926", "end_date": "20241010", "market": "CFFEX"}
+    ]
+
+
+# --------------------------------------------------------------------------- re-runs
+
+
+def test_a_rerun_changes_nothing(wh):
+    wh.refresh()
+    before = {f: wh.rows(f, exclude=("_fetched_at",)) for f in DATASETS}
+    fetched = {f: wh.query(f"select max(_fetched_at) from raw.{f}") for f in DATASETS}
+    wh.refresh()
+    for function in DATASETS:
+        after = wh.rows(function, exclude=("_fetched_at",))
+        assert after == before[function], function
+        assert len(set(after)) == len(after), f"{function}: duplicated rows"
+        # It was loaded again (not skipped): the fetch time moved.
+        assert wh.query(f"select max(_fetched_at) from raw.{function}") > fetched[function]
+
+
+def test_reloading_one_day_replaces_only_that_day(wh):
+    wh.load("stock_margin_detail_szse")
+    wh.load("stock_margin_sse")
+    before = {f: wh.rows(f) for f in ("stock_margin_detail_szse", "stock_margin_sse")}
+    day = D(2024, 9, 30)
+    # The exchange revises its figures for 09-30.
+    wh.ak.scale("stock_margin_detail_szse", "融资余额", 1.5, date="20240930")
+    wh.ak.scale("stock_margin_sse", "融资余额", 1.5)
+    wh.load("stock_margin_detail_szse", [day])
+    wh.load("stock_margin_sse", [day])
+    for function in ("stock_margin_detail_szse", "stock_margin_sse"):
+        after = wh.rows(function)
+        idx = wh.columns(function).index("trade_date")
+        other_days_before = [r for r in before[function] if r[idx] != day]
+        assert [r for r in after if r[idx] != day] == other_days_before, function
+        day_rows = [r for r in after if r[idx] == day]
+        old_day_rows = [r for r in before[function] if r[idx] == day]
+        assert len(day_rows) == len(old_day_rows) > 0
+        value = wh.columns(function).index("融资余额")
+        assert sorted(r[value] for r in day_rows) == sorted(1.5 * r[value] for r in old_day_rows)
+    # The one-day SSE summary call got its own landing file beside the window's.
+    assert "end_date=20240930__start_date=20240930.parquet" in wh.landed("stock_margin_sse")
+
+
+# --------------------------------------------------------------------------- ugly but valid
+
+
+def test_thousands_separators_int_codes_and_blanks_load_as_meant(wh):
+    ak = wh.ak
+    ak.thousands("stock_margin_detail_szse").int_codes("stock_margin_detail_szse")
+    ak.blanks("stock_margin_detail_szse", "融券卖出量", date="20241008")
+    ak.thousands("stock_margin_szse")
+    wh.load("stock_margin_detail_szse")
+    wh.load("stock_margin_szse")
+    for day in WINDOW:
+        clean = ak.clean("stock_margin_detail_szse", date=ymd(day))
+        rows = wh.query(
+            'select "证券代码", "融资余额", "融券卖出量" from raw.stock_margin_detail_szse '
+            'where trade_date = ? order by "证券代码"',
+            [day],
+        )
+        sold = [float(v) for v in clean["融券卖出量"]]
+        if day == OCT8:
+            sold[:2] = [None, None]  # '-' and '' are "not published", not zero
+        assert rows == list(
+            zip(clean["证券代码"], map(float, clean["融资余额"]), sold, strict=True)
+        )
+        summary = wh.query(
+            'select "融资余额", "融资融券余额" from raw.stock_margin_szse where trade_date = ?',
+            [day],
+        )
+        clean_summary = ak.clean("stock_margin_szse", date=ymd(day))
+        assert summary == [(clean_summary.loc[0, "融资余额"], clean_summary.loc[0, "融资融券余额"])]
+
+
+def test_transient_errors_during_a_load_are_retried(wh):
+    wh.ak.fail("stock_margin_detail_sse", times=2)
+    wh.ak.fail("get_futures_daily", times=1, error=lambda: requests.Timeout("read timed out"))
+    wh.load("stock_margin_detail_sse")
+    wh.load("get_futures_daily")
+    assert len(wh.rows("stock_margin_detail_sse")) == expected_rows("stock_margin_detail_sse")
+    assert len(wh.rows("get_futures_daily")) == expected_rows("get_futures_daily")
+    first_day = wh.ak.calls_of("stock_margin_detail_sse")[:3]
+    assert first_day == [{"date": "20240926"}] * 3
+
+
+def test_an_unreachable_source_fails_clearly_and_leaves_everything(wh):
+    wh.load("stock_margin_detail_sse")
+    before, landed = wh.rows("stock_margin_detail_sse"), wh.landed("stock_margin_detail_sse")
+    wh.ak.quirk("stock_margin_detail_sse", lambda f: f.assign(融资余额=f["融资余额"] * 2))
+    wh.ak.fail(  # the fourth day's call never gets through (3 attempts)
+        "stock_margin_detail_sse", 3, lambda: requests.ConnectionError("refused"), date="20241008"
+    )
+    with pytest.raises(SourceUnavailableError, match=r"stock_margin_detail_sse\(date='20241008'\)"):
+        wh.load("stock_margin_detail_sse")
+    assert [c["date"] for c in wh.ak.calls_of("stock_margin_detail_sse")][-6:] == [
+        "20240926", "20240927", "20240930", "20241008", "20241008", "20241008"
+    ]  # fmt: skip
+    # The three days fetched before it are not loaded, so they do not land either.
+    assert wh.rows("stock_margin_detail_sse") == before
+    assert wh.landed("stock_margin_detail_sse") == landed
+    assert not list(wh.landing.rglob("*.pending"))
+
+
+# --------------------------------------------------------------------------- bad input
+
+# name: (function, how the stand-in spoils it, fragments of the message)
+BAD_INPUT = {
+    "renamed column": (
+        "stock_margin_detail_sse",
+        lambda ak: ak.rename("stock_margin_detail_sse", "融资余额", "融资余额(元)", date="20241008"),
+        ["stock_margin_detail_sse(date='20241008')", "trading day 2024-10-08",
+         "missing ['融资余额']", "unexpected ['融资余额(元)']"],
+    ),
+    "missing column": (
+        "stock_margin_detail_szse",
+        lambda ak: ak.drop("stock_margin_detail_szse", "融券余额", date="20241008"),
+        ["stock_margin_detail_szse(date='20241008')", "trading day 2024-10-08",
+         "missing ['融券余额']", "expected ['证券代码'", "arrived ['证券代码'"],
+    ),
+    "unparseable number": (
+        "stock_margin_detail_szse",
+        lambda ak: ak.thousands("stock_margin_detail_szse").unparseable(
+            "stock_margin_detail_szse", "融资余额", "1,23a,456", row=2, date="20241008"),
+        ["stock_margin_detail_szse(date='20241008')", "trading day 2024-10-08",
+         "column '融资余额'", "expected number in CNY", "row 2: '1,23a,456'"],
+    ),
+    "duplicated key": (
+        "stock_margin_detail_bse",
+        lambda ak: ak.duplicate_row("stock_margin_detail_bse", row=1, date="20241008"),
+        ["stock_margin_detail_bse(date='20241008')", "trading day 2024-10-08",
+         "duplicated key ['证券代码', 'trade_date']", "'830799'"],
+    ),
+    "SZSE summary in CNY instead of 亿": (
+        "stock_margin_szse",
+        lambda ak: [ak.scale("stock_margin_szse", c, 1e8, date="20241008")
+                    for c in ("融资余额", "融资融券余额")],
+        ["stock_margin_szse(date='20241008')", "trading day 2024-10-08", "wrong unit",
+         "[10, 100000] 100m_CNY", "arrived with median"],
+    ),
+    "outstanding_share in 万股": (
+        "stock_zh_a_daily",
+        lambda ak: ak.scale("stock_zh_a_daily", "outstanding_share", 1e-4, symbol="sz000002"),
+        ["stock_zh_a_daily(symbol='sz000002', start_date='20240926', end_date='20241010'",
+         "column 'outstanding_share'", "wrong unit", "[1e+06, 1e+12] shares",
+         "arrived with median 97200"],
+    ),
+    "SSE detail for another day": (
+        "stock_margin_detail_sse",
+        lambda ak: ak.quirk("stock_margin_detail_sse",
+                            lambda f: f.assign(信用交易日期="20240930"), date="20241008"),
+        ["stock_margin_detail_sse(date='20241008')", "asked for 2024-10-08"],
+    ),
+    "empty frame": (
+        "stock_margin_detail_bse",
+        lambda ak: ak.empty("stock_margin_detail_bse", date="20241008"),
+        ["stock_margin_detail_bse(date='20241008')", "trading day 2024-10-08",
+         "not published yet"],
+    ),
+    "empty futures frame": (
+        "get_futures_daily",
+        lambda ak: ak.empty("get_futures_daily", columnless=True),
+        ["get_futures_daily(start_date='20240926', end_date='20241010', market='CFFEX')",
+         "not published yet"],
+    ),
+    "futures range skips a trading day": (
+        "get_futures_daily",
+        lambda ak: ak.skip_day("get_futures_daily", OCT8),
+        ["get_futures_daily", "2024-10-08"],
+    ),
+    "SSE summary range skips a trading day": (
+        "stock_margin_sse",
+        lambda ak: ak.skip_day("stock_margin_sse", OCT8),
+        ["stock_margin_sse", "2024-10-08"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_refused_and_loaded_rows_survive(wh, case):
+    function, spoil, fragments = BAD_INPUT[case]
+    wh.refresh() if function == "stock_zh_a_daily" else wh.load(function)
+    before, landed = wh.rows(function), wh.landed(function)
+    assert len(before) == expected_rows(function)
+
+    spoil(wh.ak)
+    calls_before = len(wh.ak.returned)
+    with pytest.raises(SourceDataError) as error:
+        wh.load(function)
+    message = str(error.value)
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+
+    # Nothing written, earlier data untouched: every row and column, byte for byte.
+    assert wh.rows(function) == before
+    # The landing zone still holds exactly the frames that are loaded ...
+    assert wh.landed(function) == landed
+    assert not list(wh.landing.rglob("*.pending"))
+    # ... and the refused frame is kept aside for inspection, as it arrived.
+    rejected = wh.rejected(function)
+    assert rejected, "refused frame not kept"
+    bad_calls = {
+        landing.landing_path(wh.landing, c.function, c.kwargs).stem: f
+        for c, f in wh.ak.returned[calls_before:]
+    }
+    refused = rejected[-1]
+    stem = refused.stem.rsplit("__", 1)[0]
+    kept = pq.read_table(refused).to_pandas()
+    assert list(kept.columns) == list(bad_calls[stem].columns)
+    assert len(kept) == len(bad_calls[stem])
+    reason = refused.with_suffix(".txt").read_text(encoding="utf-8")
+    assert fragments[0] in reason
+
+
+def test_a_refused_load_leaves_replay_equal_to_the_raw_tables(wh):
+    """A multi-day load refused on its fourth day must not leave its first three days
+    in the landing zone: replay would then load rows the raw tables never had."""
+    wh.load("stock_margin_detail_sse", WINDOW[:2])
+    wh.ak.rename("stock_margin_detail_sse", "融资余额", "融资余额(元)", date="20241008")
+    with pytest.raises(SourceDataError):
+        wh.load("stock_margin_detail_sse")  # 09-26 .. 09-30 fetch fine, 10-08 is refused
+    wh.load(CALENDAR_FUNCTION)
+    rebuilt = replayed(wh.landing, wh.root / "replayed.duckdb", ["stock_margin_detail_sse"])
+    assert rebuilt["stock_margin_detail_sse"] == wh.rows("stock_margin_detail_sse")
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def test_replay_reproduces_the_raw_tables_exactly(wh, monkeypatch, tmp_path):
+    ak = wh.ak
+    ak.thousands("stock_margin_detail_szse").int_codes("stock_margin_detail_szse")
+    ak.blanks("stock_margin_detail_bse", "融券余额", date="20240930")
+    wh.refresh()
+    # History with overlaps: a day reloaded with revised figures, a refused load.
+    ak.scale("stock_margin_sse", "融资余额", 1.01)
+    wh.load("stock_margin_sse", [OCT8])
+    ak.scale("stock_margin_detail_sse", "融资余额", 1.01, date="20241008")
+    wh.load("stock_margin_detail_sse", [OCT8])
+    ak.duplicate_row("stock_margin_detail_szse", date="20240930")
+    with pytest.raises(SourceDataError):
+        wh.load("stock_margin_detail_szse")
+    tables = {f: wh.rows(f) for f in DATASETS}
+    calls = len(ak.calls)
+
+    monkeypatch.setitem(sys.modules, "akshare", UnreachableAkshare())  # no way to fetch
+    rebuilt = replayed(wh.landing, tmp_path / "replayed.duckdb", list(DATASETS))
+    for function in DATASETS:
+        assert len(tables[function]) == expected_rows(function), function
+        assert rebuilt[function] == tables[function], function
+    # Replaying over the existing tables replaces them whole: still the same.
+    calendar = load_calendar(wh.landing)
+    for dataset in DATASETS.values():
+        replay(wh.con, dataset, calendar, wh.landing)
+    assert {f: wh.rows(f) for f in DATASETS} == tables
+    assert len(ak.calls) == calls  # replay made no calls
+
+
+# --------------------------------------------------------------------------- all or nothing
+
+
+class FailingInsert:
+    """A DuckDB connection that dies on the INSERT that follows load_frames' DELETE."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+        self.statements: list[str] = []
+
+    def execute(self, sql: str, *args, **kwargs):
+        self.statements.append(sql)
+        if sql.startswith("INSERT INTO raw."):
+            deleted = self._con.execute(
+                "select count(*) from raw.stock_margin_detail_szse where trade_date = ?", [OCT8]
+            ).fetchone()[0]
+            assert deleted == 0  # inside the transaction, the day is gone at this point
+            raise duckdb.IOException("injected: disk full during INSERT")
+        return self._con.execute(sql, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+
+def test_a_failed_load_is_all_or_nothing(wh):
+    wh.load("stock_margin_detail_szse")
+    before, landed = wh.rows("stock_margin_detail_szse"), wh.landed("stock_margin_detail_szse")
+    wh.ak.scale("stock_margin_detail_szse", "融资余额", 2.0)
+    failing = FailingInsert(wh.con)
+    with pytest.raises(duckdb.IOException, match="injected"):
+        wh.load("stock_margin_detail_szse", [OCT8, D(2024, 10, 9)], con=failing)
+    assert any(s.startswith("DELETE FROM raw.stock_margin_detail_szse") for s in failing.statements)
+    assert "ROLLBACK" in failing.statements
+    # The day's old rows are intact, seen from this and from a fresh connection.
+    assert wh.rows("stock_margin_detail_szse") == before
+    wh.con.close()
+    wh.con = duckdb.connect(str(wh.db_path))
+    assert wh.rows("stock_margin_detail_szse") == before
+    assert wh.landed("stock_margin_detail_szse") == landed
+    # And the connection is usable: the next load goes through.
+    wh.load("stock_margin_detail_szse", [OCT8])
+    doubled = wh.query(
+        'select sum("融资余额") from raw.stock_margin_detail_szse where trade_date = ?', [OCT8]
+    )[0][0]
+    clean = wh.ak.clean("stock_margin_detail_szse", date="20241008")
+    assert doubled == pytest.approx(2.0 * float(clean["融资余额"].sum()))
+
+
+def test_load_frames_with_nothing_parsed_leaves_the_table(wh):
+    wh.load("stock_margin_szse")
+    before = wh.rows("stock_margin_szse")
+    result = load_frames(wh.con, DATASETS["stock_margin_szse"], [], WINDOW, wh.landing)
+    assert result.rows_written == 0 and wh.rows("stock_margin_szse") == before
+
+
+def test_the_calendar_lands_where_load_calendar_reads_it(wh):
+    wh.load(CALENDAR_FUNCTION)
+    assert load_calendar(wh.landing) == sorted(FULL_CALENDAR)
+    assert [d for (d,) in wh.query("select trade_date from raw.tool_trade_date_hist_sina "
+                                   "order by 1")] == sorted(FULL_CALENDAR)  # fmt: skip
