@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import warnings
 
 from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
 
@@ -131,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # BackfillPolicy and pools are marked beta in Dagster 1.13; we pin the version.
+    import dagster
+
+    warnings.filterwarnings("ignore", category=dagster.BetaWarning)
+    warnings.filterwarnings("ignore", category=dagster.PreviewWarning)
     try:
         return args.func(args)
     except Exception as error:  # a clear last line for the operator; details above it
