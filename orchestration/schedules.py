@@ -50,11 +50,11 @@ def build_daily_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
         request = daily_run_request(calendar, run_day, existing)
         if isinstance(request, dg.SkipReason):
             return request
-        add = [] if request.partition_key in existing else [request.partition_key]
-        return dg.SensorResult(
-            run_requests=[request],
-            dynamic_partitions_requests=[TRADING_DAYS.build_add_request(add)] if add else [],
-        )
+        if request.partition_key not in existing:
+            # A schedule cannot return partition requests: register the day (idempotent)
+            # so the run can start. It is the next trading day, so order is kept.
+            context.instance.add_dynamic_partitions(TRADING_DAYS.name, [request.partition_key])
+        return request
 
     return daily_refresh
 

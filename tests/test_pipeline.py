@@ -128,14 +128,16 @@ def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse):
     with dg.instance_for_test() as instance:
         for when, loads in ((dt.datetime(2024, 7, 8, 9, 30), "2024-07-05"), (dt.datetime(2024, 10, 1, 9, 30), None)):
             context = dg.build_schedule_context(
-                instance=instance, scheduled_execution_time=when.replace(tzinfo=shanghai)
+                instance=instance,
+                scheduled_execution_time=when.replace(tzinfo=shanghai),
+                repository_def=warehouse.defs.get_repository_def(),
             )
             result = schedule.evaluate_tick(context)
             if loads:
                 assert [r.partition_key for r in result.run_requests] == [loads]
                 assert result.run_requests[0].tags["dagster/max_retries"] == "2"
                 # the partition is registered with the run, so the run can start
-                assert result.dynamic_partitions_requests
+                assert instance.get_dynamic_partitions(TRADING_DAYS.name) == [loads]
             else:
                 assert not result.run_requests
                 assert "not a trading day" in result.skip_message

@@ -10,13 +10,18 @@ dbt tests become asset checks on the models they test.
 
 
 import json
-
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
@@ -82,8 +87,14 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         project=DBT_PROJECT,
     )
     def dbt_upstream(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        # Unpartitioned, but inside a ranged run its tests need only check the run's
+        # days (the views' other days are what earlier runs already tested).
+        tags = context.run.tags
+        start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
+        end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
+        args = ["build"] + (["--vars", window_vars(start, end)] if start and end else [])
         with warehouse.settings.dbt_environ():
-            yield from dbt.cli(["build"], context=context).stream()
+            yield from dbt.cli(args, context=context).stream()
 
     @dbt_assets(
         manifest=manifest,

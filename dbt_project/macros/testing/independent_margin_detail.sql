@@ -1,0 +1,180 @@
+{#-
+    The per-security margin detail recomputed straight from the raw frames, for the
+    singular tests in tests/ that check the marts against values computed independently
+    of the model SQL: no staging, no ASOF join. The last close on or before a day is
+    found by carrying quotes forward in one time-ordered stream per security.
+
+    day_filter: a SQL condition on `trade_date` choosing the days to recompute.
+    Returns rows: trade_date, exchange, security_code, financing_balance_cny,
+    short_balance_cny, close_cny, float_market_cap_cny, sw_l1_code.
+-#}
+
+{#-
+    The days the independent tests recompute: every day of the run's window when one
+    is set (a one-day refresh checks that day), else the last trading day of every
+    month of the SSE detail (a full build checks a sample across the whole history).
+-#}
+{% macro independent_test_days() -%}
+    {%- if run_window_is_set() -%}
+        {{ run_window_where('trade_date') }}
+    {%- else -%}
+        trade_date in (
+            select max(trade_date)
+            from {{ source('raw', 'stock_margin_detail_sse') }}
+            group by date_trunc('month', trade_date)
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro independent_margin_detail(day_filter='true') %}
+
+    raw_detail as (
+
+        select
+            trade_date,
+            'SSE' as exchange,
+            lpad(cast("标的证券代码" as varchar), 6, '0') as security_code,
+            "融资余额" as financing_balance_cny,
+            "融券余量" as short_volume_shares,
+            cast(null as double) as published_short_balance_cny,
+        from {{ source('raw', 'stock_margin_detail_sse') }}
+        where {{ day_filter }}
+
+        union all
+
+        select
+            trade_date,
+            'SZSE',
+            lpad(cast("证券代码" as varchar), 6, '0'),
+            "融资余额",
+            "融券余量",
+            "融券余额",
+        from {{ source('raw', 'stock_margin_detail_szse') }}
+        where {{ day_filter }}
+
+        union all
+
+        select
+            trade_date,
+            'BSE',
+            lpad(cast("证券代码" as varchar), 6, '0'),
+            "融资余额",
+            "融券余量",
+            "融券余额",
+        from {{ source('raw', 'stock_margin_detail_bse') }}
+        where {{ day_filter }}
+
+    ),
+
+    detail_days as (
+
+        select min(trade_date) as first_day, max(trade_date) as last_day,
+        from raw_detail
+
+    ),
+
+    all_quotes as (
+
+        select
+            date as trade_date,
+            substr(symbol, 3) as security_code,
+            close,
+            outstanding_share,
+        from {{ source('raw', 'stock_zh_a_daily') }}
+        where close is not null
+
+    ),
+
+    raw_quotes as (
+
+        -- each security's last quote before the first day recomputed, then every quote
+        -- up to the last day
+        select
+            security_code,
+            max(trade_date) as trade_date,
+            arg_max(close, trade_date) as close,
+            arg_max(outstanding_share, trade_date) as outstanding_share,
+        from all_quotes
+        where trade_date < (select first_day from detail_days)
+        group by security_code
+
+        union all
+
+        select security_code, trade_date, close, outstanding_share,
+        from all_quotes
+        where trade_date between (select first_day from detail_days)
+            and (select last_day from detail_days)
+
+    ),
+
+    time_ordered as (
+
+        -- quotes sort before detail rows of the same day
+        select security_code, trade_date, 0 as is_detail, close, outstanding_share,
+        from raw_quotes
+        union all
+        select security_code, trade_date, 1, null, null,
+        from raw_detail
+
+    ),
+
+    carried as (
+
+        select
+            security_code,
+            trade_date,
+            last_value(close ignore nulls) over carry as last_close,
+            last_value(outstanding_share ignore nulls) over carry as last_float_shares,
+        from time_ordered
+        window carry as (
+            partition by security_code
+            order by trade_date, is_detail
+            rows between unbounded preceding and current row
+        )
+        qualify is_detail = 1
+
+    ),
+
+    raw_industry as (
+
+        select
+            raw_detail.trade_date,
+            raw_detail.security_code,
+            arg_max(left(cast(history.industry_code as varchar), 2) || '0000', history.start_date)
+                as sw_l1_code,
+        from raw_detail
+        inner join {{ source('raw', 'stock_industry_clf_hist_sw') }} as history
+            on lpad(cast(history.symbol as varchar), 6, '0') = raw_detail.security_code
+            and history.start_date <= raw_detail.trade_date
+        group by raw_detail.trade_date, raw_detail.security_code
+
+    ),
+
+    independent_detail as (
+
+        select
+            raw_detail.trade_date,
+            raw_detail.exchange,
+            raw_detail.security_code,
+            raw_detail.financing_balance_cny,
+            coalesce(
+                raw_detail.published_short_balance_cny,
+                case
+                    when raw_detail.short_volume_shares = 0 then 0
+                    else raw_detail.short_volume_shares * carried.last_close
+                end
+            ) as short_balance_cny,
+            carried.last_close as close_cny,
+            carried.last_close * carried.last_float_shares as float_market_cap_cny,
+            raw_industry.sw_l1_code,
+        from raw_detail
+        left join carried
+            on raw_detail.security_code = carried.security_code
+            and raw_detail.trade_date = carried.trade_date
+        left join raw_industry
+            on raw_detail.security_code = raw_industry.security_code
+            and raw_detail.trade_date = raw_industry.trade_date
+
+    )
+
+{% endmacro %}

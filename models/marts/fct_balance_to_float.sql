@@ -1,0 +1,135 @@
+-- Margin balances against float market cap, one row per trading day and security.
+-- Change columns compare with the same security 1, 5 and 20 trading days earlier
+-- (on the trading-day index; null unless the security has a row on each of those
+-- days), so an incremental run reads `lookback_trading_days` trading days before its
+-- window and keeps only the window.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='trade_date',
+        on_schema_change='fail',
+    )
+}}
+
+with
+
+detail as (
+
+    select * from {{ ref('int_margin_detail_unified') }}
+    where {{ run_window_filter(lookback_trading_days=var('lookback_trading_days')) }}
+
+),
+
+calendar as (
+
+    select trade_date, trading_day_index from {{ ref('int_trading_calendar') }}
+
+),
+
+indexed as (
+
+    select
+        detail.*,
+        calendar.trading_day_index,
+        detail.short_balance_cny / nullif(detail.float_market_cap_cny, 0)
+            as short_to_float_ratio,
+        detail.financing_balance_cny / nullif(detail.float_market_cap_cny, 0)
+            as financing_to_float_ratio,
+    from detail
+    left join calendar using (trade_date)
+
+),
+
+changes as (
+
+    -- lag(n) is the row exactly n trading days back only when the security has a row
+    -- on each of those days: otherwise the change is null
+    select
+        *,
+        short_balance_cny - case
+            when lag(trading_day_index, 1) over security_days = trading_day_index - 1
+                then lag(short_balance_cny, 1) over security_days
+        end as short_balance_change_1d_cny,
+        short_balance_cny - case
+            when lag(trading_day_index, 5) over security_days = trading_day_index - 5
+                then lag(short_balance_cny, 5) over security_days
+        end as short_balance_change_5d_cny,
+        short_balance_cny - case
+            when lag(trading_day_index, 20) over security_days = trading_day_index - 20
+                then lag(short_balance_cny, 20) over security_days
+        end as short_balance_change_20d_cny,
+        short_volume_shares - case
+            when lag(trading_day_index, 1) over security_days = trading_day_index - 1
+                then lag(short_volume_shares, 1) over security_days
+        end as short_volume_change_1d_shares,
+        close_cny / nullif(case
+            when lag(trading_day_index, 1) over security_days = trading_day_index - 1
+                then lag(close_cny, 1) over security_days
+        end, 0) - 1 as close_change_1d_ratio,
+        financing_balance_cny - case
+            when lag(trading_day_index, 1) over security_days = trading_day_index - 1
+                then lag(financing_balance_cny, 1) over security_days
+        end as financing_balance_change_1d_cny,
+        financing_balance_cny - case
+            when lag(trading_day_index, 5) over security_days = trading_day_index - 5
+                then lag(financing_balance_cny, 5) over security_days
+        end as financing_balance_change_5d_cny,
+        financing_balance_cny - case
+            when lag(trading_day_index, 20) over security_days = trading_day_index - 20
+                then lag(financing_balance_cny, 20) over security_days
+        end as financing_balance_change_20d_cny,
+        case when short_to_float_ratio is not null then
+            rank() over (
+                partition by trade_date
+                order by short_to_float_ratio desc nulls last
+            )
+        end as short_to_float_rank,
+    from indexed
+    window security_days as (partition by security_code order by trading_day_index)
+
+),
+
+final as (
+
+    select
+        cast(trade_date as date) as trade_date,
+        cast(security_code as varchar) as security_code,
+        cast(exchange as varchar) as exchange,
+        cast(security_name as varchar) as security_name,
+        cast(sw_l1_code as varchar) as sw_l1_code,
+        cast(sw_l1_name as varchar) as sw_l1_name,
+        cast(sw_l2_code as varchar) as sw_l2_code,
+        cast(sw_l2_name as varchar) as sw_l2_name,
+        cast(financing_balance_cny as double) as financing_balance_cny,
+        cast(financing_buy_cny as double) as financing_buy_cny,
+        cast(financing_repay_cny as double) as financing_repay_cny,
+        cast(short_volume_shares as double) as short_volume_shares,
+        cast(short_sell_volume_shares as double) as short_sell_volume_shares,
+        cast(short_repay_volume_shares as double) as short_repay_volume_shares,
+        cast(short_balance_cny as double) as short_balance_cny,
+        cast(is_short_balance_derived as boolean) as is_short_balance_derived,
+        cast(margin_total_cny as double) as margin_total_cny,
+        cast(close_cny as double) as close_cny,
+        cast(close_trade_date as date) as close_trade_date,
+        cast(close_change_1d_ratio as double) as close_change_1d_ratio,
+        cast(float_shares as double) as float_shares,
+        cast(float_market_cap_cny as double) as float_market_cap_cny,
+        cast(financing_to_float_ratio as double) as financing_to_float_ratio,
+        cast(short_to_float_ratio as double) as short_to_float_ratio,
+        cast(short_to_float_rank as integer) as short_to_float_rank,
+        cast(short_balance_change_1d_cny as double) as short_balance_change_1d_cny,
+        cast(short_balance_change_5d_cny as double) as short_balance_change_5d_cny,
+        cast(short_balance_change_20d_cny as double) as short_balance_change_20d_cny,
+        cast(short_volume_change_1d_shares as double) as short_volume_change_1d_shares,
+        cast(financing_balance_change_1d_cny as double) as financing_balance_change_1d_cny,
+        cast(financing_balance_change_5d_cny as double) as financing_balance_change_5d_cny,
+        cast(financing_balance_change_20d_cny as double)
+            as financing_balance_change_20d_cny,
+    from changes
+    where {{ run_window_filter() }}
+
+)
+
+select * from final

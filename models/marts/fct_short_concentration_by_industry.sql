@@ -1,0 +1,151 @@
+-- Short selling by Shenwan industry, one row per trading day x industry level (1, 2)
+-- x industry. Securities without a classification on the day (funds, new listings)
+-- fall into the industry 'unknown', so the industries of a level add up to the market.
+-- short_hhi = sum over the industry's securities of (their share of its short
+-- balance)^2 = sum(s^2) / sum(s)^2: 1 when one security holds all of it.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='trade_date',
+        on_schema_change='fail',
+    )
+}}
+
+with
+
+detail as (
+
+    select * from {{ ref('int_margin_detail_unified') }}
+    where {{ run_window_filter() }}
+
+),
+
+industries as (
+
+    select * from {{ ref('stg_reference__sw2021_industries') }}
+
+),
+
+by_level as (
+
+    select
+        trade_date,
+        1 as industry_level,
+        coalesce(sw_l1_code, 'unknown') as industry_code,
+        security_code,
+        security_name,
+        short_balance_cny,
+        financing_balance_cny,
+        float_market_cap_cny,
+    from detail
+
+    union all
+
+    select
+        trade_date,
+        2 as industry_level,
+        coalesce(sw_l2_code, 'unknown') as industry_code,
+        security_code,
+        security_name,
+        short_balance_cny,
+        financing_balance_cny,
+        float_market_cap_cny,
+    from detail
+
+),
+
+industry_totals as (
+
+    select
+        trade_date,
+        industry_level,
+        industry_code,
+        count(*) as securities_count,
+        count(*) filter (where short_balance_cny > 0) as securities_with_short_count,
+        coalesce(sum(short_balance_cny), 0) as short_balance_cny,
+        coalesce(sum(financing_balance_cny), 0) as financing_balance_cny,
+        sum(float_market_cap_cny) as float_market_cap_cny,
+        sum(short_balance_cny) filter (where float_market_cap_cny > 0)
+            as covered_short_balance_cny,
+        sum(financing_balance_cny) filter (where float_market_cap_cny > 0)
+            as covered_financing_balance_cny,
+        sum(short_balance_cny * short_balance_cny) as short_balance_squares,
+        arg_max(security_code, short_balance_cny) filter (where short_balance_cny > 0)
+            as top_short_security_code,
+        arg_max(security_name, short_balance_cny) filter (where short_balance_cny > 0)
+            as top_short_security_name,
+        max(short_balance_cny) filter (where short_balance_cny > 0)
+            as top_short_balance_cny,
+    from by_level
+    group by trade_date, industry_level, industry_code
+
+),
+
+with_market as (
+
+    select
+        *,
+        sum(short_balance_cny) over (partition by trade_date, industry_level)
+            as market_short_balance_cny,
+    from industry_totals
+
+),
+
+final as (
+
+    select
+        cast(with_market.trade_date as date) as trade_date,
+        cast(with_market.industry_level as integer) as industry_level,
+        cast(with_market.industry_code as varchar) as industry_code,
+        cast(
+            case
+                when with_market.industry_code = 'unknown' then '未分类'
+                else industries.industry_name_zh
+            end as varchar
+        ) as industry_name,
+        cast(
+            case
+                when with_market.industry_code = 'unknown' then 'Unclassified'
+                else industries.industry_name_en
+            end as varchar
+        ) as industry_name_en,
+        cast(with_market.short_balance_cny as double) as short_balance_cny,
+        cast(with_market.financing_balance_cny as double) as financing_balance_cny,
+        cast(with_market.float_market_cap_cny as double) as float_market_cap_cny,
+        cast(
+            with_market.covered_short_balance_cny
+            / nullif(with_market.float_market_cap_cny, 0) as double
+        ) as short_to_float_ratio,
+        cast(
+            with_market.covered_financing_balance_cny
+            / nullif(with_market.float_market_cap_cny, 0) as double
+        ) as financing_to_float_ratio,
+        cast(
+            with_market.short_balance_cny
+            / nullif(with_market.market_short_balance_cny, 0) as double
+        ) as share_of_market_short_ratio,
+        cast(with_market.securities_count as integer) as securities_count,
+        cast(with_market.securities_with_short_count as integer)
+            as securities_with_short_count,
+        cast(
+            with_market.short_balance_squares
+            / nullif(with_market.short_balance_cny * with_market.short_balance_cny, 0)
+            as double
+        ) as short_hhi,
+        cast(with_market.top_short_security_code as varchar) as top_short_security_code,
+        cast(with_market.top_short_security_name as varchar) as top_short_security_name,
+        cast(with_market.top_short_balance_cny as double) as top_short_balance_cny,
+        cast(
+            with_market.top_short_balance_cny
+            / nullif(with_market.short_balance_cny, 0) as double
+        ) as top_short_share_of_industry_ratio,
+    from with_market
+    left join industries
+        on with_market.industry_code = industries.industry_code
+        and with_market.industry_level = industries.industry_level
+
+)
+
+select * from final
