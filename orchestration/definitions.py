@@ -9,6 +9,7 @@ import dagster as dg
 
 from margin_wh.config import Settings
 from orchestration.assets.dbt import build_dbt_assets, ensure_manifest
+from orchestration.assets.publish import build_publish_assets
 from orchestration.assets.raw import RAW_ASSETS
 from orchestration.checks import RAW_CHECKS
 from orchestration.partitions import TRADING_DAYS
@@ -27,7 +28,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         tags={"margin_wh/source": settings.source},
     )
     return dg.Definitions(
-        assets=[*RAW_ASSETS, *dbt_assets],
+        assets=[*RAW_ASSETS, *dbt_assets, *build_publish_assets(dbt_assets)],
         asset_checks=RAW_CHECKS,
         jobs=[refresh_job],
         schedules=[build_daily_schedule(settings, refresh_job)],

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import duckdb
 
-from margin_wh.publish.snapshot import _ident, _sql_string, list_tables
+from margin_wh.publish.snapshot import _ident, _sql_string, list_tables, remove_stale_temporaries
 
 PARQUET_LINK = "parquet"
 VERSIONS_DIR = ".parquet_versions"
@@ -142,9 +142,8 @@ def _prune(publish_dir: Path, keep: set[Path]) -> None:
     for old in finished[:-KEEP_VERSIONS]:
         if old not in keep:
             shutil.rmtree(old, ignore_errors=True)
-    for leftover in versions.glob("*.tmp"):  # from a publish that died half-way
-        if not leftover.name.endswith(f".{os.getpid()}.tmp"):
-            shutil.rmtree(leftover, ignore_errors=True)
+    remove_stale_temporaries(versions, "*.tmp")  # from publishes that died half-way
+    remove_stale_temporaries(publish_dir, f".{PARQUET_LINK}.*.tmp-link")
 
 
 def export_parquet(

@@ -27,6 +27,8 @@ import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from margin_wh.publish.snapshot import remove_stale_temporaries
+
 REPORT_NAME = "report.html"
 YI = 1e8  # 亿: Chinese reports quote balances in units of 100 million yuan
 TOP_SECURITIES = 20
@@ -170,8 +172,9 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         """,
         [first, last],
     )
-    return ReportData(info, market, events, top, industry_l1, industry_l2, industry_hhi,
-                      basis, event_windows)
+    return ReportData(
+        info, market, events, top, industry_l1, industry_l2, industry_hhi, basis, event_windows
+    )
 
 
 # ------------------------------------------------------------------------ formatting
@@ -194,11 +197,15 @@ def _date(value) -> str:
 
 
 def _e(value) -> str:
-    return html.escape("" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value))
+    return html.escape(
+        "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+    )
 
 
 # ------------------------------------------------------------------------ figures
-def _style(fig: go.Figure, demo: bool, height: int = 440, subplot_titles: bool = False) -> go.Figure:
+def _style(
+    fig: go.Figure, demo: bool, height: int = 440, subplot_titles: bool = False
+) -> go.Figure:
     # Subplot titles sit just above their plots: the legend goes above them.
     top = 90 if subplot_titles else 40
     fig.update_layout(
@@ -206,14 +213,23 @@ def _style(fig: go.Figure, demo: bool, height: int = 440, subplot_titles: bool =
         height=height,
         margin={"l": 60, "r": 30, "t": top, "b": 50},
         font={"family": FONT, "size": 13},
-        legend={"orientation": "h", "yanchor": "bottom", "x": 0,
-                "y": 1.02 + (60 / height if subplot_titles else 0)},
+        legend={
+            "orientation": "h",
+            "yanchor": "bottom",
+            "x": 0,
+            "y": 1.02 + (60 / height if subplot_titles else 0),
+        },
         hovermode="x unified",
     )
     if demo:  # a screenshot of a chart still says what it is
         fig.add_annotation(
-            text="SYNTHETIC DEMO DATA", xref="paper", yref="paper", x=0.5, y=0.5,
-            showarrow=False, font={"size": 44, "color": "rgba(200, 0, 0, 0.10)"},
+            text="SYNTHETIC DEMO DATA",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 44, "color": "rgba(200, 0, 0, 0.10)"},
             textangle=-18,
         )
     return fig
@@ -224,8 +240,11 @@ def trend_figure(data: ReportData, demo: bool) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
-            x=market["trade_date"], y=market["short_balance_cny"] / YI, name="融券余额 short balance",
-            mode="lines", line={"color": "#1f4e79", "width": 2},
+            x=market["trade_date"],
+            y=market["short_balance_cny"] / YI,
+            name="融券余额 short balance",
+            mode="lines",
+            line={"color": "#1f4e79", "width": 2},
             hovertemplate="%{y:,.2f} 亿<extra></extra>",
         )
     )
@@ -236,10 +255,15 @@ def trend_figure(data: ReportData, demo: bool) -> go.Figure:
         fig.add_vline(x=day, line={"color": color, "width": 1, "dash": "dot"})
         fig.add_trace(
             go.Scatter(
-                x=[day], y=[balance.get(day)], mode="markers+text", text=[f"{number}"],
-                textposition="top center", textfont={"color": color, "size": 13},
+                x=[day],
+                y=[balance.get(day)],
+                mode="markers+text",
+                text=[f"{number}"],
+                textposition="top center",
+                textfont={"color": color, "size": 13},
                 marker={"color": color, "size": 10, "line": {"color": "white", "width": 1}},
-                name=f"{number}. {event.title_zh}", showlegend=False,
+                name=f"{number}. {event.title_zh}",
+                showlegend=False,
                 hovertemplate=(
                     f"<b>{number}. {_e(event.title_zh)}</b><br>{_date(day)} · "
                     f"{_e(event.short_selling_direction)}<extra></extra>"
@@ -249,8 +273,13 @@ def trend_figure(data: ReportData, demo: bool) -> go.Figure:
     for direction, color in DIRECTION_COLORS.items():  # a legend for the event colours
         if (events["short_selling_direction"] == direction).any():
             fig.add_trace(
-                go.Scatter(x=[None], y=[None], mode="markers", marker={"color": color, "size": 10},
-                           name=f"policy event: {direction}")
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="markers",
+                    marker={"color": color, "size": 10},
+                    name=f"policy event: {direction}",
+                )
             )
     fig.update_yaxes(title_text="亿 CNY", rangemode="tozero")
     return _style(fig, demo, height=460)
@@ -260,10 +289,15 @@ def industry_figure(data: ReportData, demo: bool) -> go.Figure:
     l1 = data.industry_l1.sort_values("share_of_market_short_ratio")
     labels = [
         f"{name} {en}" if code != "unknown" else f"{name} (unclassified)"
-        for name, en, code in zip(l1["industry_name"], l1["industry_name_en"], l1["industry_code"], strict=True)
+        for name, en, code in zip(
+            l1["industry_name"], l1["industry_name_en"], l1["industry_code"], strict=True
+        )
     ]
     fig = make_subplots(
-        rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.22,
+        rows=1,
+        cols=2,
+        column_widths=[0.55, 0.45],
+        horizontal_spacing=0.22,
         subplot_titles=(
             f"Share of market short balance by SW L1 industry, {_date(data.latest['trade_date'])}",
             "Concentration across SW L1 industries over time",
@@ -271,29 +305,50 @@ def industry_figure(data: ReportData, demo: bool) -> go.Figure:
     )
     fig.add_trace(
         go.Bar(
-            y=labels, x=l1["share_of_market_short_ratio"] * 100, orientation="h",
-            marker={"color": "#2e86c1"}, name="share of market short (%)",
-            customdata=list(zip(l1["short_balance_cny"] / YI, l1["short_hhi"],
-                                l1["top_short_security_name"].fillna("–"), strict=True)),
+            y=labels,
+            x=l1["share_of_market_short_ratio"] * 100,
+            orientation="h",
+            marker={"color": "#2e86c1"},
+            name="share of market short (%)",
+            customdata=list(
+                zip(
+                    l1["short_balance_cny"] / YI,
+                    l1["short_hhi"],
+                    l1["top_short_security_name"].fillna("–"),
+                    strict=True,
+                )
+            ),
             hovertemplate=(
                 "%{y}<br>share %{x:.1f}%<br>short balance %{customdata[0]:.2f} 亿"
                 "<br>HHI within industry %{customdata[1]:.2f}"
                 "<br>top security %{customdata[2]}<extra></extra>"
             ),
         ),
-        row=1, col=1,
+        row=1,
+        col=1,
     )
     hhi = data.industry_hhi
     fig.add_trace(
-        go.Scatter(x=hhi["trade_date"], y=hhi["hhi"], name="HHI across SW L1 industries",
-                   line={"color": "#8e44ad"}, hovertemplate="HHI %{y:.3f}<extra></extra>"),
-        row=1, col=2,
+        go.Scatter(
+            x=hhi["trade_date"],
+            y=hhi["hhi"],
+            name="HHI across SW L1 industries",
+            line={"color": "#8e44ad"},
+            hovertemplate="HHI %{y:.3f}<extra></extra>",
+        ),
+        row=1,
+        col=2,
     )
     fig.add_trace(
-        go.Scatter(x=hhi["trade_date"], y=hhi["top3_share"], name="share of top 3 industries",
-                   line={"color": "#e67e22", "dash": "dash"},
-                   hovertemplate="top 3 share %{y:.1%}<extra></extra>"),
-        row=1, col=2,
+        go.Scatter(
+            x=hhi["trade_date"],
+            y=hhi["top3_share"],
+            name="share of top 3 industries",
+            line={"color": "#e67e22", "dash": "dash"},
+            hovertemplate="top 3 share %{y:.1%}<extra></extra>",
+        ),
+        row=1,
+        col=2,
     )
     fig.update_xaxes(title_text="% of market short balance", row=1, col=1)
     fig.update_yaxes(tickfont={"size": 11}, row=1, col=1)
@@ -307,47 +362,83 @@ def financing_figure(data: ReportData, demo: bool) -> go.Figure:
     market = data.market
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(
-        go.Scatter(x=market["trade_date"], y=market["financing_balance_cny"] / YI,
-                   name="融资余额 financing balance (left)", line={"color": "#117a65"},
-                   hovertemplate="financing %{y:,.0f} 亿<extra></extra>"),
+        go.Scatter(
+            x=market["trade_date"],
+            y=market["financing_balance_cny"] / YI,
+            name="融资余额 financing balance (left)",
+            line={"color": "#117a65"},
+            hovertemplate="financing %{y:,.0f} 亿<extra></extra>",
+        ),
         secondary_y=False,
     )
     fig.add_trace(
-        go.Scatter(x=market["trade_date"], y=market["short_balance_cny"] / YI,
-                   name="融券余额 short balance (right)", line={"color": "#1f4e79"},
-                   hovertemplate="short %{y:,.2f} 亿<extra></extra>"),
+        go.Scatter(
+            x=market["trade_date"],
+            y=market["short_balance_cny"] / YI,
+            name="融券余额 short balance (right)",
+            line={"color": "#1f4e79"},
+            hovertemplate="short %{y:,.2f} 亿<extra></extra>",
+        ),
         secondary_y=True,
     )
     fig.update_yaxes(title_text="financing, 亿 CNY", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="short, 亿 CNY", secondary_y=True, rangemode="tozero",
-                     showgrid=False, tickmode="auto")
+    fig.update_yaxes(
+        title_text="short, 亿 CNY",
+        secondary_y=True,
+        rangemode="tozero",
+        showgrid=False,
+        tickmode="auto",
+    )
     return _style(fig, demo, height=420)
 
 
 def basis_figure(data: ReportData, demo: bool) -> go.Figure:
     basis = data.basis
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.55, 0.45],
-        subplot_titles=("Annualised basis of the main contract (negative = discount 贴水)",
-                        "Open interest, all contracts of the variety"),
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        row_heights=[0.55, 0.45],
+        subplot_titles=(
+            "Annualised basis of the main contract (negative = discount 贴水)",
+            "Open interest, all contracts of the variety",
+        ),
     )
     colors = {"IF": "#1f77b4", "IH": "#2ca02c", "IC": "#ff7f0e", "IM": "#d62728"}
     for variety, rows in basis.groupby("variety", sort=True):
         name = VARIETY_NAMES.get(variety, variety)
         color = colors.get(variety)
         fig.add_trace(
-            go.Scatter(x=rows["trade_date"], y=rows["annualized_basis_ratio"] * 100, name=name,
-                       legendgroup=variety, line={"color": color, "width": 1.5},
-                       customdata=list(zip(rows["contract"], rows["basis_points"], rows["days_to_expiry"], strict=True)),
-                       hovertemplate=(f"{name} %{{customdata[0]}}: %{{y:.1f}}% a.a. "
-                                      "(%{customdata[1]:.1f} pts, %{customdata[2]} d)<extra></extra>")),
-            row=1, col=1,
+            go.Scatter(
+                x=rows["trade_date"],
+                y=rows["annualized_basis_ratio"] * 100,
+                name=name,
+                legendgroup=variety,
+                line={"color": color, "width": 1.5},
+                customdata=list(
+                    zip(rows["contract"], rows["basis_points"], rows["days_to_expiry"], strict=True)
+                ),
+                hovertemplate=(
+                    f"{name} %{{customdata[0]}}: %{{y:.1f}}% a.a. "
+                    "(%{customdata[1]:.1f} pts, %{customdata[2]} d)<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=1,
         )
         fig.add_trace(
-            go.Scatter(x=rows["trade_date"], y=rows["variety_open_interest"], name=name,
-                       legendgroup=variety, showlegend=False, line={"color": color, "width": 1.5},
-                       hovertemplate=f"{name}: %{{y:,.0f}} contracts<extra></extra>"),
-            row=2, col=1,
+            go.Scatter(
+                x=rows["trade_date"],
+                y=rows["variety_open_interest"],
+                name=name,
+                legendgroup=variety,
+                showlegend=False,
+                line={"color": color, "width": 1.5},
+                hovertemplate=f"{name}: %{{y:,.0f}} contracts<extra></extra>",
+            ),
+            row=2,
+            col=1,
         )
     fig.add_hline(y=0, line={"color": "#555", "width": 1}, row=1, col=1)
     fig.update_yaxes(title_text="% per year", row=1, col=1)
@@ -365,10 +456,12 @@ def event_window_figure(data: ReportData, demo: bool) -> go.Figure:
             continue
         fig.add_trace(
             go.Scatter(
-                x=rows["offset_trading_days"], y=rows["short_balance_change_from_event_ratio"] * 100,
+                x=rows["offset_trading_days"],
+                y=rows["short_balance_change_from_event_ratio"] * 100,
                 name=f"{number}. {_date(event.effective_trade_date)} {event.title_zh}"[:60]
                 + f" ({event.short_selling_direction})",
-                mode="lines", line={"color": palette[(number - 1) % len(palette)]},
+                mode="lines",
+                line={"color": palette[(number - 1) % len(palette)]},
                 hovertemplate=f"{number}. day %{{x}}: %{{y:+.1f}}%<extra></extra>",
             )
         )
@@ -376,9 +469,11 @@ def event_window_figure(data: ReportData, demo: bool) -> go.Figure:
     fig.update_xaxes(title_text="trading days from the event's effective day")
     fig.update_yaxes(title_text="short balance vs event day, %")
     _style(fig, demo, height=440)
-    fig.update_layout(hovermode="closest",
-                      legend={"orientation": "v", "y": 1, "x": 1.02, "yanchor": "top"},
-                      margin={"r": 320})
+    fig.update_layout(
+        hovermode="closest",
+        legend={"orientation": "v", "y": 1, "x": 1.02, "yanchor": "top"},
+        margin={"r": 320},
+    )
     return fig
 
 
@@ -389,36 +484,65 @@ def _key_figures(data: ReportData) -> str:
     times = ""
     if pd.notna(ratio) and pd.notna(start_ratio) and ratio > 0:
         factor = start_ratio / ratio
-        times = (f"{factor:.1f}× smaller than at the year start" if factor >= 1
-                 else f"{1 / factor:.1f}× larger than at the year start")
+        times = (
+            f"{factor:.1f}× smaller than at the year start"
+            if factor >= 1
+            else f"{1 / factor:.1f}× larger than at the year start"
+        )
     hhi = data.industry_hhi.iloc[-1]["hhi"] if not data.industry_hhi.empty else None
     top_industry = data.industry_l1.iloc[0] if not data.industry_l1.empty else None
     cards = [
-        ("融券余额 short balance", f"{_num(row['short_balance_cny'], 1, YI)} 亿",
-         f"on {_date(row['trade_date'])}; financing balance {_num(row['financing_balance_cny'], 0, YI)} 亿"),
-        ("年初至今 year to date", _pct(row["short_balance_ytd_change_ratio"], 1, signed=True),
-         f"from {_num(row['year_start_short_balance_cny'], 1, YI)} 亿 on {_date(row['year_start_trade_date'])}"),
-        ("较峰值 from the peak", _pct(row["short_balance_drawdown_ratio"], 1, signed=True),
-         f"peak {_num(row['peak_short_balance_cny'], 1, YI)} 亿 on {_date(row['peak_short_balance_date'])} "
-         "(highest since the warehouse's first day)"),
-        ("占流通市值 share of float cap", _pct(ratio, 4),
-         f"year start {_pct(start_ratio, 4)}" + (f"; {times}" if times else "")),
-        ("行业集中度 industry HHI", _num(hhi, 3),
-         (f"largest: {_e(top_industry['industry_name'])} "
-          f"{_pct(top_industry['share_of_market_short_ratio'], 1)} of the market's short balance")
-         if top_industry is not None else ""),
+        (
+            "融券余额 short balance",
+            f"{_num(row['short_balance_cny'], 1, YI)} 亿",
+            f"on {_date(row['trade_date'])}; financing balance {_num(row['financing_balance_cny'], 0, YI)} 亿",
+        ),
+        (
+            "年初至今 year to date",
+            _pct(row["short_balance_ytd_change_ratio"], 1, signed=True),
+            f"from {_num(row['year_start_short_balance_cny'], 1, YI)} 亿 on {_date(row['year_start_trade_date'])}",
+        ),
+        (
+            "较峰值 from the peak",
+            _pct(row["short_balance_drawdown_ratio"], 1, signed=True),
+            f"peak {_num(row['peak_short_balance_cny'], 1, YI)} 亿 on {_date(row['peak_short_balance_date'])} "
+            "(highest since the warehouse's first day)",
+        ),
+        (
+            "占流通市值 share of float cap",
+            _pct(ratio, 4),
+            f"year start {_pct(start_ratio, 4)}" + (f"; {times}" if times else ""),
+        ),
+        (
+            "行业集中度 industry HHI",
+            _num(hhi, 3),
+            (
+                f"largest: {_e(top_industry['industry_name'])} "
+                f"{_pct(top_industry['share_of_market_short_ratio'], 1)} of the market's short balance"
+            )
+            if top_industry is not None
+            else "",
+        ),
     ]
-    return "<div class='cards'>" + "".join(
-        f"<div class='card'><div class='label'>{_e(label)}</div><div class='value'>{_e(value)}</div>"
-        f"<div class='note'>{_e(note)}</div></div>"
-        for label, value, note in cards
-    ) + "</div>"
+    return (
+        "<div class='cards'>"
+        + "".join(
+            f"<div class='card'><div class='label'>{_e(label)}</div><div class='value'>{_e(value)}</div>"
+            f"<div class='note'>{_e(note)}</div></div>"
+            for label, value, note in cards
+        )
+        + "</div>"
+    )
 
 
 def _table(headers: list[str], rows: list[list[str]], numeric: set[int]) -> str:
-    head = "".join(f"<th class='{'num' if i in numeric else ''}'>{h}</th>" for i, h in enumerate(headers))
+    head = "".join(
+        f"<th class='{'num' if i in numeric else ''}'>{h}</th>" for i, h in enumerate(headers)
+    )
     body = "".join(
-        "<tr>" + "".join(f"<td class='{'num' if i in numeric else ''}'>{c}</td>" for i, c in enumerate(r)) + "</tr>"
+        "<tr>"
+        + "".join(f"<td class='{'num' if i in numeric else ''}'>{c}</td>" for i, c in enumerate(r))
+        + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -427,17 +551,28 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int]) -> str:
 def _top_table(data: ReportData) -> str:
     rows = [
         [
-            _e(r.rank), _e(r.security_name), f"<code>{_e(r.security_code)}</code>",
+            _e(r.rank),
+            _e(r.security_name),
+            f"<code>{_e(r.security_code)}</code>",
             f"{_e(r.sw_l2_name or '–')} <span class='muted'>({_e(r.sw_l1_name or '–')})</span>",
-            _num(r.short_balance_cny, 2, YI), _pct(r.short_to_float_ratio, 2),
+            _num(r.short_balance_cny, 2, YI),
+            _pct(r.short_to_float_ratio, 2),
             _num(r.float_market_cap_cny, 1, YI),
         ]
         for r in data.top.itertuples(index=False)
     ]
     return _table(
-        ["排名 Rank", "股票名称 Name", "股票代码 Code", "所属行业 SW industry (L2, L1)",
-         "融券余额 Short balance (亿)", "占流通市值 % of float cap", "流通市值 Float cap (亿)"],
-        rows, numeric={0, 4, 5, 6},
+        [
+            "排名 Rank",
+            "股票名称 Name",
+            "股票代码 Code",
+            "所属行业 SW industry (L2, L1)",
+            "融券余额 Short balance (亿)",
+            "占流通市值 % of float cap",
+            "流通市值 Float cap (亿)",
+        ],
+        rows,
+        numeric={0, 4, 5, 6},
     )
 
 
@@ -445,17 +580,27 @@ def _industry_table(data: ReportData) -> str:
     rows = [
         [
             f"{_e(r.industry_name)} <span class='muted'>{_e(r.industry_name_en)}</span>",
-            _num(r.short_balance_cny, 2, YI), _pct(r.share_of_market_short_ratio, 1),
-            _pct(r.short_to_float_ratio, 3), f"{r.securities_with_short_count} / {r.securities_count}",
+            _num(r.short_balance_cny, 2, YI),
+            _pct(r.share_of_market_short_ratio, 1),
+            _pct(r.short_to_float_ratio, 3),
+            f"{r.securities_with_short_count} / {r.securities_count}",
             _num(r.short_hhi, 2),
             f"{_e(r.top_short_security_name or '–')} <code>{_e(r.top_short_security_code or '')}</code>",
         ]
         for r in data.industry_l2.itertuples(index=False)
     ]
     return _table(
-        ["SW L2 industry", "Short balance (亿)", "Share of market", "Short / float cap",
-         "Securities shorted", "HHI within industry", "Largest short position"],
-        rows, numeric={1, 2, 3, 4, 5},
+        [
+            "SW L2 industry",
+            "Short balance (亿)",
+            "Share of market",
+            "Short / float cap",
+            "Securities shorted",
+            "HHI within industry",
+            "Largest short position",
+        ],
+        rows,
+        numeric={1, 2, 3, 4, 5},
     )
 
 
@@ -468,7 +613,11 @@ def _event_list(data: ReportData) -> str:
         f"<span class='desc'>{_e(e.description_en)}</span></li>"
         for n, e in enumerate(data.events.itertuples(index=False), start=1)
     )
-    return f"<ol class='events'>{items}</ol>" if items else "<p class='muted'>No policy event falls within the data.</p>"
+    return (
+        f"<ol class='events'>{items}</ol>"
+        if items
+        else "<p class='muted'>No policy event falls within the data.</p>"
+    )
 
 
 def _basis_note(data: ReportData) -> str:
@@ -525,16 +674,22 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
         fig = next(figures)
         include = not first["done"]  # plotly.js inlined once, with the first chart
         first["done"] = True
-        return "<div class='figure'>" + fig.to_html(
-            full_html=False, include_plotlyjs=include,
-            config={"displaylogo": False, "responsive": True},
-        ) + "</div>"
+        return (
+            "<div class='figure'>"
+            + fig.to_html(
+                full_html=False,
+                include_plotlyjs=include,
+                config={"displaylogo": False, "responsive": True},
+            )
+            + "</div>"
+        )
 
     published = data.info.get("published_at_utc")
     banner = (
         f"<div class='demo'>⚠ {_e(data_label or 'SYNTHETIC DEMO DATA')}. Every number and "
         "name on this page is generated by the demo source: do not draw conclusions from it.</div>"
-        if demo else ""
+        if demo
+        else ""
     )
     first_day = _date(data.market["trade_date"].iloc[0])
     sections = [
@@ -606,6 +761,7 @@ def write_report(
     publish_dir = Path(publish_dir)
     target = publish_dir / REPORT_NAME
     tmp = publish_dir / f".{REPORT_NAME}.{os.getpid()}.tmp"
+    remove_stale_temporaries(publish_dir, f".{REPORT_NAME}.*.tmp")
     try:
         tmp.write_text(page, encoding="utf-8")
         os.replace(tmp, target)

@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ MIN_READER_VERSION = "1.4.0"
 PUBLISHED_SCHEMAS = ("marts", "reference")
 # One row about the snapshot itself: when, from what, up to which trading day.
 INFO_TABLE = "main.snapshot_info"
+TMP_PREFIX = ".warehouse_snapshot."
+# Temporary files of a publish that died (killed, power cut) are deleted by a later
+# publish once they are this old: no live publish takes that long.
+STALE_AFTER_S = 6 * 3600
 
 
 class PublishError(RuntimeError):
@@ -151,9 +156,7 @@ def _apply_comments(
         }
         for column, text in doc["columns"].items():
             if text and column in columns:
-                con.execute(
-                    f"comment on column {target}.{_ident(column)} is {_sql_string(text)}"
-                )
+                con.execute(f"comment on column {target}.{_ident(column)} is {_sql_string(text)}")
                 applied += 1
     return applied
 
@@ -162,6 +165,27 @@ def _remove(path: Path) -> None:
     for leftover in (path, path.with_name(path.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
+
+
+def remove_stale_temporaries(
+    publish_dir: Path, pattern: str, older_than_s: float = STALE_AFTER_S
+) -> int:
+    """Delete what publishes that died half-way left behind (files or directories matching
+    `pattern`), once they are old enough not to belong to a publish still running."""
+    removed = 0
+    now = time.time()
+    for leftover in Path(publish_dir).glob(pattern):
+        try:
+            if now - leftover.stat().st_mtime < older_than_s:
+                continue
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -199,8 +223,9 @@ def publish_snapshot(
         )
     publish_dir.mkdir(parents=True, exist_ok=True)
     target = snapshot_path(publish_dir)
-    tmp = publish_dir / f".warehouse_snapshot.{os.getpid()}.tmp.duckdb"
+    tmp = publish_dir / f"{TMP_PREFIX}{os.getpid()}.tmp.duckdb"
     _remove(tmp)
+    remove_stale_temporaries(publish_dir, f"{TMP_PREFIX}*.tmp.duckdb*")
     published_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
         with duckdb.connect(":memory:") as con:
@@ -244,8 +269,15 @@ def publish_snapshot(
                     cast(? as varchar) as min_reader_duckdb_version,
                     cast(? as varchar) as written_by_duckdb_version
                 """,
-                [published_at.replace(tzinfo=None), source, data_label, last_day, STORAGE_VERSION,
-                 MIN_READER_VERSION, duckdb.__version__],
+                [
+                    published_at.replace(tzinfo=None),
+                    source,
+                    data_label,
+                    last_day,
+                    STORAGE_VERSION,
+                    MIN_READER_VERSION,
+                    duckdb.__version__,
+                ],
             )
             con.execute("checkpoint snapshot")
             con.execute("detach snapshot")

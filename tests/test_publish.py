@@ -1,0 +1,301 @@
+"""The published snapshot, Parquet exports and report (issue 6), through the real
+Definitions: readers never block a refresh and never see half of one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from conftest import make_settings
+
+from margin_wh.publish.parquet import MANIFEST_NAME, export_parquet, parquet_dir, read_manifest
+from margin_wh.publish.report import REPORT_NAME, VIEW_TITLES
+from margin_wh.publish.snapshot import (
+    PublishError,
+    publish_snapshot,
+    snapshot_path,
+    storage_version_of,
+    table_rows,
+)
+from margin_wh.sources import DemoSource
+from margin_wh.sources.demo import DEMO_LABEL
+from orchestration.assets.publish import PARQUET_KEY, REPORT_KEY, SNAPSHOT_KEY
+from orchestration.runner import RefreshError, refresh
+
+NEXT_DAY = dt.date(2024, 8, 1)  # the fixture's warehouse ends on 2024-07-31
+DAY_AFTER = dt.date(2024, 8, 2)
+DUCKDB_14_PYTHON = (
+    Path(os.environ.get("DUCKDB_14_VENV", "/tmp/margin_wh_duckdb_1_4_venv")) / "bin" / "python"
+)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _content(path: Path, schema: str = "marts") -> dict[str, tuple[int, int]]:
+    """(rows, hash of every row) per table: equal iff the tables hold the same rows."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_schema = ? "
+            "and table_catalog = current_database() order by 1",
+            [schema],
+        ).fetchall()
+        return {
+            name: tuple(
+                con.execute(
+                    f"select count(*), coalesce(bit_xor(hash(t)), 0) from {schema}.{name} as t"
+                ).fetchall()[0]
+            )
+            for (name,) in tables
+        }
+
+
+def _mart_names(graph) -> set[dg.AssetKey]:
+    return {k for k in graph.get_all_asset_keys() if k.path[0] == "marts"}
+
+
+@pytest.fixture(scope="module")
+def own_warehouse(warehouse, tmp_path_factory):
+    """A copy of the session warehouse (database, landing zone, published files) with its
+    own Dagster instance, so these tests can add days without touching the shared one."""
+    from orchestration.definitions import build_definitions
+
+    root = tmp_path_factory.mktemp("publish")
+    source = warehouse.settings
+    shutil.copy2(source.db_path, root / "warehouse.duckdb")
+    wal = source.db_path.with_name(source.db_path.name + ".wal")
+    if wal.exists():
+        shutil.copy2(wal, root / "warehouse.duckdb.wal")
+    shutil.copytree(source.landing_dir, root / "landing")
+    shutil.copytree(source.publish_dir, root / "published", symlinks=True)
+    settings = make_settings(root)
+    return settings, dg.DagsterInstance.ephemeral(), build_definitions(settings)
+
+
+# ---------------------------------------------------------------- snapshot
+def test_publish_assets_follow_every_mart(warehouse):
+    graph = warehouse.defs.resolve_asset_graph()
+    marts = _mart_names(graph)
+    assert len(marts) >= 8
+    assert marts <= set(graph.get(SNAPSHOT_KEY).parent_keys)
+    for key in (PARQUET_KEY, REPORT_KEY):
+        assert graph.get(key).parent_keys == {SNAPSHOT_KEY}
+        assert not graph.get(key).is_partitioned
+    assert not graph.get(SNAPSHOT_KEY).is_partitioned
+    event = warehouse.instance.get_latest_materialization_event(REPORT_KEY)
+    metadata = event.asset_materialization.metadata
+    assert metadata["path"].value == str(warehouse.settings.publish_dir / REPORT_NAME)
+    snapshot = warehouse.instance.get_latest_materialization_event(SNAPSHOT_KEY)
+    assert snapshot.asset_materialization.metadata["storage_version"].value == "v1.4.0"
+
+
+def test_snapshot_equals_the_warehouse_marts(warehouse):
+    path = snapshot_path(warehouse.settings.publish_dir)
+    assert path.exists()
+    published, built = _content(path), _content(warehouse.settings.db_path)
+    assert published == built and len(published) >= 8
+    assert table_rows(path, ["reference"]) == table_rows(warehouse.settings.db_path, ["reference"])
+    # DuckDB 1.4 LTS clients read this format; the warehouse itself is newer.
+    assert storage_version_of(path) == "v1.4.0+"
+    with duckdb.connect(str(path), read_only=True) as con:
+        source, label, last = con.execute(
+            "select source, data_label, last_trade_date from main.snapshot_info"
+        ).fetchall()[0]
+    assert (source, label, last) == ("demo", DEMO_LABEL, warehouse.last_day)
+    assert not list(warehouse.settings.publish_dir.glob(".warehouse_snapshot.*"))
+
+
+def test_failed_publish_leaves_the_snapshot_and_no_temporary_file(tmp_path, warehouse):
+    publish_dir = tmp_path / "published"
+    shutil.copytree(warehouse.settings.publish_dir, publish_dir, symlinks=True)
+    before = _sha256(snapshot_path(publish_dir))
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    with pytest.raises(PublishError, match="no tables in schema marts"):
+        publish_snapshot(empty, publish_dir, source="demo")
+    assert _sha256(snapshot_path(publish_dir)) == before
+    assert not list(publish_dir.glob(".warehouse_snapshot.*"))
+
+
+def test_publish_clears_temporaries_of_dead_publishes_only(tmp_path, warehouse):
+    dead = tmp_path / ".warehouse_snapshot.999999.tmp.duckdb"
+    running = tmp_path / ".warehouse_snapshot.999998.tmp.duckdb"
+    for path in (dead, running):
+        path.write_bytes(b"half a snapshot")
+    os.utime(dead, (0, 0))  # long ago
+    result = publish_snapshot(warehouse.settings.db_path, tmp_path, source="demo")
+    assert result.path.exists() and not dead.exists() and running.exists()
+
+
+# ---------------------------------------------------------------- readers and refreshes
+READER = textwrap.dedent(
+    """
+    import sys, duckdb
+    path = sys.argv[1]
+    def last(con):
+        return con.execute("select max(trade_date) from marts.fct_market_short_daily").fetchall()[0][0]
+    con = duckdb.connect(path, read_only=True)
+    print("open", last(con), flush=True)
+    sys.stdin.readline()                     # held open, read-only, while the refresh runs
+    print("still", last(con), flush=True)    # the old snapshot: its file outlives the rename
+    con.close()
+    con = duckdb.connect(path, read_only=True)
+    print("reconnected", last(con), flush=True)
+    con.close()
+    """
+)
+
+
+def test_reader_holding_the_snapshot_does_not_block_refresh_and_sees_new_day(own_warehouse):
+    settings, instance, defs = own_warehouse
+    path = snapshot_path(settings.publish_dir)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().split() == ["open", "2024-07-31"]
+        result = refresh(settings, NEXT_DAY, NEXT_DAY, instance, defs=defs)
+        assert result.last_day == NEXT_DAY
+        out, err = reader.communicate("go\n", timeout=60)
+    finally:
+        reader.kill()
+    assert reader.returncode == 0, err
+    assert out.split("\n")[:2] == ["still 2024-07-31", f"reconnected {NEXT_DAY}"]
+    assert _content(path) == _content(settings.db_path)
+    assert read_manifest(settings.publish_dir)["marts"]  # exported from the new snapshot
+    for mart in read_manifest(settings.publish_dir)["marts"]:
+        if mart["mart"] == "fct_market_short_daily":
+            assert mart["max_trade_date"] == NEXT_DAY.isoformat()
+    assert NEXT_DAY.isoformat() in (settings.publish_dir / REPORT_NAME).read_text()
+
+
+def test_failed_refresh_leaves_the_published_files_byte_for_byte(own_warehouse, monkeypatch):
+    settings, instance, defs = own_warehouse
+    published = settings.publish_dir
+    files = [
+        snapshot_path(published),
+        published / REPORT_NAME,
+        parquet_dir(published) / MANIFEST_NAME,
+    ]
+    before = {p: _sha256(p) for p in files}
+    link = os.readlink(parquet_dir(published))
+    real_call = DemoSource.call
+
+    def malformed(self, function, **kwargs):
+        frame = real_call(self, function, **kwargs)
+        if function == "stock_margin_detail_szse":  # a column akshare renamed, say
+            frame = frame.drop(columns=frame.columns[-1])
+        return frame
+
+    monkeypatch.setattr(DemoSource, "call", malformed)
+    with pytest.raises(RefreshError, match="stock_margin_detail_szse"):
+        refresh(settings, DAY_AFTER, DAY_AFTER, instance, defs=defs)
+    assert {p: _sha256(p) for p in files} == before
+    assert os.readlink(parquet_dir(published)) == link
+    assert not list(published.glob(".warehouse_snapshot.*"))
+
+
+# ---------------------------------------------------------------- Parquet
+def test_parquet_manifest_matches_the_files(warehouse):
+    publish_dir = warehouse.settings.publish_dir
+    manifest = read_manifest(publish_dir)
+    root = parquet_dir(publish_dir).resolve()
+    assert manifest["source"] == "demo" and manifest["data_label"] == DEMO_LABEL
+    listed = {f["path"] for m in manifest["marts"] for f in m["files"]}
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*.parquet")}
+    assert listed == on_disk
+    rows = table_rows(snapshot_path(publish_dir), ["marts"])
+    assert {f"marts.{m['mart']}": m["rows"] for m in manifest["marts"]} == rows
+    with duckdb.connect() as con:
+        for mart in manifest["marts"]:
+            for file in mart["files"]:
+                (n,) = con.execute(f"select count(*) from '{root / file['path']}'").fetchall()[0]
+                assert n == file["rows"], file
+            described = con.execute(
+                f"describe select * from read_parquet('{root / mart['glob']}', hive_partitioning = true)"
+            ).fetchall()
+            columns = [
+                {"name": c[0], "type": c[1]} for c in described if c[0] not in mart["partition_by"]
+            ]
+            assert columns == mart["columns"], mart["mart"]
+            if mart["min_trade_date"]:
+                lo, hi = con.execute(
+                    f"select min(trade_date), max(trade_date) from '{root / mart['glob']}'"
+                ).fetchall()[0]
+                assert (lo.isoformat(), hi.isoformat()) == (
+                    mart["min_trade_date"],
+                    mart["max_trade_date"],
+                )
+
+
+def test_parquet_partitions_by_year_and_swaps_versions(tmp_path, warehouse):
+    snapshot = snapshot_path(warehouse.settings.publish_dir)
+    first = export_parquet(snapshot, tmp_path, source="demo", partition_min_rows=1_000)
+    second = export_parquet(snapshot, tmp_path, source="demo", partition_min_rows=1_000)
+    assert parquet_dir(tmp_path).resolve() == second.version_dir != first.version_dir
+    assert first.version_dir.exists()  # kept for readers still on it, until the next one
+    third = export_parquet(snapshot, tmp_path, source="demo", partition_min_rows=1_000)
+    assert not first.version_dir.exists() and third.version_dir.exists()
+    layout = {m["mart"]: m for m in third.manifest["marts"]}
+    detail = layout["fct_balance_to_float"]
+    assert detail["layout"] == "partitioned_by_year" and detail["partition_by"] == ["year"]
+    assert all(f["path"].startswith("fct_balance_to_float/year=2024/") for f in detail["files"])
+    assert layout["dim_policy_event"]["layout"] == "single_file"
+    with duckdb.connect() as con:
+        (n,) = con.execute(
+            f"select count(*) from read_parquet('{parquet_dir(tmp_path)}/fct_balance_to_float/**/*.parquet', "
+            "hive_partitioning = true) where year = 2024"
+        ).fetchall()[0]
+    assert n == detail["rows"]
+    assert json.loads((parquet_dir(tmp_path) / MANIFEST_NAME).read_text()) == third.manifest
+
+
+# ---------------------------------------------------------------- report
+def test_report_is_self_contained_and_has_every_view(warehouse):
+    page = (warehouse.settings.publish_dir / REPORT_NAME).read_text(encoding="utf-8")
+    assert not re.search(
+        r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", page
+    )
+    assert "Plotly" in page and len(page) > 3_000_000  # plotly.js inlined, no CDN
+    assert page.count("<div class='figure'>") == 5
+    for title in VIEW_TITLES.values():
+        assert html.escape(title) in page, title
+    assert "SYNTHETIC DEMO DATA" in page and html.escape(DEMO_LABEL) in page
+    assert warehouse.last_day.isoformat() in page
+    assert "证监会暂停转融券业务" in page  # the 2024-07-11 policy event is marked
+
+
+# ---------------------------------------------------------------- DuckDB 1.4 client
+@pytest.mark.skipif(
+    not DUCKDB_14_PYTHON.exists(),
+    reason="no DuckDB 1.4 environment: run scripts/check_snapshot_with_duckdb_1_4.sh once",
+)
+def test_snapshot_opens_with_duckdb_1_4(warehouse):
+    path = snapshot_path(warehouse.settings.publish_dir)
+    code = (
+        "import sys, duckdb; assert duckdb.__version__.startswith('1.4.'), duckdb.__version__; "
+        "con = duckdb.connect(sys.argv[1], read_only=True); "
+        'print(con.execute("select count(*), coalesce(bit_xor(hash(t)), 0) from marts.fct_balance_to_float as t").fetchall()[0])'
+    )
+    out = subprocess.run(
+        [str(DUCKDB_14_PYTHON), "-c", code, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(_content(path)["fct_balance_to_float"])
