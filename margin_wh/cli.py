@@ -59,7 +59,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise SystemExit("`margin-wh demo` runs on the demo source; unset MARGIN_WH_SOURCE")
     _refresh(settings, settings.history_start, settings.demo_end, raw_only=False)
     print_summary(settings)
+    print_published(settings)
     return 0
+
+
+def print_published(settings: Settings) -> None:
+    from margin_wh.publish.parquet import parquet_dir
+    from margin_wh.publish.report import REPORT_NAME
+    from margin_wh.publish.snapshot import snapshot_path
+
+    print(f"Warehouse (the one writer):     {settings.db_path}")
+    print(f"Snapshot for BI (read-only):    {snapshot_path(settings.publish_dir)}")
+    print(f"Parquet exports + manifest:     {parquet_dir(settings.publish_dir)}")
+    print(f"Report (open in a browser):     file://{settings.publish_dir / REPORT_NAME}")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -8,9 +8,8 @@ operator wants to see which asset is running, what it wrote, and what failed.
 import logging
 
 import dagster as dg
-from rich.console import Console
-
 from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata
+from rich.console import Console
 
 _console = Console(stderr=True, highlight=False)
 

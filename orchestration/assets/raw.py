@@ -20,6 +20,7 @@ from orchestration.resources import WarehouseResource
 DUCKDB_WRITER_POOL = "duckdb_writer"
 OWNERS = ["team:margin-warehouse"]
 PREVIEW_ROWS = 5
+PREVIEW_MAX_DAYS = 5
 
 
 def raw_key(function: str) -> dg.AssetKey:
@@ -95,7 +96,10 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         with duckdb.get_connection() as con:
             symbols = _symbols(dataset, con, days)
             result = ingest(con, source, dataset, days, settings.landing_dir, symbols, on_call)
-            preview = _latest_day_preview(con, dataset, result) if partitioned else ""
+            # Dagster copies a ranged run's metadata onto every partition's event: keep the
+            # preview to daily runs, not to each of a 600-day backfill's events.
+            small_run = partitioned and len(days) <= PREVIEW_MAX_DAYS
+            preview = _latest_day_preview(con, dataset, result) if small_run else ""
             total = con.execute(f"select count(*) from raw.{dataset.function}").fetchone()[0]
         metadata = {
             "rows_written": dg.MetadataValue.int(result.rows_written),
