@@ -113,7 +113,7 @@ def test_window_days_and_partition_order():
         partition_keys_to_add(["2024-10-08"], calendar)
 
 
-def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse):
+def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse, tmp_path_factory):
     calendar = load_calendar(warehouse.settings.landing_dir)
     trading_monday = next(d for d in calendar if d.weekday() == 0 and d > dt.date(2024, 7, 1))
     request = daily_run_request(calendar, trading_monday, [])
@@ -125,7 +125,10 @@ def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse):
 
     schedule = warehouse.defs.resolve_schedule_def("daily_refresh")
     shanghai = dt.timezone(dt.timedelta(hours=8))
-    with dg.instance_for_test() as instance:
+    # Schedule evaluation needs a persistent instance; its directory outlives the test
+    # because Dagster keeps a reference to the last instance it loaded definitions with.
+    home = tmp_path_factory.mktemp("schedule_instance")
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
         for when, loads in ((dt.datetime(2024, 7, 8, 9, 30), "2024-07-05"), (dt.datetime(2024, 10, 1, 9, 30), None)):
             context = dg.build_schedule_context(
                 instance=instance,
