@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from margin_wh.calendar import trading_days_between
 from margin_wh.raw import landing
 from margin_wh.raw.parse import SourceDataError, describe_call, parse_frame
 from margin_wh.sources.datasets import Dataset
@@ -204,22 +206,21 @@ def load_frames(
     keys = ["trade_date", *dataset.request_columns]
     calendar = set(trading_days)
 
-    frames, scopes = [], []
-    for order, item in enumerate(parsed):
-        rows = item.rows.copy()
-        rows["_order"] = order
-        rows["_source"] = item.landed.source
-        rows["_fetched_at"] = pd.Timestamp(item.landed.fetched_at)
-        rows["_landing_file"] = str(Path(item.landed.path).relative_to(landing_dir))
-        if dataset.partitioned:
-            rows, scope = _scope_rows(dataset, item, rows, trading_days, calendar)
-            scope["_order"] = order
-            scopes.append(scope)
-        frames.append(rows)
-    incoming = pd.concat(frames, ignore_index=True)
+    # One concat, provenance by np.repeat: a daily quote load is thousands of tiny frames.
+    lengths = [len(item.rows) for item in parsed]
+    incoming = pd.concat([item.rows for item in parsed], ignore_index=True)
+    incoming["_order"] = np.repeat(np.arange(len(parsed)), lengths)
+    incoming["_source"] = np.repeat([item.landed.source for item in parsed], lengths)
+    incoming["_fetched_at"] = pd.to_datetime(
+        np.repeat([pd.Timestamp(item.landed.fetched_at) for item in parsed], lengths)
+    )
+    incoming["_landing_file"] = np.repeat(
+        [str(Path(item.landed.path).relative_to(landing_dir)) for item in parsed], lengths
+    )
+    if dataset.partitioned:
+        incoming, scope = _scope_rows(dataset, parsed, incoming, trading_days, calendar)
 
     if dataset.partitioned:
-        scope = pd.concat(scopes, ignore_index=True)
         winner = scope.groupby(keys, as_index=False)["_order"].max()
         incoming = incoming.merge(winner, on=[*keys, "_order"], how="inner")
         _check_complete(dataset, incoming, winner, keys)
@@ -256,36 +257,53 @@ def load_frames(
 
 def _scope_rows(
     dataset: Dataset,
-    item: ParsedFrame,
-    rows: pd.DataFrame,
+    parsed: Sequence[ParsedFrame],
+    incoming: pd.DataFrame,
     trading_days: Sequence[dt.date],
     calendar: set[dt.date],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    window = item.landed.window
-    if window is None:
-        raise ValueError(f"{item.landed.path}: no trading-day window recorded")
-    call = describe_call(dataset.function, item.landed.kwargs)
-    not_trading = sorted({d for d in rows["trade_date"] if d not in calendar})
-    in_window = rows["trade_date"].map(lambda d: window[0] <= d <= window[1])
+    """Check the rows against their calls' windows; return the rows to load and the scope
+    (trading day × request columns, per call) whose rows the load replaces."""
+    windows = [item.landed.window for item in parsed]
+    for item, window in zip(parsed, windows, strict=True):
+        if window is None:
+            raise ValueError(f"{item.landed.path}: no trading-day window recorded")
+    order = incoming["_order"].to_numpy()
+    day = pd.to_datetime(incoming["trade_date"]).to_numpy().astype("datetime64[D]")
+    first = np.array([np.datetime64(w[0], "D") for w in windows])[order]
+    last = np.array([np.datetime64(w[1], "D") for w in windows])[order]
+    in_window = (day >= first) & (day <= last)
+    trading = incoming["trade_date"].isin(calendar).to_numpy()
     # Full-history calls (spot indices) answer for more than we asked: keep the window.
     if dataset.call != "per_symbol_full":
-        stray = sorted({d for d in rows.loc[~in_window, "trade_date"]})
-        if stray:
-            raise SourceDataError(
-                f"{call}: rows dated outside the window {window[0]} .. {window[1]}: "
-                f"{[str(d) for d in stray[:5]]}"
-            )
-        if not_trading:
-            raise SourceDataError(
-                f"{call}: rows dated on non-trading days {[str(d) for d in not_trading[:5]]} "
-                "(trading calendar out of date?)"
-            )
-    rows = rows[in_window & rows["trade_date"].isin(calendar)]
-    days = [d for d in trading_days if window[0] <= d <= window[1]]
-    scope = pd.DataFrame({"trade_date": days})
-    for name in dataset.request_columns:
-        scope[name] = item.landed.kwargs[name]
-    return rows, scope
+        for bad, problem in (
+            (~in_window, "rows dated outside the window {0} .. {1}: {2}"),
+            (~trading, "rows dated on non-trading days {2} (trading calendar out of date?)"),
+        ):
+            if bad.any():
+                item = parsed[order[bad.argmax()]]
+                dates = sorted({str(d) for d in incoming.loc[bad, "trade_date"]})[:5]
+                call = describe_call(dataset.function, item.landed.kwargs)
+                raise SourceDataError(
+                    f"{call}: " + problem.format(*item.landed.window, dates)  # type: ignore[misc]
+                )
+    rows = incoming[in_window & trading]
+
+    # Scope: one block per distinct window (usually one), days × the calls sharing it.
+    by_window: dict[tuple[dt.date, dt.date], list[int]] = {}
+    for i, window in enumerate(windows):
+        by_window.setdefault(window, []).append(i)  # type: ignore[arg-type]
+    blocks = []
+    for (start, end), calls in by_window.items():
+        days = trading_days_between(trading_days, start, end)
+        block = pd.DataFrame(
+            {"trade_date": np.tile(np.array(days, dtype=object), len(calls)),
+             "_order": np.repeat(calls, len(days))}
+        )
+        for name in dataset.request_columns:
+            block[name] = np.repeat([parsed[i].landed.kwargs[name] for i in calls], len(days))
+        blocks.append(block)
+    return rows, pd.concat(blocks, ignore_index=True)
 
 
 def _check_complete(

@@ -122,7 +122,19 @@ _PARSERS = {
 }
 
 
-def _pandera_schema(dataset: Dataset, key: list[str]) -> pa.DataFrameSchema:
+_SCHEMAS: dict[tuple[str, tuple[str, ...]], tuple[Dataset, pa.DataFrameSchema]] = {}
+
+
+def _pandera_schema(dataset: Dataset, key: tuple[str, ...]) -> pa.DataFrameSchema:
+    """Built once per dataset: a daily quote refresh validates thousands of frames."""
+    cached = _SCHEMAS.get((dataset.function, key))
+    if cached is None or cached[0] != dataset:
+        cached = (dataset, _build_pandera_schema(dataset, key))
+        _SCHEMAS[(dataset.function, key)] = cached
+    return cached[1]
+
+
+def _build_pandera_schema(dataset: Dataset, key: tuple[str, ...]) -> pa.DataFrameSchema:
     def column_schema(column: Column) -> pa.Column:
         checks = []
         if column.kind == "number":
@@ -145,7 +157,7 @@ def _pandera_schema(dataset: Dataset, key: list[str]) -> pa.DataFrameSchema:
 
     return pa.DataFrameSchema(
         {c.name: column_schema(c) for c in dataset.columns},
-        unique=key or None,
+        unique=list(key) or None,
         strict=False,
         name=dataset.function,
     )
@@ -231,7 +243,7 @@ def parse_frame(
 
     key = list(dataset.key) + (["trade_date"] if dataset.partitioned else [])
     try:
-        _pandera_schema(dataset, key).validate(typed, lazy=True)
+        _pandera_schema(dataset, tuple(key)).validate(typed, lazy=True)
     except SchemaErrors as errors:
         raise fail(_summarise_schema_errors(errors, typed, key)) from None
     return typed
