@@ -1,0 +1,1 @@
+"""Benchmarks of the warehouse on generated demo data: `python -m benchmarks.run --help`."""

@@ -1,0 +1,1062 @@
+"""Benchmark the warehouse on a generated demo market, in a temporary directory.
+
+    python -m benchmarks.run --securities 4000 --years 10      # full market, ten years
+    python -m benchmarks.run --securities 300 --years 1        # a quick run
+    python -m benchmarks.run ... --output BENCHMARKS.md        # append the output there
+
+Never touches data/: every warehouse, landing zone and dbt target lives under --workdir
+(a new temporary directory by default, removed at the end unless --keep).
+
+What it measures, in one run (see BENCHMARKS.md for the targets):
+  1. raw load of the whole history through the real path, `refresh(..., raw_only=True)`
+     (one call per day and dataset, one quote call per security, landing zone, validation),
+     in rows/s; then `margin_wh.raw.load.replay` of the same landing zone;
+  2. a full `dbt build --full-refresh` of every model from raw, run as
+     `python -m margin_wh.cli dbt -- build --full-refresh` (the `margin-wh dbt` command) in a
+     subprocess: seconds and the peak RSS of its process tree (sampled from /proc);
+  3. one-day refreshes (`refresh(settings, day, day)`: raw + dbt through the Dagster
+     definitions) on the day after the history, with the long history and with a short
+     one (1 year), and their ratio; the next day again as a new `margin-wh refresh`
+     process (end to end: interpreter, imports, definitions);
+  4. the median latency of each example BI query in queries/*.sql on the published snapshot
+     (or, when there is none, the warehouse file opened read-only);
+  5. the same marts by a plain pandas script (benchmarks/pandas_baseline.py) on the same raw
+     tables, and its time over ours;
+  6. the models' compiled SQL run directly on DuckDB (a copy of the warehouse), without dbt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.memory import TreeMemory
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+
+from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings  # noqa: E402
+
+HISTORY_END = dt.date(2025, 6, 30)  # the last day of the loaded history (then one-day refreshes)
+QUERY_RUNS = 20
+GIB = 1024**3
+
+# Targets of issue 7, at ten-year full-market scale on a 2-core machine.
+TARGET_BUILD_S = 60.0
+TARGET_MEMORY_BYTES = 4 * GIB
+TARGET_DAY_S = 10.0
+TARGET_DAY_RATIO = 1.5
+TARGET_QUERY_MS = 100.0
+TARGET_PANDAS_RATIO = 5.0
+
+STAND_IN_QUERIES = {
+    # Used only when queries/ holds no .sql file yet; labelled as stand-ins in the output.
+    "stand-in_market_short_latest": (
+        "select trade_date, short_balance_cny, short_balance_ytd_change_ratio, "
+        "short_balance_drawdown_ratio from marts.fct_market_short_daily "
+        "order by trade_date desc limit 1"
+    ),
+    "stand-in_top20_short_to_float": (
+        "select security_code, security_name, short_to_float_ratio from marts.fct_balance_to_float "
+        "where trade_date = (select max(trade_date) from marts.fct_balance_to_float) "
+        "order by short_to_float_ratio desc nulls last limit 20"
+    ),
+    "stand-in_industry_short_share_by_month": (
+        "select date_trunc('month', trade_date) as month, industry_name, "
+        "avg(share_of_market_short_ratio) as share from marts.fct_short_concentration_by_industry "
+        "where industry_level = 1 group by all order by month, share desc"
+    ),
+    "stand-in_security_history": (
+        "select trade_date, short_balance_cny, short_to_float_ratio from marts.fct_balance_to_float "
+        "where security_code = (select min(security_code) from marts.fct_balance_to_float) "
+        "order by trade_date"
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------
+
+
+class Report:
+    """Print a line and keep it for --output."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.lines.extend(text.splitlines() or [""])
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        fmt = " | ".join(f"{{:{w}}}" for w in widths)
+        self(fmt.format(*header))
+        self("-+-".join("-" * w for w in widths))
+        for row in rows:
+            self(fmt.format(*[str(c) for c in row]))
+
+
+def gib(n: float) -> str:
+    return f"{n / GIB:.2f} GiB"
+
+
+def secs(s: float | None) -> str:
+    return "-" if s is None else f"{s:.2f} s"
+
+
+def rate(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+@contextlib.contextmanager
+def phase(report: Report, title: str) -> Iterator[None]:
+    load = os.getloadavg()[0]
+    report()
+    report(f"== {title}  [load avg at start {load:.2f}]")
+    started = time.perf_counter()
+    yield
+    report(f"   ({title}: {time.perf_counter() - started:.1f} s wall for this phase)")
+
+
+# ---------------------------------------------------------------------------------------
+# Machine
+# ---------------------------------------------------------------------------------------
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_lines() -> list[str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    versions = ", ".join(
+        f"{d} {_version(d)}"
+        for d in ("duckdb", "dbt-core", "dbt-duckdb", "dagster", "dagster-dbt", "pandas")
+    )
+    return [
+        f"date:     {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        f"machine:  {cpu}, {os.cpu_count()} cores, {gib(mem)} RAM, {platform.platform()}",
+        f"python:   {platform.python_version()} ({sys.executable})",
+        f"packages: {versions}",
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# Warehouses
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Warehouse:
+    label: str  # "10 years"
+    root: Path
+    settings: Settings
+    start: dt.date
+    end: dt.date
+    trading_days: int
+    instance: Any = None
+    defs: Any = None
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def demo_calendar(first_year: int, last_year: int) -> list[dt.date]:
+    from margin_wh.sources.demo import demo_trading_calendar
+
+    return demo_trading_calendar(first_year, last_year)
+
+
+def make_warehouse(root: Path, label: str, months: int, securities: int, seed: int) -> Warehouse:
+    calendar = demo_calendar(HISTORY_END.year - months // 12 - 2, HISTORY_END.year + 1)
+    end = max(d for d in calendar if d <= HISTORY_END)
+    first = dt.date(end.year, end.month, 1)
+    year, month = divmod(first.year * 12 + first.month - 1 - months + 1, 12)
+    start = dt.date(year, month + 1, 1)
+    demo_end = end + dt.timedelta(days=31)
+    env = {
+        "MARGIN_WH_DB": str(root / "warehouse.duckdb"),
+        "MARGIN_WH_LANDING": str(root / "landing"),
+        "MARGIN_WH_PUBLISH": str(root / "published"),
+        "MARGIN_WH_SOURCE": "demo",
+        "MARGIN_WH_HISTORY_START": start.isoformat(),
+        "MARGIN_WH_DEMO_END": demo_end.isoformat(),
+        "MARGIN_WH_DEMO_SECURITIES": str(securities),
+        "MARGIN_WH_DEMO_SEED": str(seed),
+    }
+    settings = Settings.from_env(env)
+    settings.ensure_dirs()
+    days = len([d for d in calendar if start <= d <= end])
+    return Warehouse(label, root, settings, start, end, days)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MARGIN_WH_DB": str(settings.db_path),
+        "MARGIN_WH_LANDING": str(settings.landing_dir),
+        "MARGIN_WH_PUBLISH": str(settings.publish_dir),
+        "MARGIN_WH_SOURCE": settings.source,
+        "MARGIN_WH_HISTORY_START": settings.history_start.isoformat(),
+        "MARGIN_WH_DEMO_END": settings.demo_end.isoformat(),
+        "MARGIN_WH_DEMO_SECURITIES": str(settings.demo_securities),
+        "MARGIN_WH_DEMO_SEED": str(settings.demo_seed),
+    }
+
+
+def next_trading_days(after: dt.date, n: int) -> list[dt.date]:
+    calendar = demo_calendar(after.year, after.year + 1)
+    return [d for d in calendar if d > after][:n]
+
+
+def raw_row_counts(db: Path) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
+            ).fetchall()
+        ]
+        return {t: con.execute(f"select count(*) from raw.{t}").fetchone()[0] for t in tables}
+    finally:
+        con.close()
+
+
+def landing_counts(landing: Path) -> tuple[int, int]:
+    files = [p for p in landing.rglob("*.parquet") if "_rejected" not in p.parts]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def step_seconds(instance: Any, run_id: str) -> dict[str, float]:
+    starts: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = record.timestamp
+        elif (
+            event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts
+        ):
+            out[event.step_key] = record.timestamp - starts[event.step_key]
+    return out
+
+
+def _short_step(step: str) -> str:
+    return step.replace("raw__", "raw/").replace("__", "/")
+
+
+# ---------------------------------------------------------------------------------------
+# 1. Raw load and replay
+# ---------------------------------------------------------------------------------------
+
+
+def load_raw(report: Report, wh: Warehouse) -> dict[str, Any]:
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+    from orchestration.runner import refresh
+
+    wh.instance = dg.DagsterInstance.ephemeral()
+    t = time.perf_counter()
+    wh.defs = build_definitions(wh.settings)
+    defs_s = time.perf_counter() - t
+    with TreeMemory() as mem:
+        t = time.perf_counter()
+        result = refresh(wh.settings, wh.start, wh.end, wh.instance, raw_only=True, defs=wh.defs)
+        seconds = time.perf_counter() - t
+    rows = raw_row_counts(wh.settings.db_path)
+    files, size = landing_counts(wh.settings.landing_dir)
+    steps: dict[str, float] = {}
+    for run_id in result.run_ids:
+        steps.update(step_seconds(wh.instance, run_id))
+    total = sum(rows.values())
+    out = {
+        "seconds": seconds, "rows": rows, "total_rows": total, "rows_per_s": total / seconds,
+        "calls": files, "landing_bytes": size, "peak_bytes": mem.peak_bytes,
+        "start_bytes": mem.start_bytes, "steps": steps, "defs_s": defs_s,
+        "trading_days": result.trading_days,
+    }  # fmt: skip
+    report(f"   build_definitions: {defs_s:.2f} s (dbt manifest, assets)")
+    report(
+        f"   refresh(raw_only=True) {result.first_day} .. {result.last_day} "
+        f"({result.trading_days} trading days): {seconds:.1f} s, {total:,} raw rows, "
+        f"{rate(total / seconds)} rows/s"
+    )
+    report(
+        f"   {files:,} calls landed ({size / 1e6:,.0f} MB of Parquet), "
+        f"{seconds / max(files, 1) * 1000:.1f} ms per call on average; "
+        f"peak RSS of the process {gib(mem.peak_bytes)} (at start {gib(mem.start_bytes)})"
+    )
+    report("   per step (Dagster event log), slowest first:")
+    for step, s in sorted(steps.items(), key=lambda kv: -kv[1]):
+        table = step.removeprefix("raw__")
+        extra = f"  {rows[table]:>12,} rows" if table in rows else ""
+        report(f"     {_short_step(step):45} {s:8.2f} s{extra}")
+    return out
+
+
+def replay_landing(report: Report, wh: Warehouse) -> dict[str, Any]:
+    import duckdb
+
+    from margin_wh.calendar import load_calendar
+    from margin_wh.raw.load import replay
+    from margin_wh.sources.datasets import DATASETS
+
+    target = wh.root / "replay.duckdb"
+    calendar = load_calendar(wh.settings.landing_dir)
+    per: dict[str, tuple[float, int, int]] = {}
+    with TreeMemory() as mem:
+        t = time.perf_counter()
+        con = duckdb.connect(str(target))
+        try:
+            for dataset in DATASETS.values():
+                s = time.perf_counter()
+                result = replay(con, dataset, calendar, wh.settings.landing_dir)
+                per[dataset.function] = (time.perf_counter() - s, result.rows_written, result.files)
+        finally:
+            con.close()
+        seconds = time.perf_counter() - t
+    total = sum(v[1] for v in per.values())
+    report(
+        f"   replay of the landing zone into a new file: {seconds:.1f} s, {total:,} rows, "
+        f"{rate(total / seconds)} rows/s; peak RSS {gib(mem.peak_bytes)} "
+        f"(at start {gib(mem.start_bytes)})"
+    )
+    for function, (s, n, files) in sorted(per.items(), key=lambda kv: -kv[1][0])[:6]:
+        report(f"     {function:32} {s:8.2f} s {n:>12,} rows {files:>6,} files")
+    target.unlink(missing_ok=True)
+    return {
+        "seconds": seconds,
+        "rows": total,
+        "rows_per_s": total / seconds,
+        "peak_bytes": mem.peak_bytes,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Full dbt build
+# ---------------------------------------------------------------------------------------
+
+
+def run_measured(
+    cmd: list[str], env: dict[str, str], log: Path, cwd: Path = REPO_ROOT
+) -> tuple[float, int, int]:
+    """Run a command; return (seconds, peak RSS of its process tree, return code)."""
+    with open(log, "wb") as out:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        with TreeMemory(proc.pid, interval=0.05) as mem:
+            code = proc.wait()
+        seconds = time.perf_counter() - t
+    return seconds, mem.peak_bytes, code
+
+
+def _tail(log: Path, n: int = 25) -> str:
+    lines = log.read_text(errors="replace").splitlines()
+    return "\n".join(lines[-n:])
+
+
+def margin_wh_dbt(wh: Warehouse, *dbt_args: str) -> list[str]:
+    target = wh.root / "dbt_target"
+    return [
+        sys.executable, "-m", "margin_wh.cli", "dbt", "--", *dbt_args,
+        "--target-path", str(target), "--log-path", str(wh.root / "dbt_logs"),
+    ]  # fmt: skip
+
+
+def node_times(run_results: Path) -> list[dict[str, Any]]:
+    data = json.loads(run_results.read_text())
+    return [
+        {
+            "id": r["unique_id"],
+            "kind": r["unique_id"].split(".", 1)[0],
+            "name": r["unique_id"].split(".")[-1]
+            if not r["unique_id"].startswith("test.")
+            else r["unique_id"].split(".")[2],
+            "seconds": float(r.get("execution_time") or 0.0),
+            "status": r.get("status"),
+        }
+        for r in data.get("results", [])
+    ]
+
+
+def summarize_nodes(nodes: list[dict[str, Any]]) -> dict[str, tuple[int, float]]:
+    out: dict[str, tuple[int, float]] = {}
+    for n in nodes:
+        count, total = out.get(n["kind"], (0, 0.0))
+        out[n["kind"]] = (count + 1, total + n["seconds"])
+    return out
+
+
+def dbt_full_build(report: Report, wh: Warehouse, verbose: bool = True) -> dict[str, Any]:
+    env = wh.settings.dbt_env() | {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    log = wh.root / "dbt_parse.log"
+    parse_s, _, code = run_measured(margin_wh_dbt(wh, "parse"), env, log)
+    if code:
+        raise RuntimeError(f"dbt parse failed:\n{_tail(log)}")
+    log = wh.root / "dbt_build.log"
+    seconds, peak, code = run_measured(margin_wh_dbt(wh, "build", "--full-refresh"), env, log)
+    run_results = wh.root / "dbt_target" / "run_results.json"
+    nodes = node_times(run_results) if run_results.exists() else []
+    bad = [n for n in nodes if n["status"] not in ("success", "pass")]
+    kinds = summarize_nodes(nodes)
+    report(
+        f"   margin-wh dbt -- build --full-refresh: {seconds:.1f} s wall, peak RSS of the "
+        f"process tree {gib(peak)}, exit code {code} (dbt parse before it, not counted: {parse_s:.1f} s)"
+    )
+    report(
+        "   inside dbt: "
+        + ", ".join(
+            f"{kind}s {count} in {total:.1f} s" for kind, (count, total) in sorted(kinds.items())
+        )
+        + " (summed over dbt's threads, so the sum can exceed the wall time)"
+    )
+    if bad:
+        report(
+            f"   {len(bad)} node(s) not passing: "
+            + ", ".join(f"{n['name']}={n['status']}" for n in bad[:8])
+        )
+    if code and not bad:
+        report("   dbt failed:\n" + _tail(log))
+    if verbose:
+        report("   slowest nodes:")
+        for n in sorted(nodes, key=lambda n: -n["seconds"])[:12]:
+            report(f"     {n['kind']:6} {n['name'][:70]:70} {n['seconds']:7.2f} s")
+    return {
+        "seconds": seconds, "peak_bytes": peak, "code": code, "parse_s": parse_s, "nodes": nodes,
+        "kinds": kinds, "failed": bad,
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# 6. The same SQL directly on DuckDB
+# ---------------------------------------------------------------------------------------
+
+
+def direct_sql(report: Report, wh: Warehouse) -> dict[str, Any]:
+    import duckdb
+
+    manifest = json.loads((wh.root / "dbt_target" / "manifest.json").read_text())
+    models = {
+        uid: node for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "model" and node["config"].get("materialized") != "ephemeral"
+    }  # fmt: skip
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(uid: str) -> None:
+        if uid in seen:
+            return
+        seen.add(uid)
+        for dep in models[uid]["depends_on"]["nodes"]:
+            if dep in models:
+                visit(dep)
+        order.append(uid)
+
+    for uid in sorted(models):
+        visit(uid)
+
+    copy_dir = wh.root / "direct"
+    copy_dir.mkdir(exist_ok=True)
+    copy = copy_dir / wh.settings.db_path.name  # same file name: same catalog name in the SQL
+    shutil.copy2(wh.settings.db_path, copy)
+    per: list[tuple[str, str, float]] = []
+    con = duckdb.connect(str(copy))
+    try:
+        t = time.perf_counter()
+        for uid in order:
+            node = models[uid]
+            sql = node.get("compiled_code")
+            if not sql:
+                path = (
+                    wh.root
+                    / "dbt_target"
+                    / "compiled"
+                    / node["package_name"]
+                    / node["original_file_path"]
+                )
+                sql = path.read_text()
+            kind = "view" if node["config"]["materialized"] == "view" else "table"
+            s = time.perf_counter()
+            con.execute(f"create or replace {kind} {node['relation_name']} as {sql}")
+            per.append((node["name"], kind, time.perf_counter() - s))
+        seconds = time.perf_counter() - t
+    finally:
+        con.close()
+        shutil.rmtree(copy_dir, ignore_errors=True)
+    report(f"   {len(order)} models' compiled SQL as CREATE OR REPLACE on a copy: {seconds:.1f} s")
+    for name, kind, s in sorted(per, key=lambda p: -p[2])[:8]:
+        report(f"     {kind:5} {name:45} {s:7.2f} s")
+    return {"seconds": seconds, "models": per}
+
+
+# ---------------------------------------------------------------------------------------
+# 5. The pandas baseline
+# ---------------------------------------------------------------------------------------
+
+
+def pandas_baseline(report: Report, wh: Warehouse) -> dict[str, Any]:
+    out_json = wh.root / "pandas_result.json"
+    cmd = [
+        sys.executable, "-m", "benchmarks.pandas_baseline", "--db", str(wh.settings.db_path),
+        "--out-dir", str(wh.root / "pandas_out"), "--json", str(out_json),
+    ]  # fmt: skip
+    log = wh.root / "pandas.log"
+    seconds, peak, code = run_measured(cmd, dict(os.environ), log)
+    if code:
+        raise RuntimeError(f"pandas baseline failed:\n{_tail(log)}")
+    result = json.loads(out_json.read_text())
+    t = result["timings"]
+    report(
+        f"   pandas script: {seconds:.1f} s wall (read raw {t['read_raw_s']:.1f} s, compute "
+        f"{t['compute_s']:.1f} s [balance_to_float {t['balance_to_float_s']:.1f}, industry "
+        f"{t['concentration_by_industry_s']:.1f}, market {t['market_short_daily_s']:.1f}], write "
+        f"Parquet {t['write_s']:.1f} s), peak RSS {gib(peak)}"
+    )
+    report("   rows: " + ", ".join(f"{k} {v:,}" for k, v in result["rows"].items()))
+    shutil.rmtree(wh.root / "pandas_out", ignore_errors=True)
+    return {"seconds": seconds, "peak_bytes": peak, **result}
+
+
+# ---------------------------------------------------------------------------------------
+# 4. BI queries
+# ---------------------------------------------------------------------------------------
+
+
+def find_snapshot(report: Report, wh: Warehouse) -> Path | None:
+    """Publish the snapshot BI tools open (margin_wh.publish.snapshot) from the warehouse
+    just built, timed; None when the publish module is not there (or fails)."""
+    try:
+        from margin_wh.publish.snapshot import publish_snapshot
+    except ImportError:
+        return None
+    try:
+        with TreeMemory() as mem:
+            t = time.perf_counter()
+            result = publish_snapshot(
+                wh.settings.db_path, wh.settings.publish_dir, source=wh.settings.source,
+                manifest_path=wh.root / "dbt_target" / "manifest.json",
+            )  # fmt: skip
+            seconds = time.perf_counter() - t
+    except Exception as error:  # noqa: BLE001 - fall back to the warehouse file
+        report(f"   publish_snapshot failed ({type(error).__name__}: {str(error).splitlines()[0]})")
+        return None
+    wh.results["publish"] = {"seconds": seconds, "bytes": result.size_bytes}
+    report(
+        f"   publish_snapshot of the whole history: {seconds:.1f} s, "
+        f"{result.size_bytes / 1e6:,.0f} MB, peak RSS {gib(mem.peak_bytes)}"
+    )
+    return Path(result.path)
+
+
+def bi_queries(report: Report, wh: Warehouse, runs: int = QUERY_RUNS) -> dict[str, Any]:
+    import duckdb
+
+    files = sorted((REPO_ROOT / "queries").glob("*.sql"))
+    queries = {f.stem: f.read_text() for f in files}
+    stand_in = not queries
+    if stand_in:
+        queries = dict(STAND_IN_QUERIES)
+        report("   queries/ holds no .sql file yet: timing stand-in queries (named stand-in_*)")
+    snapshot = find_snapshot(report, wh)
+    target = snapshot or wh.settings.db_path
+    where = (
+        f"published snapshot {snapshot}"
+        if snapshot
+        else "the warehouse file opened read-only (no published snapshot found)"
+    )
+    report(f"   on {where}; median of {runs} runs after one warm-up, results fetched")
+    con = duckdb.connect(str(target), read_only=True)
+    medians: dict[str, float] = {}
+    rows: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    try:
+        for name, sql in queries.items():
+            try:
+                rows[name] = len(con.execute(sql).fetchall())
+                times = []
+                for _ in range(runs):
+                    t = time.perf_counter()
+                    con.execute(sql).fetchall()
+                    times.append(time.perf_counter() - t)
+                medians[name] = statistics.median(times) * 1000
+                report(
+                    f"     {name:45} median {medians[name]:7.1f} ms  "
+                    f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}) {rows[name]:>7,} rows"
+                )
+            except Exception as error:  # noqa: BLE001 - report and go on
+                errors[name] = str(error).splitlines()[0]
+                report(f"     {name:45} ERROR {errors[name]}")
+    finally:
+        con.close()
+    return {
+        "medians_ms": medians,
+        "rows": rows,
+        "errors": errors,
+        "stand_in": stand_in,
+        "snapshot": str(snapshot) if snapshot else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# 3. One-day refresh
+# ---------------------------------------------------------------------------------------
+
+
+def dbt_step_nodes(
+    run_id: str,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Per-node times and parse/run times of the dbt steps of a Dagster run, from
+    dagster-dbt's per-invocation target dirs (removed afterwards: they are this run's)."""
+    nodes: dict[str, list[dict[str, Any]]] = {}
+    info: dict[str, dict[str, Any]] = {}
+    for folder in (DBT_PROJECT_DIR / "target").glob(f"*-{run_id[:7]}-*"):
+        step = folder.name.split("-")[0]
+        results = folder / "run_results.json"
+        if results.exists():
+            nodes[step] = node_times(results)
+            info.setdefault(step, {})["run_s"] = json.loads(results.read_text()).get("elapsed_time")
+        log = folder / "dbt.log"
+        if log.exists():
+            info.setdefault(step, {}).update(dbt_log_phases(log))
+        shutil.rmtree(folder, ignore_errors=True)
+    return nodes, info
+
+
+def dbt_log_phases(log: Path) -> dict[str, Any]:
+    """From dbt's JSON log: seconds from its first line to the end of parsing (FoundStats),
+    from there to its last line, and why partial parsing was refused (a full parse)."""
+    stamps: list[float] = []
+    found: float | None = None
+    reasons: list[str] = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        info = record.get("info", {})
+        with contextlib.suppress(KeyError, ValueError):
+            ts = dt.datetime.fromisoformat(info["ts"].replace("Z", "+00:00")).timestamp()
+            stamps.append(ts)
+            if info.get("name") == "FoundStats" and found is None:
+                found = ts
+        if info.get("name") == "UnableToPartialParse":
+            reasons.append(record.get("data", {}).get("reason", "?"))
+    if not stamps or found is None:
+        return {}
+    return {
+        "parse_s": found - stamps[0],
+        "after_parse_s": stamps[-1] - found,
+        "parse_kind": "full" if reasons else "partial",
+        "parse_reasons": sorted(set(reasons)),
+    }
+
+
+def prime_partial_parse(wh: Warehouse) -> float:
+    """Parse the dbt project into dbt_project/target for this warehouse, as the user's own
+    `ensure_manifest` parse would be: dbt's partial parsing is keyed on the profile (the
+    warehouse path), so without it every dbt step of a run would re-parse from scratch
+    only because the benchmark's warehouse lives in a temporary directory."""
+    env = wh.settings.dbt_env() | {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    cmd = [sys.executable, "-m", "margin_wh.cli", "dbt", "--", "parse", "--quiet"]
+    seconds, _, code = run_measured(cmd, env, wh.root / "dbt_prime_parse.log")
+    if code:
+        raise RuntimeError(f"dbt parse failed:\n{_tail(wh.root / 'dbt_prime_parse.log')}")
+    return seconds
+
+
+def one_day(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
+    from orchestration.runner import refresh
+
+    prime_s = prime_partial_parse(wh)
+    with TreeMemory() as mem:
+        t = time.perf_counter()
+        result = refresh(wh.settings, day, day, wh.instance, defs=wh.defs)
+        seconds = time.perf_counter() - t
+    steps: dict[str, float] = {}
+    dbt_nodes: dict[str, list[dict[str, Any]]] = {}
+    dbt_info: dict[str, dict[str, Any]] = {}
+    for run_id in result.run_ids:
+        steps.update(step_seconds(wh.instance, run_id))
+        nodes, info = dbt_step_nodes(run_id)
+        dbt_nodes.update(nodes)
+        dbt_info.update(info)
+    report(
+        f"   [{wh.label}] refresh({day}, {day}): {seconds:.2f} s end to end in-process; "
+        f"peak RSS of the process tree {gib(mem.peak_bytes)} (at start {gib(mem.start_bytes)}: "
+        f"the benchmark's own data); dbt project parsed for this warehouse just before "
+        f"({prime_s:.1f} s, not counted)"
+    )
+    in_steps = sum(steps.values())
+    report(
+        f"     steps {in_steps:.2f} s, Dagster run overhead (two runs) {seconds - in_steps:.2f} s:"
+    )
+    for step, s in sorted(steps.items(), key=lambda kv: -kv[1]):
+        inside = ""
+        if step in dbt_nodes:
+            kinds = summarize_nodes(dbt_nodes[step])
+            inside = "  dbt: " + ", ".join(
+                f"{k}s {c} in {t:.2f} s" for k, (c, t) in sorted(kinds.items())
+            )
+            info = dbt_info.get(step, {})
+            if "parse_s" in info:
+                inside += f"; {info['parse_kind']} parse {info['parse_s']:.2f} s"
+                if info["parse_reasons"]:
+                    inside += f" ({'; '.join(info['parse_reasons'])})"
+                inside += f", after parse {info['after_parse_s']:.2f} s"
+        report(f"       {_short_step(step):42} {s:7.2f} s{inside}")
+    return {
+        "seconds": seconds,
+        "steps": steps,
+        "dbt_nodes": dbt_nodes,
+        "dbt_info": dbt_info,
+        "peak_bytes": mem.peak_bytes,
+    }
+
+
+def one_day_cli(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
+    env = settings_env(wh.settings) | {"DAGSTER_HOME": str(wh.root / "dagster_home")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "margin_wh.cli",
+        "refresh",
+        "--start",
+        day.isoformat(),
+        "--end",
+        day.isoformat(),
+    ]
+    log = wh.root / f"cli_refresh_{day}.log"
+    seconds, peak, code = run_measured(cmd, env, log)
+    report(
+        f"   [{wh.label}] margin-wh refresh --start {day} --end {day} (new process, new "
+        f"DAGSTER_HOME): {seconds:.2f} s, peak RSS {gib(peak)}, exit code {code}"
+    )
+    if code:
+        report(_tail(log))
+    steps = cli_run_steps(wh.root / "dagster_home")
+    if steps:
+        report(
+            f"     steps {sum(steps.values()):.2f} s; the rest is start-up (imports, definitions, instance):"
+        )
+        report(
+            "       "
+            + ", ".join(
+                f"{_short_step(k)} {v:.2f} s"
+                for k, v in sorted(steps.items(), key=lambda kv: -kv[1])[:6]
+            )
+        )
+    return {"seconds": seconds, "peak_bytes": peak, "code": code, "steps": steps}
+
+
+def cli_run_steps(home: Path) -> dict[str, float]:
+    """Step durations of every run recorded in a DAGSTER_HOME (the CLI's two runs)."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    out: dict[str, float] = {}
+    with contextlib.suppress(Exception):
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+            for run in instance.get_runs():
+                out.update(step_seconds(instance, run.run_id))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool | None, how: str = "") -> str:
+    if ok is None:
+        return "n/a"
+    return "pass" if ok else f"MISS{(' ' + how) if how else ''}"
+
+
+def summary(
+    report: Report,
+    args: argparse.Namespace,
+    long: Warehouse,
+    short: Warehouse,
+    errors: dict[str, str],
+) -> None:
+    r = long.results
+    rows: list[list[str]] = []
+    if "raw" in r:
+        rows.append(["raw load, whole history (refresh raw_only)", "-",
+                     f"{r['raw']['seconds']:.1f} s, {rate(r['raw']['rows_per_s'])} rows/s", "info"])  # fmt: skip
+    if "replay" in r:
+        rows.append(["raw replay of the landing zone", "-",
+                     f"{r['replay']['seconds']:.1f} s, {rate(r['replay']['rows_per_s'])} rows/s", "info"])  # fmt: skip
+    if "build" in r:
+        b = r["build"]
+        ok = b["code"] == 0
+        rows.append(["full dbt build --full-refresh", f"< {TARGET_BUILD_S:.0f} s", f"{b['seconds']:.1f} s"
+                     + ("" if ok else " (FAILED)"),
+                     verdict(b["seconds"] < TARGET_BUILD_S and ok, f"x{b['seconds'] / TARGET_BUILD_S:.1f}")])  # fmt: skip
+        rows.append(["full build peak memory (process tree)", f"< {gib(TARGET_MEMORY_BYTES)}", gib(b["peak_bytes"]),
+                     verdict(b["peak_bytes"] < TARGET_MEMORY_BYTES, f"x{b['peak_bytes'] / TARGET_MEMORY_BYTES:.1f}")])  # fmt: skip
+    for wh in (long, short):
+        if "day" in wh.results:
+            s = wh.results["day"]["seconds"]
+            rows.append([f"one-day refresh, {wh.label} of history", f"< {TARGET_DAY_S:.0f} s", f"{s:.2f} s",
+                         verdict(s < TARGET_DAY_S, f"x{s / TARGET_DAY_S:.1f}")])  # fmt: skip
+        if "day_cli" in wh.results:
+            s = wh.results["day_cli"]["seconds"]
+            rows.append(["  same, next day, as a new margin-wh process", f"< {TARGET_DAY_S:.0f} s", f"{s:.2f} s",
+                         verdict(s < TARGET_DAY_S, f"x{s / TARGET_DAY_S:.1f}")])  # fmt: skip
+    if "day" in long.results and "day" in short.results:
+        ratio = long.results["day"]["seconds"] / short.results["day"]["seconds"]
+        rows.append([f"one-day refresh ratio {long.label} / {short.label}", f"< {TARGET_DAY_RATIO}",
+                     f"{ratio:.2f}", verdict(ratio < TARGET_DAY_RATIO, f"by {ratio - TARGET_DAY_RATIO:.2f}")])  # fmt: skip
+    if "queries" in r:
+        for name, ms in r["queries"]["medians_ms"].items():
+            rows.append([f"BI query {name}", f"< {TARGET_QUERY_MS:.0f} ms", f"{ms:.1f} ms",
+                         verdict(ms < TARGET_QUERY_MS, f"x{ms / TARGET_QUERY_MS:.1f}")])  # fmt: skip
+        for name in r["queries"]["errors"]:
+            rows.append([f"BI query {name}", f"< {TARGET_QUERY_MS:.0f} ms", "error", "MISS"])
+    if "pandas" in r and "build" in r:
+        ratio = r["pandas"]["seconds"] / r["build"]["seconds"]
+        rows.append(["pandas script time / dbt build time", f">= {TARGET_PANDAS_RATIO:.0f}x",
+                     f"{ratio:.2f}x ({r['pandas']['seconds']:.1f} s vs {r['build']['seconds']:.1f} s)",
+                     verdict(ratio >= TARGET_PANDAS_RATIO, f"(need {TARGET_PANDAS_RATIO / ratio:.1f}x faster)")])  # fmt: skip
+        if "direct" in r:
+            ratio = r["pandas"]["seconds"] / r["direct"]["seconds"]
+            rows.append(
+                ["  pandas time / same SQL on DuckDB without dbt", "-", f"{ratio:.2f}x", "info"]
+            )
+    if "direct" in r and "build" in r:
+        d, b = r["direct"]["seconds"], r["build"]["seconds"]
+        rows.append(["mart SQL directly on DuckDB (no dbt, no tests)", "-",
+                     f"{d:.1f} s; dbt build adds {b - d:.1f} s ({b / d:.1f}x)", "info"])  # fmt: skip
+    report()
+    report(f"== Summary: {args.securities} securities x {args.years:g} years "
+           f"({long.trading_days} trading days, {long.start} .. {long.end})")  # fmt: skip
+    if (args.securities, args.years) != (4000, 10):
+        report("   (the targets are for 4000 securities x 10 years; this run is smaller)")
+    report.table(["figure", "target", "measured", "result"], rows)
+    for step, error in errors.items():
+        report(
+            f"   {step} FAILED: "
+            + " / ".join(line.strip() for line in error.splitlines()[:3] if line.strip())
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--securities", type=int, default=4000, help="demo market size (10..6000)")
+    parser.add_argument("--years", type=float, default=10, help="years of history (long warehouse)")
+    parser.add_argument("--short-years", type=float, default=1,
+                        help="years of the short history the one-day refresh is compared with "
+                        "(a quarter of --years when --years is not above it)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=20231016)
+    parser.add_argument(
+        "--workdir", type=Path, help="where to build (default: a new temporary directory)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["replay", "pandas", "direct", "queries", "short", "cli"],
+                        help="phases to skip")  # fmt: skip
+    parser.add_argument(
+        "--output", type=Path, help="append this run's output to this Markdown file"
+    )
+    args = parser.parse_args(argv)
+
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="margin_wh_bench_"))).absolute()
+    if workdir.is_relative_to(REPO_ROOT / "data"):
+        parser.error(
+            "--workdir must not be inside data/: the benchmark never touches the user's warehouse"
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    months = max(1, round(args.years * 12))
+    short_months = round(args.short_years * 12)
+    if short_months >= months:
+        short_months = max(1, months // 4)
+    report = Report()
+    report(f"$ python -m benchmarks.run {' '.join(argv if argv is not None else sys.argv[1:])}")
+    for line in machine_lines():
+        report(line)
+    report(f"workdir:  {workdir}")
+    started = time.perf_counter()
+
+    long = make_warehouse(workdir / "long", _label(months), months, args.securities, args.seed)
+    short = make_warehouse(
+        workdir / "short", _label(short_months), short_months, args.securities, args.seed
+    )
+    day, next_day = next_trading_days(long.end, 2)
+    report(
+        f"market:   {args.securities} synthetic securities; long history {long.start} .. {long.end} "
+        f"({long.trading_days} trading days), short {short.start} .. {short.end} "
+        f"({short.trading_days}); one-day refreshes on {day} (in-process) and {next_day} (new process)"
+    )
+    errors: dict[str, str] = {}
+
+    def attempt(name: str, func: Callable[[], Any], wh: Warehouse, key: str) -> bool:
+        try:
+            wh.results[key] = func()
+            return True
+        except Exception as error:  # noqa: BLE001 - keep measuring the rest
+            errors[name] = f"{type(error).__name__}: {str(error).strip()[:2000]}"
+            report(f"   FAILED: {errors[name]}")
+            traceback.print_exc()
+            return False
+
+    try:
+        with phase(report, f"1. raw layer, whole history, {long.label}"):
+            loaded = attempt("raw load", lambda: load_raw(report, long), long, "raw")
+            if loaded and "replay" not in args.skip:
+                attempt("replay", lambda: replay_landing(report, long), long, "replay")
+        if loaded:
+            with phase(report, f"2. full dbt build from raw, {long.label}"):
+                built = attempt("dbt build", lambda: dbt_full_build(report, long), long, "build")
+            if built and "direct" not in args.skip:
+                with phase(report, "6. the same model SQL directly on DuckDB, without dbt"):
+                    attempt("direct SQL", lambda: direct_sql(report, long), long, "direct")
+            if "pandas" not in args.skip:
+                with phase(report, "5. the same marts by a plain pandas script"):
+                    attempt("pandas", lambda: pandas_baseline(report, long), long, "pandas")
+            if built and "queries" not in args.skip:
+                with phase(report, "4. example BI queries"):
+                    attempt("BI queries", lambda: bi_queries(report, long), long, "queries")
+            if built:
+                with phase(report, f"3a. one-day refresh, {long.label} of history"):
+                    attempt(
+                        "one-day refresh (long)", lambda: one_day(report, long, day), long, "day"
+                    )
+                    if "cli" not in args.skip:
+                        attempt(
+                            "one-day CLI (long)",
+                            lambda: one_day_cli(report, long, next_day),
+                            long,
+                            "day_cli",
+                        )
+        if "short" not in args.skip:
+            with phase(report, f"3b. one-day refresh, {short.label} of history"):
+                ok = attempt("raw load (short)", lambda: _quiet_load(short), short, "raw")
+                ok = ok and attempt(
+                    "dbt build (short)",
+                    lambda: dbt_full_build(Report(), short, verbose=False),
+                    short,
+                    "build",
+                )
+                if ok:
+                    b = short.results["build"]
+                    report(f"   [{short.label}] set-up: raw load {short.results['raw']['seconds']:.1f} s, "
+                           f"full dbt build {b['seconds']:.1f} s (not the figure)")  # fmt: skip
+                    attempt(
+                        "one-day refresh (short)", lambda: one_day(report, short, day), short, "day"
+                    )
+                    if "cli" not in args.skip:
+                        attempt(
+                            "one-day CLI (short)",
+                            lambda: one_day_cli(report, short, next_day),
+                            short,
+                            "day_cli",
+                        )
+            if "day" in long.results and "day" in short.results:
+                _compare_days(report, long, short)
+        summary(report, args, long, short, errors)
+        report(f"   total benchmark time {(time.perf_counter() - started) / 60:.1f} min")
+    finally:
+        if args.output:
+            _append_output(args.output, report.lines, args)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if errors else 0
+
+
+def _label(months: int) -> str:
+    if months % 12 == 0:
+        return f"{months // 12} year" + ("s" if months != 12 else "")
+    return f"{months} months"
+
+
+def _quiet_load(wh: Warehouse) -> dict[str, Any]:
+    return load_raw(_Silent(), wh)
+
+
+class _Silent(Report):
+    def __call__(self, text: str = "") -> None:  # noqa: D401 - a report that prints nothing
+        pass
+
+
+def _compare_days(report: Report, long: Warehouse, short: Warehouse) -> None:
+    """Where the one-day refresh grows with history: steps and dbt nodes side by side."""
+    lo, sh = long.results["day"], short.results["day"]
+    report(
+        f"   one-day refresh, {long.label} vs {short.label}: the slowest steps, and the dbt nodes that grow most"
+    )
+    rows = []
+    for step in sorted(lo["steps"], key=lambda s: -lo["steps"][s]):
+        rows.append([_short_step(step), secs(sh["steps"].get(step)), secs(lo["steps"][step]),
+                     f"{lo['steps'][step] - sh['steps'].get(step, 0.0):+.2f} s"])  # fmt: skip
+    report.table(["step", short.label, long.label, "difference"], rows[:10])
+    long_nodes = {n["id"]: n for nodes in lo["dbt_nodes"].values() for n in nodes}
+    short_nodes = {n["id"]: n for nodes in sh["dbt_nodes"].values() for n in nodes}
+    diffs = sorted(
+        long_nodes,
+        key=lambda uid: (
+            -(long_nodes[uid]["seconds"] - short_nodes.get(uid, {"seconds": 0})["seconds"])
+        ),
+    )
+    rows = [
+        [long_nodes[u]["kind"], long_nodes[u]["name"][:60],
+         secs(short_nodes[u]["seconds"]) if u in short_nodes else "-", secs(long_nodes[u]["seconds"])]
+        for u in diffs[:12]
+    ]  # fmt: skip
+    report()
+    report.table(["dbt node", "name", short.label, long.label], rows)
+
+
+def _append_output(path: Path, lines: list[str], args: argparse.Namespace) -> None:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = (
+        f"\n## Run of {stamp}: {args.securities} securities x {args.years:g} years\n\n"
+        "```text\n" + "\n".join(lines) + "\n```\n"
+    )
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
