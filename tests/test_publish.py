@@ -299,3 +299,41 @@ def test_snapshot_opens_with_duckdb_1_4(warehouse):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(_content(path)["fct_balance_to_float"])
+
+
+def test_parquet_export_reuses_unchanged_years_and_rewrites_changed_ones(tmp_path):
+    """A daily publish must not rewrite ten years of Parquet: years whose rows did not
+    change are hard-linked from the previous version; a changed year is written anew."""
+    from margin_wh.publish.parquet import export_parquet, parquet_dir
+
+    db = tmp_path / "snap.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.fct_example as select (date '2022-12-20' + cast(i as integer)) as trade_date, "
+            "i * 1.5 as value_cny from range(30) t(i)"
+        )
+    publish = tmp_path / "published"
+    export_parquet(db, publish, source="demo", partition_min_rows=1)
+    before = {p.relative_to(parquet_dir(publish)): p.stat().st_ino
+              for p in parquet_dir(publish).rglob("*.parquet")}
+    with duckdb.connect(str(db)) as con:  # change one 2023 row only
+        con.execute("update marts.fct_example set value_cny = -1 where trade_date = date '2023-01-05'")
+    export_parquet(db, publish, source="demo", partition_min_rows=1)
+    after = {p.relative_to(parquet_dir(publish)): p.stat().st_ino
+             for p in parquet_dir(publish).rglob("*.parquet")}
+    manifest = json.loads((parquet_dir(publish) / "manifest.json").read_text())
+    entry = manifest["marts"][0]
+    assert entry["files_reused_from_previous_version"] == 1
+    years_2022 = [p for p in after if "year=2022" in str(p)]
+    years_2023 = [p for p in after if "year=2023" in str(p)]
+    assert years_2022 and all(after[p] == before[p] for p in years_2022)  # same inode: linked
+    assert all(after[p] != before.get(p) for p in years_2023)  # rewritten
+    with duckdb.connect() as con:
+        exported = con.execute(
+            f"select trade_date, value_cny from read_parquet('{parquet_dir(publish)}/fct_example/**/*.parquet') order by 1"
+        ).fetchall()
+    with duckdb.connect(str(db), read_only=True) as con:
+        expected = con.execute("select trade_date, value_cny from marts.fct_example order by 1").fetchall()
+    assert exported == expected
+    assert sum(f["rows"] for f in entry["files"]) == entry["rows"] == 30

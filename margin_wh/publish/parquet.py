@@ -69,8 +69,31 @@ def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[dict[str, st
     ]
 
 
+def _year_fingerprints(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, list[int]]:
+    """Per calendar year: [rows, XOR of row hashes]. Rows are unique by the mart's key, so
+    equal fingerprints mean an unchanged year (~1 s for ten years of 4,000 securities)."""
+    return {
+        str(year): [int(rows), int(digest)]
+        for year, rows, digest in con.execute(
+            f"select year(trade_date), count(*), bit_xor(hash(t)) from {relation} t group by 1"
+        ).fetchall()
+    }
+
+
+def _reusable_years(previous: dict | None, columns: list, fingerprints: dict) -> set[str]:
+    """Years whose files the previous version can lend (same columns, same fingerprint)."""
+    if not previous or previous.get("columns") != columns:
+        return set()
+    old = previous.get("year_fingerprints") or {}
+    return {year for year, fingerprint in fingerprints.items() if old.get(year) == fingerprint}
+
+
 def _export_mart(
-    con: duckdb.DuckDBPyConnection, name: str, out_dir: Path, partition_min_rows: int
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    out_dir: Path,
+    partition_min_rows: int,
+    previous: tuple[Path, dict] | None = None,
 ) -> dict:
     relation = f"marts.{_ident(name)}"
     columns = _columns(con, relation)
@@ -84,12 +107,35 @@ def _export_mart(
     mart_dir.mkdir()
     order = " order by trade_date" if has_trade_date else ""
     partitioned = has_trade_date and rows >= partition_min_rows
+    fingerprints: dict[str, list[int]] = {}
+    reused: dict[str, dict] = {}
     if partitioned:
-        con.execute(
-            f"copy (select *, year(trade_date) as {PARTITION_COLUMN} from {relation}{order}) "
-            f"to {_sql_string(mart_dir)} (format parquet, compression {COMPRESSION}, "
-            f"partition_by ({PARTITION_COLUMN}))"
-        )
+        # A daily refresh changes the last year or two: the other years' files are
+        # hard-linked from the previous version instead of being written again.
+        fingerprints = _year_fingerprints(con, relation)
+        previous_dir, previous_entry = previous if previous else (None, None)
+        keep = _reusable_years(previous_entry, columns, fingerprints)
+        for entry in (previous_entry or {}).get("files", []):
+            year = entry["path"].split(f"{PARTITION_COLUMN}=")[-1].split("/")[0]
+            source = previous_dir / entry["path"] if previous_dir else None
+            if year in keep and source is not None and source.exists():
+                target = out_dir / entry["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(source, target)
+                reused[entry["path"]] = entry
+        linked_years = {p.split(f"{PARTITION_COLUMN}=")[-1].split("/")[0] for p in reused}
+        fresh = sorted(set(fingerprints) - linked_years)
+        if fresh:
+            staging = out_dir / f".{name}.fresh"
+            con.execute(
+                f"copy (select *, year(trade_date) as {PARTITION_COLUMN} from {relation} "
+                f"where year(trade_date) in ({', '.join(fresh)}){order}) "
+                f"to {_sql_string(staging)} (format parquet, compression {COMPRESSION}, "
+                f"partition_by ({PARTITION_COLUMN}))"
+            )
+            for year_dir in staging.iterdir():
+                os.rename(year_dir, mart_dir / year_dir.name)
+            staging.rmdir()
     else:
         con.execute(
             f"copy (select * from {relation}{order}) to {_sql_string(mart_dir / f'{name}.parquet')} "
@@ -97,16 +143,14 @@ def _export_mart(
         )
     files = []
     for path in sorted(mart_dir.rglob("*.parquet")):
+        relative = path.relative_to(out_dir).as_posix()
+        if relative in reused:
+            files.append(reused[relative])
+            continue
         (file_rows,) = con.execute(
             f"select count(*) from read_parquet({_sql_string(path)})"
         ).fetchall()[0]
-        files.append(
-            {
-                "path": path.relative_to(out_dir).as_posix(),
-                "rows": file_rows,
-                "bytes": path.stat().st_size,
-            }
-        )
+        files.append({"path": relative, "rows": file_rows, "bytes": path.stat().st_size})
     return {
         "mart": name,
         "table": f"marts.{name}",
@@ -118,7 +162,22 @@ def _export_mart(
         "max_trade_date": last_day.isoformat() if last_day else None,
         "columns": columns,
         "files": files,
+        **({"year_fingerprints": fingerprints} if partitioned else {}),
+        "files_reused_from_previous_version": len(reused),
     }
+
+
+def _previous_version(publish_dir: Path) -> tuple[Path, dict[str, dict]] | None:
+    """The version the parquet link points at now, with its manifest entries by mart."""
+    link = parquet_dir(publish_dir)
+    manifest = link / MANIFEST_NAME
+    if not manifest.exists():
+        return None
+    try:
+        entries = json.loads(manifest.read_text())["marts"]
+    except (ValueError, KeyError):
+        return None
+    return link.resolve(), {entry["mart"]: entry for entry in entries}
 
 
 def _swap_link(publish_dir: Path, version_dir: Path) -> None:
@@ -171,7 +230,14 @@ def export_parquet(
             marts = [name for _, name in list_tables(con, catalog, ["marts"])]
             if not marts:
                 raise RuntimeError(f"no tables in schema marts in {snapshot}: nothing to export")
-            entries = [_export_mart(con, name, work, partition_min_rows) for name in marts]
+            previous = _previous_version(publish_dir)
+            entries = [
+                _export_mart(
+                    con, name, work, partition_min_rows,
+                    (previous[0], previous[1][name]) if previous and name in previous[1] else None,
+                )
+                for name in marts
+            ]
         manifest = {
             "generated_at": generated_at.isoformat(timespec="seconds"),
             "version": version,
