@@ -337,3 +337,41 @@ def test_parquet_export_reuses_unchanged_years_and_rewrites_changed_ones(tmp_pat
         expected = con.execute("select trade_date, value_cny from marts.fct_example order by 1").fetchall()
     assert exported == expected
     assert sum(f["rows"] for f in entry["files"]) == entry["rows"] == 30
+
+
+def test_incremental_snapshot_equals_the_warehouse_after_changes(tmp_path):
+    """The second publish starts from a copy of the first and rewrites only changed years
+    and tables; the result must still equal the warehouse exactly, in v1.4.0 storage."""
+    from margin_wh.publish.snapshot import publish_snapshot, snapshot_path
+
+    db = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema marts; create schema reference")
+        con.execute(
+            "create table marts.fct_balance_to_float as select (date '2022-12-01' + cast(i % 90 as integer)) "
+            "as trade_date, lpad(cast(i // 90 as varchar), 6, '0') as security_code, i * 0.5 as short_balance_cny "
+            "from range(900) t(i)"
+        )
+        con.execute("create table marts.dim_small as select 1 as id, 'a' as label")
+        con.execute("create table marts.dropped_later as select 1 as id")
+        con.execute("create table reference.seed as select 1 as code")
+    publish = tmp_path / "published"
+    publish_snapshot(db, publish, source="demo")
+    with duckdb.connect(str(db)) as con:
+        con.execute("update marts.fct_balance_to_float set short_balance_cny = -1 where trade_date = date '2023-02-01'")
+        con.execute("insert into marts.fct_balance_to_float values (date '2023-03-01', '000001', 7.0)")
+        con.execute("update marts.dim_small set label = 'b'")
+        con.execute("drop table marts.dropped_later")
+        con.execute("alter table reference.seed add column name varchar")
+    publish_snapshot(db, publish, source="demo")
+    snapshot = snapshot_path(publish)
+    assert storage_version_of(snapshot) == "v1.4.0+"
+    with duckdb.connect() as con:
+        con.execute(f"attach '{db}' as w (read_only)")
+        con.execute(f"attach '{snapshot}' as s (read_only)")
+        for table in ("marts.fct_balance_to_float", "marts.dim_small", "reference.seed"):
+            for a, b in (("w", "s"), ("s", "w")):
+                diff = con.execute(f"select count(*) from (select * from {a}.{table} except all select * from {b}.{table})").fetchone()[0]
+                assert diff == 0, (table, a, b)
+        tables = {r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = 's'").fetchall()}
+    assert "dropped_later" not in tables and "snapshot_info" in tables

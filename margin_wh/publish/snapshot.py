@@ -202,6 +202,70 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+# Stored order of a published table: BI queries that filter on a few securities over the
+# whole history prune row groups by security_code (123 ms -> 18 ms at ten years).
+SORT_ORDERS = {"fct_balance_to_float": "security_code, trade_date"}
+
+
+def _copy_previous(target: Path, tmp: Path) -> bool:
+    """Start from a copy of the current snapshot when it has our storage version: a
+    daily publish then rewrites the days that changed, not ten years of marts."""
+    if not target.exists():
+        return False
+    try:
+        if storage_version_of(target) != STORAGE_VERSION + "+":
+            return False
+    except duckdb.Error:
+        return False  # unreadable: publish a fresh one
+    shutil.copyfile(target, tmp)
+    return True
+
+
+def _columns_of(con: duckdb.DuckDBPyConnection, catalog: str, qualified: str) -> list[tuple]:
+    try:
+        return con.execute(f"describe {catalog}.{qualified}").fetchall()
+    except duckdb.CatalogException:
+        return []
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, catalog: str, qualified: str, by_year: bool) -> dict:
+    """[rows, XOR of row hashes] per year of trade_date (or for the whole table).
+    Rows are unique by each table's key, so equal fingerprints mean unchanged rows."""
+    group = "year(trade_date)" if by_year else "0"
+    return {
+        key: (rows, digest)
+        for key, rows, digest in con.execute(
+            f"select {group}, count(*), bit_xor(hash(t)) from {catalog}.{qualified} t group by 1"
+        ).fetchall()
+    }
+
+
+def _sync_table(con: duckdb.DuckDBPyConnection, qualified: str, order_by: str) -> None:
+    """Make snapshot.<table> equal warehouse.<table>, rewriting only changed years."""
+    order = f" order by {order_by}" if order_by else ""
+    columns = _columns_of(con, "warehouse", qualified)
+    if _columns_of(con, "snapshot", qualified) != columns:  # new table or new schema
+        con.execute(f"drop table if exists snapshot.{qualified}")
+        con.execute(f"create table snapshot.{qualified} as select * from warehouse.{qualified}{order}")
+        return
+    by_year = any(name == "trade_date" for name, *_ in columns)
+    new = _fingerprints(con, "warehouse", qualified, by_year)
+    old = _fingerprints(con, "snapshot", qualified, by_year)
+    changed = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
+    if not changed:
+        return
+    if not by_year:
+        con.execute(f"delete from snapshot.{qualified}")
+        con.execute(f"insert into snapshot.{qualified} select * from warehouse.{qualified}{order}")
+        return
+    years = ", ".join(str(int(y)) for y in changed if y is not None)
+    where = f"year(trade_date) in ({years})" if years else "false"
+    if None in changed:
+        where += " or trade_date is null"
+    con.execute(f"delete from snapshot.{qualified} where {where}")
+    con.execute(f"insert into snapshot.{qualified} select * from warehouse.{qualified} where {where}{order}")
+
+
 def publish_snapshot(
     db_path: Path,
     publish_dir: Path,
@@ -230,9 +294,10 @@ def publish_snapshot(
     try:
         with duckdb.connect(":memory:") as con:
             con.execute(f"attach {_sql_string(db_path)} as warehouse (read_only)")
+            reuse = _copy_previous(target, tmp)
             con.execute(
-                f"attach {_sql_string(tmp)} as snapshot "
-                f"(storage_version {_sql_string(STORAGE_VERSION)})"
+                f"attach {_sql_string(tmp)} as snapshot"
+                + ("" if reuse else f" (storage_version {_sql_string(STORAGE_VERSION)})")
             )
             tables = list_tables(con, "warehouse", schemas)
             if not any(schema == "marts" for schema, _ in tables):
@@ -242,12 +307,13 @@ def publish_snapshot(
                 )
             expected: dict[str, int] = {}
             for schema in sorted({schema for schema, _ in tables}):
-                con.execute(f"create schema snapshot.{_ident(schema)}")
+                con.execute(f"create schema if not exists snapshot.{_ident(schema)}")
+            for schema, name in set(list_tables(con, "snapshot", schemas)) - set(tables):
+                con.execute(f"drop table snapshot.{_ident(schema)}.{_ident(name)}")
+            con.execute(f"drop table if exists snapshot.{INFO_TABLE}")
             for schema, name in tables:
                 qualified = f"{_ident(schema)}.{_ident(name)}"
-                con.execute(
-                    f"create table snapshot.{qualified} as select * from warehouse.{qualified}"
-                )
+                _sync_table(con, qualified, SORT_ORDERS.get(name, ""))
                 expected[f"{schema}.{name}"] = con.execute(
                     f"select count(*) from warehouse.{qualified}"
                 ).fetchall()[0][0]
