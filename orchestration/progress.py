@@ -26,7 +26,10 @@ class _ProgressHandler(logging.Handler):
         event = meta.get("dagster_event")
         step = meta.get("step_key") or ""
         if event is None:
-            if record.levelno >= logging.INFO and step:
+            # dbt's own log lines (one per model and test) stay in the run's logs in the
+            # UI; here a dbt step shows its materializations, and warnings.
+            threshold = logging.WARNING if step.startswith("dbt_") else logging.INFO
+            if record.levelno >= threshold and step:
                 _console.print(f"  [dim]{step}[/]: {meta['orig_message']}")
             return
         kind = event.event_type_value
