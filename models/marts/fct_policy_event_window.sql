@@ -27,29 +27,7 @@ market as (
 
 ),
 
-offsets as (
-
-    select range as offset_trading_days from range(-20, 21)
-
-),
-
-event_days as (
-
-    select
-        events.event_id,
-        events.short_selling_direction,
-        events.effective_trade_date,
-        offsets.offset_trading_days,
-        day_calendar.trade_date,
-    from events
-    inner join calendar as anchor_calendar
-        on events.effective_trade_date = anchor_calendar.trade_date
-    cross join offsets
-    inner join calendar as day_calendar
-        on day_calendar.trading_day_index
-            = anchor_calendar.trading_day_index + offsets.offset_trading_days
-
-),
+{{ policy_event_days() }},
 
 with_market as (
 
