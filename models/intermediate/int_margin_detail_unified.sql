@@ -106,24 +106,12 @@ detail as (
         cast(null as double) as short_repay_volume_shares,
         short_balance_cny as published_short_balance_cny,
         margin_total_cny as published_margin_total_cny,
-    from szse
-
-    union all
-
-    select
-        trade_date,
-        exchange,
-        security_code,
-        security_name,
-        financing_balance_cny,
-        financing_buy_cny,
-        cast(null as double) as financing_repay_cny,
-        short_volume_shares,
-        short_sell_volume_shares,
-        cast(null as double) as short_repay_volume_shares,
-        short_balance_cny as published_short_balance_cny,
-        margin_total_cny as published_margin_total_cny,
-    from bse
+    from (
+        -- SZSE and BSE publish the same table
+        select * from szse
+        union all
+        select * from bse
+    ) as szse_like
 
 ),
 
