@@ -614,3 +614,24 @@ def test_the_calendar_lands_where_load_calendar_reads_it(wh):
     assert load_calendar(wh.landing) == sorted(FULL_CALENDAR)
     assert [d for (d,) in wh.query("select trade_date from raw.tool_trade_date_hist_sina "
                                    "order by 1")] == sorted(FULL_CALENDAR)  # fmt: skip
+
+
+def test_calls_overlap_only_when_a_day_and_symbol_is_covered_twice():
+    """Overlap resolution (latest fetch wins) is needed only in replay of overlapping
+    backfills; a plain fetch skips it. The rule must tell the two apart."""
+    from margin_wh.raw.landing import LandedFrame
+    from margin_wh.raw.load import ParsedFrame, _calls_overlap
+
+    def call(symbol, first, last):
+        kwargs = {"symbol": symbol, "start_date": first.replace("-", ""), "end_date": last.replace("-", "")}
+        window = (dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+        landed = LandedFrame("stock_zh_a_daily", kwargs, "demo", dt.datetime(2024, 1, 1), window, Path("x"), None)
+        return ParsedFrame(landed, None)
+
+    quotes = DATASETS["stock_zh_a_daily"]
+    assert not _calls_overlap(quotes, [call("sh600000", "2024-01-02", "2024-01-31"),
+                                       call("sz000001", "2024-01-02", "2024-01-31")])
+    assert not _calls_overlap(quotes, [call("sh600000", "2024-01-02", "2024-01-31"),
+                                       call("sh600000", "2024-02-01", "2024-02-29")])
+    assert _calls_overlap(quotes, [call("sh600000", "2024-01-02", "2024-01-31"),
+                                   call("sh600000", "2024-01-31", "2024-02-29")])

@@ -9,6 +9,7 @@ sees half a day. Replay runs the same `load_frames` over the landing zone alone.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,8 +222,11 @@ def load_frames(
         incoming, scope = _scope_rows(dataset, parsed, incoming, trading_days, calendar)
 
     if dataset.partitioned:
-        winner = scope.groupby(keys, as_index=False)["_order"].max()
-        incoming = incoming.merge(winner, on=[*keys, "_order"], how="inner")
+        if _calls_overlap(dataset, parsed):  # replay of several backfills: latest wins
+            winner = scope.groupby(keys, as_index=False)["_order"].max()
+            incoming = incoming.merge(winner, on=[*keys, "_order"], how="inner")
+        else:  # a fetch: every row is its own call's, no resolving needed (10M-row backfills)
+            winner = scope
         _check_complete(dataset, incoming, winner, keys)
         result.trading_days = sorted(set(winner["trade_date"]))
     else:
@@ -304,6 +308,19 @@ def _scope_rows(
             block[name] = np.repeat([parsed[i].landed.kwargs[name] for i in calls], len(days))
         blocks.append(block)
     return rows, pd.concat(blocks, ignore_index=True)
+
+
+def _calls_overlap(dataset: Dataset, parsed: Sequence[ParsedFrame]) -> bool:
+    """Whether two calls cover the same trading day (and symbol)."""
+    spans: dict[tuple, list[tuple[dt.date, dt.date]]] = {}
+    for item in parsed:
+        symbol = tuple(item.landed.kwargs[name] for name in dataset.request_columns)
+        spans.setdefault(symbol, []).append(item.landed.window)  # type: ignore[arg-type]
+    for windows in spans.values():
+        windows.sort()
+        if any(later[0] <= earlier[1] for earlier, later in itertools.pairwise(windows)):
+            return True
+    return False
 
 
 def _check_complete(
