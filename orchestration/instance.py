@@ -29,7 +29,8 @@ def _sqlite_normal_sync(dbapi_connection, _record) -> None:
     # Dagster's SQLite run history is in WAL mode; with SQLite's default synchronous=FULL
     # every event is an fsync (~10 ms here), and a backfill writes one event per
     # partition and asset: 10k+ for the demo. NORMAL stays safe against a crashed
-    # process (only a power cut can lose the last events) and cuts the demo's time ~4x.
+    # process (only a power cut can lose the last events); measured ~10% off a 59-day
+    # refresh here (most of Dagster's per-event cost is not the fsync).
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
