@@ -48,38 +48,14 @@ changes as (
     -- on each of those days: otherwise the change is null
     select
         *,
-        short_balance_cny - case
-            when lag(trading_day_index, 1) over security_days = trading_day_index - 1
-                then lag(short_balance_cny, 1) over security_days
-        end as short_balance_change_1d_cny,
-        short_balance_cny - case
-            when lag(trading_day_index, 5) over security_days = trading_day_index - 5
-                then lag(short_balance_cny, 5) over security_days
-        end as short_balance_change_5d_cny,
-        short_balance_cny - case
-            when lag(trading_day_index, 20) over security_days = trading_day_index - 20
-                then lag(short_balance_cny, 20) over security_days
-        end as short_balance_change_20d_cny,
-        short_volume_shares - case
-            when lag(trading_day_index, 1) over security_days = trading_day_index - 1
-                then lag(short_volume_shares, 1) over security_days
-        end as short_volume_change_1d_shares,
-        close_cny / nullif(case
-            when lag(trading_day_index, 1) over security_days = trading_day_index - 1
-                then lag(close_cny, 1) over security_days
-        end, 0) - 1 as close_change_1d_ratio,
-        financing_balance_cny - case
-            when lag(trading_day_index, 1) over security_days = trading_day_index - 1
-                then lag(financing_balance_cny, 1) over security_days
-        end as financing_balance_change_1d_cny,
-        financing_balance_cny - case
-            when lag(trading_day_index, 5) over security_days = trading_day_index - 5
-                then lag(financing_balance_cny, 5) over security_days
-        end as financing_balance_change_5d_cny,
-        financing_balance_cny - case
-            when lag(trading_day_index, 20) over security_days = trading_day_index - 20
-                then lag(financing_balance_cny, 20) over security_days
-        end as financing_balance_change_20d_cny,
+        short_balance_cny - {{ trading_days_back('short_balance_cny', 1) }} as short_balance_change_1d_cny,
+        short_balance_cny - {{ trading_days_back('short_balance_cny', 5) }} as short_balance_change_5d_cny,
+        short_balance_cny - {{ trading_days_back('short_balance_cny', 20) }} as short_balance_change_20d_cny,
+        short_volume_shares - {{ trading_days_back('short_volume_shares', 1) }} as short_volume_change_1d_shares,
+        close_cny / nullif({{ trading_days_back('close_cny', 1) }}, 0) - 1 as close_change_1d_ratio,
+        financing_balance_cny - {{ trading_days_back('financing_balance_cny', 1) }} as financing_balance_change_1d_cny,
+        financing_balance_cny - {{ trading_days_back('financing_balance_cny', 5) }} as financing_balance_change_5d_cny,
+        financing_balance_cny - {{ trading_days_back('financing_balance_cny', 20) }} as financing_balance_change_20d_cny,
         case when short_to_float_ratio is not null then
             rank() over (
                 partition by trade_date
