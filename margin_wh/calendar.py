@@ -46,6 +46,27 @@ def day_to_load_on(calendar: Sequence[dt.date], run_day: dt.date) -> dt.date | N
     return previous_trading_day(calendar, run_day)
 
 
+# A post-close snapshot (stock_zh_a_spot_em) shows day T's close from the end of STAR's
+# after-hours fixed-price session (15:30) until the next session's call auction (09:15).
+SNAPSHOT_FROM = dt.time(15, 30)
+SNAPSHOT_UNTIL = dt.time(9, 15)
+
+
+def closing_snapshot_day(calendar: Sequence[dt.date], now: dt.datetime) -> dt.date | None:
+    """The trading day whose close a market snapshot taken at `now` shows, or None while
+    a session is open (or about to open): then it shows no day's close."""
+    local = now.astimezone(SHANGHAI)
+    today, time_of_day = local.date(), local.time()
+    if is_trading_day(calendar, today):
+        if time_of_day >= SNAPSHOT_FROM:
+            return today
+        if time_of_day >= SNAPSHOT_UNTIL:
+            return None
+    elif not calendar or today > calendar[-1]:
+        return None  # past the calendar's end: it cannot say whether today trades
+    return previous_trading_day(calendar, today)
+
+
 def shanghai_today(now: dt.datetime | None = None) -> dt.date:
     now = now or dt.datetime.now(dt.UTC)
     return now.astimezone(SHANGHAI).date()

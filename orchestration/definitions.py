@@ -8,14 +8,21 @@ from __future__ import annotations
 import dagster as dg
 
 from margin_wh.config import Settings
+from margin_wh.raw.universe import QUOTE_SNAPSHOT
 from orchestration.assets.dbt import build_dbt_assets, ensure_manifest
 from orchestration.assets.publish import build_publish_assets
-from orchestration.assets.raw import RAW_ASSETS
+from orchestration.assets.raw import RAW_ASSETS, raw_key
 from orchestration.checks import RAW_CHECKS
 from orchestration.partitions import TRADING_DAYS
 from orchestration.progress import progress_logger
 from orchestration.resources import build_resources
-from orchestration.schedules import REFRESH_JOB_NAME, build_daily_schedule, report_failed_refresh
+from orchestration.schedules import (
+    REFRESH_JOB_NAME,
+    SNAPSHOT_JOB_NAME,
+    build_daily_schedule,
+    build_snapshot_schedule,
+    report_failed_refresh,
+)
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -27,11 +34,21 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         description="Load the raw datasets for a range of trading days and build every model.",
         tags={"margin_wh/source": settings.source},
     )
+    snapshot_job = dg.define_asset_job(
+        SNAPSHOT_JOB_NAME,
+        selection=dg.AssetSelection.assets(raw_key(QUOTE_SNAPSHOT)),
+        partitions_def=TRADING_DAYS,
+        description="Take the market's closing snapshot (close, float market cap) of a trading day.",
+        tags={"margin_wh/source": settings.source},
+    )
     return dg.Definitions(
         assets=[*RAW_ASSETS, *dbt_assets, *build_publish_assets(dbt_assets)],
         asset_checks=RAW_CHECKS,
-        jobs=[refresh_job],
-        schedules=[build_daily_schedule(settings, refresh_job)],
+        jobs=[refresh_job, snapshot_job],
+        schedules=[
+            build_daily_schedule(settings, refresh_job),
+            build_snapshot_schedule(settings, snapshot_job),
+        ],
         sensors=[report_failed_refresh],
         resources=build_resources(settings),
         loggers={"progress": progress_logger},

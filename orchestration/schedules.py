@@ -1,17 +1,26 @@
-"""The daily refresh: after the exchanges publish T-1 (about 09:00 Beijing time)."""
+"""The two daily runs, on Beijing time:
+
+- 15:40 on trading day T: the closing snapshot of the whole market (one call): T's close
+  and float market cap, so the next morning needs no per-security quote calls;
+- 09:30 on the next trading day: the exchanges' margin data for T (published ~09:00), and
+  every model and publication for T.
+"""
 
 
 import datetime as dt
 
 import dagster as dg
 
-from margin_wh.calendar import SHANGHAI, day_to_load_on, load_calendar
+from margin_wh.calendar import SHANGHAI, day_to_load_on, is_trading_day, load_calendar
 from margin_wh.config import Settings
 from orchestration.partitions import TRADING_DAYS, partition_key
 
 REFRESH_JOB_NAME = "refresh_warehouse"
 DAILY_CRON = "30 9 * * *"  # 09:30 Asia/Shanghai, half an hour after publication
 RUN_RETRIES = 2
+SNAPSHOT_JOB_NAME = "take_closing_snapshot"
+SNAPSHOT_CRON = "40 15 * * *"  # 15:40, after STAR's after-hours session ends at 15:30
+RETRY_TAGS = {"dagster/max_retries": str(RUN_RETRIES), "dagster/retry_strategy": "FROM_FAILURE"}
 
 
 def daily_run_request(
@@ -26,11 +35,26 @@ def daily_run_request(
     if day is None:
         return dg.SkipReason(f"{run_day} is not a trading day: nothing is published")
     key = partition_key(day)
-    return dg.RunRequest(
-        run_key=key,
-        partition_key=key,
-        tags={"dagster/max_retries": str(RUN_RETRIES), "dagster/retry_strategy": "FROM_FAILURE"},
-    )
+    return dg.RunRequest(run_key=key, partition_key=key, tags=RETRY_TAGS)
+
+
+def snapshot_run_request(calendar: list[dt.date], run_day: dt.date) -> dg.RunRequest | dg.SkipReason:
+    """The run for an afternoon: snapshot today's close on trading days, skip anything else."""
+    if not calendar:
+        return dg.SkipReason(
+            "no trading calendar in the landing zone yet: materialize raw/tool_trade_date_hist_sina"
+        )
+    if not is_trading_day(calendar, run_day):
+        return dg.SkipReason(f"{run_day} is not a trading day: there is no close to snapshot")
+    key = partition_key(run_day)
+    return dg.RunRequest(run_key=f"snapshot-{key}", partition_key=key, tags=RETRY_TAGS)
+
+
+def _register(context, key: str) -> None:
+    # A schedule cannot return partition requests: register the day (idempotent) so the
+    # run can start. It is the next trading day, so the partitions stay in order.
+    if key not in context.instance.get_dynamic_partitions(TRADING_DAYS.name):
+        context.instance.add_dynamic_partitions(TRADING_DAYS.name, [key])
 
 
 def build_daily_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
@@ -48,15 +72,31 @@ def build_daily_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
         calendar = load_calendar(settings.landing_dir)
         existing = context.instance.get_dynamic_partitions(TRADING_DAYS.name)
         request = daily_run_request(calendar, run_day, existing)
-        if isinstance(request, dg.SkipReason):
-            return request
-        if request.partition_key not in existing:
-            # A schedule cannot return partition requests: register the day (idempotent)
-            # so the run can start. It is the next trading day, so order is kept.
-            context.instance.add_dynamic_partitions(TRADING_DAYS.name, [request.partition_key])
+        if isinstance(request, dg.RunRequest):
+            _register(context, request.partition_key)
         return request
 
     return daily_refresh
+
+
+def build_snapshot_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        job=job,
+        cron_schedule=SNAPSHOT_CRON,
+        execution_timezone=str(SHANGHAI),
+        description="Every trading afternoon at 15:40 Beijing time: one stock_zh_a_spot_em "
+        "call for the whole market's close and float market cap. Without it the next "
+        "morning's refresh falls back to one Sina call per security (hours, live).",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+    def closing_snapshot(context: dg.ScheduleEvaluationContext):
+        run_day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
+        request = snapshot_run_request(load_calendar(settings.landing_dir), run_day)
+        if isinstance(request, dg.RunRequest):
+            _register(context, request.partition_key)
+        return request
+
+    return closing_snapshot
 
 
 @dg.run_failure_sensor(

@@ -10,6 +10,10 @@ akshare 1.19.5 returns them (see site-packages/akshare for each function):
 - SZSE summary: one row in 亿 (100 million) CNY / shares, float64; BSE summary in CNY.
 - stock_zh_a_daily: `date` as datetime.date, every other column float64; only the
   trading days in [start_date, end_date].
+- stock_zh_a_spot_em: no arguments; every security (plus one not on the margin list) as
+  Eastmoney lists them at the moment of the call — the close of `spot_day`, which a test
+  sets: 序号 int64, 代码/名称 str, every other column float64 (akshare's pd.to_numeric),
+  NaN prices for a suspended security.
 - stock_zh_index_daily: the full history whatever the window, `date` as datetime.date.
 - get_futures_daily: `date` as a 'YYYYMMDD' str, bond futures (T, TF, TS, TL) mixed in
   with the equity-index ones; `pd.DataFrame()` (no columns) when nothing is found.
@@ -122,6 +126,8 @@ SINA_SYMBOLS = {  # written out by hand, not through margin_wh.sources.datasets.
     "000001": "sz000001", "000002": "sz000002", "002594": "sz002594", "300750": "sz300750",
     "430047": "bj430047", "830799": "bj830799", "835185": "bj835185",
 }  # fmt: skip
+# Eastmoney's snapshot lists every A share, not only the margin list's.
+NOT_ON_MARGIN_LIST = Security("001979", "招商蛇口", 9.95, 7.7e9, 0, 0, "430101")
 SECURITY_BY_SYMBOL = {SINA_SYMBOLS[s.code]: s for s in ALL_SECURITIES}
 # 万科 is suspended on 2024-10-09: no quote that day (it stays in the margin detail).
 SUSPENDED = {("sz000002", dt.date(2024, 10, 9))}
@@ -139,7 +145,7 @@ FUTURE_MONTHS = {"IF": ("2410", "2412"), "IH": ("2410", "2412"), "IC": ("2410", 
 
 def close_on(security: Security, day: dt.date) -> float:
     t = _t(day)
-    i = ALL_SECURITIES.index(security)
+    i = ALL_SECURITIES.index(security) if security in ALL_SECURITIES else len(ALL_SECURITIES)
     return round(security.close * (1 + 0.004 * ((t + i) % 5) - 0.008), 2)
 
 
@@ -217,6 +223,7 @@ class FakeAkshare:
         self.returned: list[tuple[Call, pd.DataFrame]] = []
         self._quirks: list[Quirk] = []
         self._failures: list[Failure] = []
+        self.spot_day = MARKET_END  # the day whose close stock_zh_a_spot_em shows "now"
         for name in self.FUNCTIONS:
             setattr(self, name, self._recorded(name, getattr(self, "_" + name)))
 
@@ -230,6 +237,7 @@ class FakeAkshare:
         "stock_margin_szse",
         "stock_margin_bse",
         "stock_zh_a_daily",
+        "stock_zh_a_spot_em",
         "stock_zh_index_daily",
         "get_futures_daily",
     )
@@ -510,6 +518,32 @@ class FakeAkshare:
                      "outstanding_share", "turnover"],
         )  # fmt: skip
         for name in frame.columns[1:]:
+            frame[name] = frame[name].astype("float64")
+        return frame
+
+    def _stock_zh_a_spot_em(self) -> pd.DataFrame:
+        day = self.spot_day
+        rows = []
+        listed = [*ALL_SECURITIES, NOT_ON_MARGIN_LIST]
+        for i, security in enumerate(sorted(listed, key=lambda s: s.code)):
+            symbol = SINA_SYMBOLS.get(security.code, "sz" + security.code)
+            suspended = (symbol, day) in SUSPENDED
+            close = float("nan") if suspended else close_on(security, day)
+            volume_lots = 0.0 if suspended else float(round(security.float_shares * 0.005 / 100))
+            rows.append(
+                (i + 1, security.code, security.name, close, 0.45, 0.04, volume_lots,
+                 volume_lots * 100 * (0 if suspended else close), 1.2, close, close, close,
+                 close, 0.98, 0.5, 12.3, -0.8, security.float_shares * 1.3 * close,
+                 security.float_shares * close, 0.0, 0.01, -3.2, 5.6)
+            )  # fmt: skip
+        frame = pd.DataFrame(
+            rows,
+            columns=["序号", "代码", "名称", "最新价", "涨跌幅", "涨跌额", "成交量", "成交额",
+                     "振幅", "最高", "最低", "今开", "昨收", "量比", "换手率", "市盈率-动态",
+                     "市净率", "总市值", "流通市值", "涨速", "5分钟涨跌", "60日涨跌幅",
+                     "年初至今涨跌幅"],
+        )  # fmt: skip
+        for name in frame.columns[3:]:
             frame[name] = frame[name].astype("float64")
         return frame
 

@@ -13,6 +13,8 @@ from standins import FULL_CALENDAR, HOLIDAYS, MARKET_END, MARKET_START, TRADING_
 
 from margin_wh.calendar import (
     CALENDAR_FUNCTION,
+    SHANGHAI,
+    closing_snapshot_day,
     day_to_load_on,
     is_trading_day,
     load_calendar,
@@ -123,3 +125,26 @@ def test_load_calendar_reads_the_landed_calendar(tmp_path):
     assert load_calendar(tmp_path) == []  # a pending (unvalidated) frame is not the calendar
     landing.accept(pending)
     assert load_calendar(tmp_path) == CAL
+
+
+# The closing snapshot: which trading day's close a market snapshot taken at a moment shows.
+SH = SHANGHAI
+
+
+@pytest.mark.parametrize(
+    ("moment", "shows"),
+    [
+        (dt.datetime(2024, 9, 27, 15, 29, tzinfo=SH), None),  # STAR's after-hours session
+        (dt.datetime(2024, 9, 27, 15, 30, tzinfo=SH), D(2024, 9, 27)),
+        (dt.datetime(2024, 9, 27, 23, 59, tzinfo=SH), D(2024, 9, 27)),
+        (dt.datetime(2024, 9, 28, 12, 0, tzinfo=SH), D(2024, 9, 27)),  # Saturday
+        (dt.datetime(2024, 9, 30, 9, 14, tzinfo=SH), D(2024, 9, 27)),  # Monday before the auction
+        (dt.datetime(2024, 9, 30, 9, 15, tzinfo=SH), None),  # the call auction has begun
+        (dt.datetime(2024, 10, 3, 10, 0, tzinfo=SH), D(2024, 9, 30)),  # National Day
+        (dt.datetime(2024, 10, 8, 1, 0, tzinfo=dt.UTC), D(2024, 9, 30)),  # 09:00 Beijing, after the holiday
+        (dt.datetime(2024, 10, 8, 7, 45, tzinfo=dt.UTC), D(2024, 10, 8)),  # 15:45 Beijing
+        (dt.datetime(2025, 3, 3, 16, 0, tzinfo=SH), None),  # beyond the calendar: unknown
+    ],
+)
+def test_closing_snapshot_day(moment, shows):
+    assert closing_snapshot_day(CAL, moment) == shows

@@ -22,6 +22,7 @@ from standins import (
     BSE,
     FULL_CALENDAR,
     INDEX_CLOSE,
+    SECURITY_BY_SYMBOL,
     SINA_SYMBOLS,
     SSE,
     SUSPENDED,
@@ -30,14 +31,15 @@ from standins import (
     WINDOW,
     FakeAkshare,
     UnreachableAkshare,
+    close_on,
     ymd,
 )
 
-from margin_wh.calendar import CALENDAR_FUNCTION, load_calendar
+from margin_wh.calendar import CALENDAR_FUNCTION, SHANGHAI, load_calendar
 from margin_wh.raw import landing
-from margin_wh.raw.load import ingest, load_frames, replay
+from margin_wh.raw.load import ensure_raw_table, ingest, load_frames, replay
 from margin_wh.raw.parse import SourceDataError
-from margin_wh.raw.universe import quote_symbols, spot_index_symbols
+from margin_wh.raw.universe import plan_fetch
 from margin_wh.sources.akshare_source import AkshareSource, HostThrottle, SourceUnavailableError
 from margin_wh.sources.datasets import DATASETS
 
@@ -53,7 +55,7 @@ SPOT_SYMBOLS = sorted(INDEX_CLOSE)
 class Warehouse:
     """A DuckDB file, a landing zone and an akshare source over the stand-in."""
 
-    def __init__(self, root: Path, ak: FakeAkshare | None = None):
+    def __init__(self, root: Path, ak: FakeAkshare | None = None, now: dt.datetime | None = None):
         self.root = root
         self.db_path = root / "warehouse.duckdb"
         self.landing = root / "landing"
@@ -65,24 +67,35 @@ class Warehouse:
             backoff_initial_s=0,
             throttle=HostThrottle({}, sleep=lambda s: None),
             sleep=lambda s: None,
+            # The clock decides whether the closing snapshot can be taken: by default a
+            # day long after the market, when it shows none of the window's closes.
+            now=lambda: self.now,
         )
-
-    def symbols(self, function: str, days) -> list[str]:
-        if function == "stock_zh_a_daily":
-            return quote_symbols(self.con, days)
-        if function == "stock_zh_index_daily":
-            return spot_index_symbols()
-        return []
+        self.now = now or dt.datetime(2026, 11, 21, 11, 0, tzinfo=SHANGHAI)
 
     def load(self, function: str, days=WINDOW, symbols=None, con=None):
+        """What the raw asset does for a window: plan (days, symbols), then ingest."""
         dataset = DATASETS[function]
+        con = con or self.con
         days = list(days) if dataset.partitioned else []
-        symbols = self.symbols(function, days) if symbols is None else symbols
-        return ingest(con or self.con, self.source, dataset, days, self.landing, symbols)
+        if symbols is None:
+            plan = plan_fetch(dataset, con, days, self.source, FULL_CALENDAR)
+            if dataset.partitioned and not plan.days:
+                ensure_raw_table(con, dataset)  # as the raw asset does
+                return None
+            days, symbols = plan.days, plan.symbols
+        return ingest(con, self.source, dataset, days, self.landing, symbols)
 
     def refresh(self, days=WINDOW) -> None:
         """Every dataset, in the order the orchestration runs them (quotes after detail)."""
-        order = sorted(DATASETS, key=lambda f: (DATASETS[f].partitioned, f == "stock_zh_a_daily"))
+        order = sorted(
+            DATASETS,
+            key=lambda f: (
+                DATASETS[f].partitioned,
+                f == "stock_zh_a_daily",
+                DATASETS[f].call != "snapshot",
+            ),
+        )
         for function in order:
             self.load(function, days)
 
@@ -160,6 +173,7 @@ def expected_rows(function: str) -> int:
         "stock_margin_szse": days,
         "stock_margin_bse": days,
         "stock_zh_a_daily": len(ALL_SECURITIES) * days - len(SUSPENDED),
+        "stock_zh_a_spot_em": 0,  # the default clock is long after the window: no snapshot
         "stock_zh_index_daily": len(INDEX_CLOSE) * days,
         "get_futures_daily": 12 * days,  # IF/IH/IC/IM x 2 months + T/TF/TS/TL x 1
     }[function]
@@ -171,6 +185,8 @@ def expected_rows(function: str) -> int:
 def test_a_refresh_produces_every_raw_table(loaded):
     for function, dataset in DATASETS.items():
         assert len(loaded.rows(function)) == expected_rows(function), function
+        if dataset.call == "snapshot":
+            continue  # the snapshot tests below
         expected_columns = list(dataset.column_names)
         if dataset.partitioned and "trade_date" not in expected_columns:
             expected_columns.append("trade_date")
@@ -261,6 +277,7 @@ def test_one_parquet_per_call_named_by_function_and_arguments(loaded):
             f"adjust=__{window}__symbol={s}.parquet" for s in SINA_SYMBOLS.values()
         },
         "stock_zh_index_daily": {f"symbol={s}.parquet" for s in SPOT_SYMBOLS},
+        "stock_zh_a_spot_em": set(),  # no snapshot: the clock shows none of the window's closes
         **{f: {f"date={ymd(d)}.parquet" for d in WINDOW} for f in PER_DAY},
     }
     for function in DATASETS:
@@ -300,6 +317,103 @@ def test_no_closed_day_is_requested_and_quotes_are_one_call_per_symbol(loaded):
     ]
 
 
+# --------------------------------------------------------------------------- the closing snapshot
+
+OCT10 = D(2024, 10, 10)
+SNAPSHOT = "stock_zh_a_spot_em"
+
+
+def evening(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(16, 0), tzinfo=SHANGHAI)
+
+
+def test_an_evening_run_snapshots_its_last_day_and_asks_sina_for_the_rest(tmp_path):
+    wh = Warehouse(tmp_path, now=evening(OCT10))
+    wh.ak.spot_day = OCT10
+    wh.refresh()
+    assert wh.ak.calls_of(SNAPSHOT) == [{}]  # one call, no arguments
+    assert set(wh.landed(SNAPSHOT)) == {"as_of=20241010.parquet"}
+    rows = wh.query(
+        f'select trade_date, "代码", "最新价", "流通市值" from raw.{SNAPSHOT} order by 2'
+    )
+    assert len(rows) == len(ALL_SECURITIES) + 1  # the whole market, not only the margin list
+    assert {r[0] for r in rows} == {OCT10}
+    byd = SECURITY_BY_SYMBOL["sz002594"]
+    assert ("002594" in {r[1] for r in rows}) and next(r for r in rows if r[1] == "002594")[
+        2
+    ] == close_on(byd, OCT10)
+    # Sina is asked for the days before, never for the snapshot's day.
+    quote_calls = wh.ak.calls_of("stock_zh_a_daily")
+    assert len(quote_calls) == len(SINA_SYMBOLS)
+    assert {(c["start_date"], c["end_date"]) for c in quote_calls} == {("20240926", "20241009")}
+    assert wh.query("select count(*) from raw.stock_zh_a_daily where trade_date = ?", [OCT10]) == [
+        (0,)
+    ]
+    # The landing zone alone rebuilds it.
+    rebuilt = replayed(wh.landing, tmp_path / "replayed.duckdb", [SNAPSHOT])
+    assert rebuilt[SNAPSHOT] == wh.rows(SNAPSHOT)
+
+
+def test_the_next_morning_keeps_the_snapshot_and_calls_nobody_for_quotes(tmp_path):
+    wh = Warehouse(tmp_path, now=evening(OCT10))
+    wh.ak.spot_day = OCT10
+    wh.refresh()
+    before = {f: wh.rows(f) for f in (SNAPSHOT, "stock_zh_a_daily")}
+    calls = len(wh.ak.calls)
+    # 09:30 the next trading day: the snapshot shows the session, not 10-10's close.
+    wh.now = dt.datetime(2024, 10, 11, 9, 30, tzinfo=SHANGHAI)
+    wh.ak.spot_day = D(2024, 10, 11)
+    assert wh.load(SNAPSHOT, [OCT10]) is None
+    assert wh.load("stock_zh_a_daily", [OCT10]) is None  # covered by the snapshot
+    assert len(wh.ak.calls) == calls
+    assert {f: wh.rows(f) for f in before} == before
+
+
+def test_during_the_session_no_snapshot_is_taken_and_sina_covers_the_window(tmp_path):
+    wh = Warehouse(tmp_path, now=dt.datetime(2024, 10, 10, 11, 0, tzinfo=SHANGHAI))
+    wh.ak.spot_day = OCT10
+    wh.refresh()
+    assert wh.ak.calls_of(SNAPSHOT) == []
+    assert wh.query(f"select count(*) from raw.{SNAPSHOT}") == [(0,)]
+    assert {(c["start_date"], c["end_date"]) for c in wh.ak.calls_of("stock_zh_a_daily")} == {
+        ("20240926", "20241010")
+    }
+
+
+def test_a_suspended_security_arrives_without_a_price(tmp_path):
+    oct9 = D(2024, 10, 9)
+    wh = Warehouse(tmp_path, now=evening(oct9))
+    wh.ak.spot_day = oct9
+    wh.load(SNAPSHOT, [oct9])
+    assert wh.query(f'select "最新价", "成交量" from raw.{SNAPSHOT} where "代码" = \'000002\'') == [
+        (None, 0.0)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("quirk", "error"),
+    [
+        (lambda ak: ak.rename(SNAPSHOT, "流通市值", "流通市值(元)"), "missing ['流通市值']"),
+        (lambda ak: ak.scale(SNAPSHOT, "流通市值", 1e-8), "wrong unit?"),
+        (lambda ak: ak.scale(SNAPSHOT, "成交额", -1), "negative value"),
+    ],
+)
+def test_a_bad_snapshot_is_refused_and_the_last_one_survives(tmp_path, quirk, error):
+    oct9 = D(2024, 10, 9)
+    wh = Warehouse(tmp_path, now=evening(oct9))
+    wh.ak.spot_day = oct9
+    wh.load(SNAPSHOT, [oct9])
+    before = wh.rows(SNAPSHOT)
+    wh.now, wh.ak.spot_day = evening(OCT10), OCT10
+    quirk(wh.ak)
+    with pytest.raises(SourceDataError) as refused:
+        wh.load(SNAPSHOT, [OCT10])
+    assert "stock_zh_a_spot_em() for trading day 2024-10-10" in str(refused.value)
+    assert error in str(refused.value)
+    assert wh.rows(SNAPSHOT) == before
+    assert len(wh.rejected(SNAPSHOT)) == 1
+
+
 # --------------------------------------------------------------------------- re-runs
 
 
@@ -312,6 +426,8 @@ def test_a_rerun_changes_nothing(wh):
         after = wh.rows(function, exclude=("_fetched_at",))
         assert after == before[function], function
         assert len(set(after)) == len(after), f"{function}: duplicated rows"
+        if DATASETS[function].call == "snapshot":
+            continue  # never taken at this clock (see the snapshot tests)
         # It was loaded again (not skipped): the fetch time moved.
         assert wh.query(f"select max(_fetched_at) from raw.{function}") > fetched[function]
 
@@ -623,15 +739,36 @@ def test_calls_overlap_only_when_a_day_and_symbol_is_covered_twice():
     from margin_wh.raw.load import ParsedFrame, _calls_overlap
 
     def call(symbol, first, last):
-        kwargs = {"symbol": symbol, "start_date": first.replace("-", ""), "end_date": last.replace("-", "")}
+        kwargs = {
+            "symbol": symbol,
+            "start_date": first.replace("-", ""),
+            "end_date": last.replace("-", ""),
+        }
         window = (dt.date.fromisoformat(first), dt.date.fromisoformat(last))
-        landed = LandedFrame("stock_zh_a_daily", kwargs, "demo", dt.datetime(2024, 1, 1), window, Path("x"), None)
+        landed = LandedFrame(
+            "stock_zh_a_daily", kwargs, "demo", dt.datetime(2024, 1, 1), window, Path("x"), None
+        )
         return ParsedFrame(landed, None)
 
     quotes = DATASETS["stock_zh_a_daily"]
-    assert not _calls_overlap(quotes, [call("sh600000", "2024-01-02", "2024-01-31"),
-                                       call("sz000001", "2024-01-02", "2024-01-31")])
-    assert not _calls_overlap(quotes, [call("sh600000", "2024-01-02", "2024-01-31"),
-                                       call("sh600000", "2024-02-01", "2024-02-29")])
-    assert _calls_overlap(quotes, [call("sh600000", "2024-01-02", "2024-01-31"),
-                                   call("sh600000", "2024-01-31", "2024-02-29")])
+    assert not _calls_overlap(
+        quotes,
+        [
+            call("sh600000", "2024-01-02", "2024-01-31"),
+            call("sz000001", "2024-01-02", "2024-01-31"),
+        ],
+    )
+    assert not _calls_overlap(
+        quotes,
+        [
+            call("sh600000", "2024-01-02", "2024-01-31"),
+            call("sh600000", "2024-02-01", "2024-02-29"),
+        ],
+    )
+    assert _calls_overlap(
+        quotes,
+        [
+            call("sh600000", "2024-01-02", "2024-01-31"),
+            call("sh600000", "2024-01-31", "2024-02-29"),
+        ],
+    )

@@ -59,6 +59,37 @@ def test_refresh_builds_raw_tables_and_marts(warehouse):
     assert days[2] == len([d for d in calendar if warehouse.first_day <= d <= warehouse.last_day])
 
 
+def test_the_last_day_is_priced_by_the_closing_snapshot_like_sina_would(warehouse):
+    """A run snapshots its last day (one call) instead of asking Sina per security; the
+    close and float shares it gives are the ones Sina's history has for that day."""
+    from margin_wh.sources import get_source
+    from margin_wh.sources.datasets import sina_symbol
+
+    day = warehouse.last_day
+    sources = _query(
+        warehouse,
+        "select quote_source, count(*) from intermediate.int_security_quotes_daily "
+        "where trade_date = ? group by 1",
+        [day],
+    )
+    assert [s for s, _ in sources] == ["stock_zh_a_spot_em"]
+    assert _query(warehouse, "select count(*) from raw.stock_zh_a_daily where trade_date = ?", [day]) == [(0,)]
+    priced = _query(
+        warehouse,
+        "select security_code, close_cny, float_shares from intermediate.int_margin_detail_unified "
+        "where trade_date = ? and close_trade_date = trade_date order by security_code limit 8",
+        [day],
+    )
+    assert len(priced) == 8
+    source = get_source(warehouse.settings)
+    for code, close, float_shares in priced:
+        bars = source.call(
+            "stock_zh_a_daily", symbol=sina_symbol(code), start_date=day.strftime("%Y%m%d"),
+            end_date=day.strftime("%Y%m%d"), adjust="",
+        )  # fmt: skip
+        assert (close, float_shares) == (bars["close"].iloc[0], bars["outstanding_share"].iloc[0])
+
+
 def test_only_trading_days_are_partitions(warehouse):
     keys = warehouse.instance.get_dynamic_partitions(TRADING_DAYS.name)
     calendar = set(load_calendar(warehouse.settings.landing_dir))
@@ -101,6 +132,9 @@ def test_two_consecutive_partitions_extend_the_marts(settings_factory):
         ).fetchall()
     assert [r[0] for r in rows] == [first.first_day, second.first_day]
     assert all(n == distinct and n > 0 for _, n, distinct in rows)
+    # Daily runs price the market with one snapshot each: not one Sina call per security.
+    assert not (settings.landing_dir / "stock_zh_a_daily").exists()
+    assert len(list((settings.landing_dir / "stock_zh_a_spot_em").glob("*.parquet"))) == 2
 
 
 def test_window_days_and_partition_order():

@@ -33,12 +33,31 @@ class Source(Protocol):
 
     def call(self, function: str, **kwargs: Any) -> pd.DataFrame: ...
 
+    def can_snapshot(self, day: dt.date, calendar: Sequence[dt.date]) -> bool:
+        """Whether a snapshot dataset can be taken now as of the close of `day`."""
+        ...
+
+    def snapshot(self, function: str, day: dt.date) -> pd.DataFrame:
+        """A snapshot dataset's frame as taken after the close of `day`."""
+        ...
+
+
+SNAPSHOT_LABEL = "as_of"  # names a snapshot's landing file: the call itself has no arguments
+
 
 @dataclass(frozen=True)
 class Request:
-    kwargs: dict[str, Any]
+    kwargs: dict[str, Any]  # the akshare arguments
     window: tuple[dt.date, dt.date] | None  # trading days this call answers for
     trade_day: dt.date | None = None  # set for one-day calls
+    snapshot: bool = False  # f() called after the close of trade_day, no arguments
+
+    @property
+    def landing_kwargs(self) -> dict[str, Any]:
+        """What names the call's landing file (and is recorded as its arguments)."""
+        if self.snapshot and self.trade_day is not None:
+            return {SNAPSHOT_LABEL: yyyymmdd(self.trade_day)}
+        return self.kwargs
 
 
 @dataclass(frozen=True)
@@ -78,11 +97,11 @@ def plan_requests(
     first, last = trading_days[0], trading_days[-1]
     window = (first, last)
     if dataset.call == "per_day":
-        return [
-            Request({"date": yyyymmdd(d), **fixed}, (d, d), trade_day=d) for d in trading_days
-        ]
+        return [Request({"date": yyyymmdd(d), **fixed}, (d, d), trade_day=d) for d in trading_days]
     if dataset.call == "range":
-        return [Request({"start_date": yyyymmdd(first), "end_date": yyyymmdd(last), **fixed}, window)]
+        return [
+            Request({"start_date": yyyymmdd(first), "end_date": yyyymmdd(last), **fixed}, window)
+        ]
     if dataset.call == "per_symbol_range":
         return [
             Request(
@@ -93,6 +112,11 @@ def plan_requests(
         ]
     if dataset.call == "per_symbol_full":
         return [Request({"symbol": s, **fixed}, window) for s in symbols]
+    if dataset.call == "snapshot":
+        return [
+            Request(dict(fixed), (d, d), trade_day=d, snapshot=True)
+            for d in trading_days
+        ]
     raise ValueError(f"unknown call pattern {dataset.call!r}")
 
 
@@ -114,10 +138,19 @@ def fetch(
     parsed: list[ParsedFrame] = []
     try:
         for request in requests:
-            frame = source.call(dataset.function, **request.kwargs)
+            if request.snapshot:
+                frame = source.snapshot(dataset.function, request.trade_day)
+            else:
+                frame = source.call(dataset.function, **request.kwargs)
             fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             pending = landing.write_pending(
-                landing_dir, dataset.function, request.kwargs, frame, source.name, fetched_at, request.window
+                landing_dir,
+                dataset.function,
+                request.landing_kwargs,
+                frame,
+                source.name,
+                fetched_at,
+                request.window,
             )
             try:
                 rows = parse_request_frame(dataset, frame, request)
@@ -127,9 +160,15 @@ def fetch(
             except BaseException:
                 pending.unlink(missing_ok=True)
                 raise
-            final = landing.landing_path(landing_dir, dataset.function, request.kwargs)
+            final = landing.landing_path(landing_dir, dataset.function, request.landing_kwargs)
             landed = landing.LandedFrame(
-                dataset.function, request.kwargs, source.name, fetched_at, request.window, final, frame
+                dataset.function,
+                request.landing_kwargs,
+                source.name,
+                fetched_at,
+                request.window,
+                final,
+                frame,
             )
             parsed.append(ParsedFrame(landed, rows, pending))
             if on_call:
@@ -169,7 +208,9 @@ def replay_parsed(dataset: Dataset, landing_dir: Path) -> list[ParsedFrame]:
         request = Request(
             landed.kwargs,
             landed.window,
-            trade_day=landed.window[0] if dataset.call == "per_day" and landed.window else None,
+            trade_day=landed.window[0]
+            if dataset.call in ("per_day", "snapshot") and landed.window
+            else None,
         )
         parsed.append(ParsedFrame(landed, parse_request_frame(dataset, landed.frame, request)))
     return sorted(parsed, key=lambda p: (p.landed.fetched_at, str(p.landed.path)))
@@ -301,8 +342,10 @@ def _scope_rows(
     for (start, end), calls in by_window.items():
         days = trading_days_between(trading_days, start, end)
         block = pd.DataFrame(
-            {"trade_date": np.tile(np.array(days, dtype=object), len(calls)),
-             "_order": np.repeat(calls, len(days))}
+            {
+                "trade_date": np.tile(np.array(days, dtype=object), len(calls)),
+                "_order": np.repeat(calls, len(days)),
+            }
         )
         for name in dataset.request_columns:
             block[name] = np.repeat([parsed[i].landed.kwargs[name] for i in calls], len(days))
@@ -383,4 +426,5 @@ def replay(
 ) -> LoadResult:
     """Rebuild raw.<function> from the landing zone alone, with no calls."""
     parsed = replay_parsed(dataset, landing_dir)
+    ensure_raw_table(con, dataset)  # even with nothing landed yet, as a load leaves it
     return load_frames(con, dataset, parsed, trading_days, landing_dir, replace_all=True)

@@ -29,6 +29,8 @@ class SourceDataError(ValueError):
 
 
 def describe_call(function: str, kwargs: dict[str, Any]) -> str:
+    if set(kwargs) == {"as_of"}:  # a snapshot: called with no arguments after a close
+        return f"{function}() snapshot after the close of {kwargs['as_of']}"
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     return f"{function}({args})"
 
@@ -46,9 +48,7 @@ def parse_numbers(values: pd.Series) -> tuple[pd.Series, list[tuple[int, Any]]]:
     for i, value in enumerate(values.tolist()):
         if value is None or (isinstance(value, float) and np.isnan(value)):
             continue
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-            value, bool
-        ):
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
             parsed[i] = float(value)
             continue
         text = str(value).strip().replace(",", "").replace("\u00a0", "")
@@ -137,14 +137,15 @@ def _pandera_schema(dataset: Dataset, key: tuple[str, ...]) -> pa.DataFrameSchem
 def _build_pandera_schema(dataset: Dataset, key: tuple[str, ...]) -> pa.DataFrameSchema:
     def column_schema(column: Column) -> pa.Column:
         checks = []
-        if column.kind == "number":
+        if column.kind == "number" and not column.signed:
             checks.append(pa.Check.ge(0, error="negative value"))
             if column.plausible_median:
                 lo, hi = column.plausible_median
                 checks.append(
                     pa.Check(
-                        lambda s, lo=lo, hi=hi: _median_nonzero(s) is None
-                        or lo <= _median_nonzero(s) <= hi,
+                        lambda s, lo=lo, hi=hi: (
+                            _median_nonzero(s) is None or lo <= _median_nonzero(s) <= hi
+                        ),
                         error=f"wrong unit? median of non-zero values must lie in "
                         f"[{lo:g}, {hi:g}] {column.unit}",
                     )
@@ -231,9 +232,7 @@ def parse_frame(
         if trade_day is not None and dataset.call == "per_day":
             other = typed.loc[typed["trade_date"] != trade_day, "trade_date"]
             if len(other):
-                raise fail(
-                    f"asked for {trade_day}, got rows dated {sorted(set(other))[:3]}"
-                )
+                raise fail(f"asked for {trade_day}, got rows dated {sorted(set(other))[:3]}")
     elif dataset.partitioned:
         if trade_day is None:
             raise fail("no date column in this dataset and no trading day requested")

@@ -1,9 +1,19 @@
-"""Which symbols the per-symbol datasets are fetched for."""
+"""What a run fetches beyond "every trading day of the window": the symbols of the
+per-symbol datasets, and which days the two quote datasets answer for.
+
+Quotes come from one of two places:
+  - the post-close snapshot (stock_zh_a_spot_em): one call for the whole market, but only
+    for the day whose close it shows when called, so a run takes at most one: its last day;
+  - Sina's daily history (stock_zh_a_daily): one call per security, for any window; used
+    for the days no snapshot covers (backfills, a missed evening).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -11,8 +21,53 @@ from margin_wh.sources.datasets import (
     DATASETS,
     MARGIN_DETAIL_FUNCTIONS,
     SPOT_INDEX_SYMBOLS,
+    Dataset,
     sina_symbol,
 )
+
+QUOTES = "stock_zh_a_daily"  # per security, any window
+QUOTE_SNAPSHOT = "stock_zh_a_spot_em"  # the whole market, the evening of one day
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    days: list[dt.date]  # trading days to fetch (empty: nothing to fetch this run)
+    symbols: list[str]  # for the per-symbol datasets
+    why: str = ""  # when the plan is not simply "every day of the window"
+
+
+def plan_fetch(
+    dataset: Dataset,
+    con: duckdb.DuckDBPyConnection,
+    trading_days: Sequence[dt.date],
+    source: Any,
+    calendar: Sequence[dt.date],
+) -> FetchPlan:
+    """What one run fetches of a dataset for a window of trading days."""
+    days = list(trading_days)
+    if not dataset.partitioned:
+        return FetchPlan([], [])
+    if dataset.call == "snapshot":
+        fetched = snapshot_days(days, lambda d: source.can_snapshot(d, calendar))
+        why = (
+            ""
+            if fetched
+            else (
+                f"no snapshot: {source.name} cannot show the close of {days[-1]} now (a snapshot "
+                f"is taken from 15:30 that day to 09:15 the next); {QUOTES} covers those days"
+            )
+        )
+        return FetchPlan(fetched, [], why)
+    if dataset.function == QUOTES:
+        fetched = days_without_snapshot(con, days, QUOTE_SNAPSHOT)
+        skipped = len(days) - len(fetched)
+        why = (
+            f"{skipped} day(s) already covered by the {QUOTE_SNAPSHOT} snapshot" if skipped else ""
+        )
+        return FetchPlan(fetched, quote_symbols(con, fetched) if fetched else [], why)
+    if dataset.call in ("per_symbol_range", "per_symbol_full"):
+        return FetchPlan(days, spot_index_symbols())
+    return FetchPlan(days, [])
 
 
 def quote_symbols(con: duckdb.DuckDBPyConnection, trading_days: Sequence[dt.date]) -> list[str]:
@@ -28,8 +83,7 @@ def quote_symbols(con: duckdb.DuckDBPyConnection, trading_days: Sequence[dt.date
         if not exists:
             continue
         rows = con.execute(
-            f'select distinct "{code_column}" from raw.{function} '
-            "where trade_date between ? and ?",
+            f'select distinct "{code_column}" from raw.{function} where trade_date between ? and ?',
             [min(trading_days), max(trading_days)],
         ).fetchall()
         codes.update(r[0] for r in rows)
@@ -38,3 +92,35 @@ def quote_symbols(con: duckdb.DuckDBPyConnection, trading_days: Sequence[dt.date
 
 def spot_index_symbols() -> list[str]:
     return sorted(SPOT_INDEX_SYMBOLS.values())
+
+
+def snapshot_days(
+    trading_days: Sequence[dt.date], can_snapshot: Callable[[dt.date], bool]
+) -> list[dt.date]:
+    """The day a run snapshots: the window's last day, if the source can show its close."""
+    return [trading_days[-1]] if trading_days and can_snapshot(trading_days[-1]) else []
+
+
+def days_without_snapshot(
+    con: duckdb.DuckDBPyConnection, trading_days: Sequence[dt.date], snapshot_function: str
+) -> list[dt.date]:
+    """The window's days the per-security quotes must cover: from the first to the last day
+    with no snapshot loaded (contiguous, because a load replaces whole windows)."""
+    if not trading_days:
+        return []
+    covered: set[dt.date] = set()
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?",
+        [snapshot_function],
+    ).fetchone()[0]
+    if exists:
+        covered = {
+            r[0]
+            for r in con.execute(
+                f"select distinct trade_date from raw.{snapshot_function} "
+                "where trade_date between ? and ?",
+                [min(trading_days), max(trading_days)],
+            ).fetchall()
+        }
+    missing = [i for i, d in enumerate(trading_days) if d not in covered]
+    return list(trading_days[missing[0] : missing[-1] + 1]) if missing else []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -22,6 +24,14 @@ class DemoSource:
 
     def call(self, function: str, **kwargs: Any) -> pd.DataFrame:
         return self.market.call(function, **kwargs)
+
+    def can_snapshot(self, day: dt.date, calendar: Sequence[dt.date]) -> bool:
+        """The demo can take a post-close snapshot of any of its days, as if it had been
+        taken that evening (live akshare can only take today's)."""
+        return day in self.market.trading_days
+
+    def snapshot(self, function: str, day: dt.date) -> pd.DataFrame:
+        return self.market.snapshot(function, day)
 
 
 @functools.lru_cache(maxsize=4)

@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,8 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential_jitter,
 )
+
+from margin_wh.calendar import closing_snapshot_day
 
 # Which host each function calls, and the politeness interval per host (seconds).
 FUNCTION_HOSTS = {
@@ -65,8 +68,12 @@ class SourceUnavailableError(RuntimeError):
 class HostThrottle:
     """At least `interval` seconds between the starts of two calls to one host."""
 
-    def __init__(self, intervals: dict[str, float], clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        intervals: dict[str, float],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._intervals = intervals
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -117,6 +124,7 @@ class AkshareSource:
         http_timeout_s: float = 60.0,
         throttle: HostThrottle | None = None,
         sleep: Callable[[float], None] = time.sleep,  # backoff sleeps; tests pass a recorder
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ):
         if module is None:
             import akshare as module  # imported lazily: slow, and unused by the demo
@@ -126,6 +134,15 @@ class AkshareSource:
         self._http_timeout_s = http_timeout_s
         self._throttle = throttle or HostThrottle(MIN_INTERVAL_S)
         self._sleep = sleep
+        self._now = now
+
+    def can_snapshot(self, day: dt.date, calendar: Sequence[dt.date]) -> bool:
+        """Whether a snapshot taken now shows the close of `day` (see closing_snapshot_day)."""
+        return closing_snapshot_day(calendar, self._now()) == day
+
+    def snapshot(self, function: str, day: dt.date) -> pd.DataFrame:
+        """The post-close snapshot of `day`: the caller checked can_snapshot(day) first."""
+        return self.call(function)
 
     def call(self, function: str, **kwargs: Any) -> pd.DataFrame:
         fn = getattr(self._ak, function, None)

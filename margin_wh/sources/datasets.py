@@ -19,17 +19,24 @@ ColumnKind = Literal["text", "code", "number", "date"]
 #   per_symbol_range one call per symbol and window:   f(symbol=, start_date=, end_date=)
 #   per_symbol_full  one call per symbol, full history f(symbol=)   (filtered to the window)
 #   static           one call, no date                 f()          (unpartitioned)
-CallPattern = Literal["per_day", "range", "per_symbol_range", "per_symbol_full", "static"]
+#   snapshot         one call, no arguments, answering for the trading day whose close it
+#                    shows when called (a post-close snapshot); see closing_snapshot_day
+CallPattern = Literal[
+    "per_day", "range", "per_symbol_range", "per_symbol_full", "static", "snapshot"
+]
 
 
 @dataclass(frozen=True)
 class Column:
     name: str  # exactly as akshare returns it
     kind: ColumnKind
-    unit: str = ""  # as published: CNY, 100m_CNY (亿元), shares, 100m_shares, contracts, index_points
+    unit: str = (
+        ""  # as published: CNY, 100m_CNY (亿元), shares, 100m_shares, contracts, index_points
+    )
     # Unit check: the median of the non-zero values must fall in this range, so a
     # column that switches from 元 to 亿元 (or 股 to 万股) is refused, not loaded.
     plausible_median: tuple[float, float] | None = None
+    signed: bool = False  # changes and P/E ratios may be negative; balances may not
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,10 @@ class Dataset:
 
 def _num(name: str, unit: str, plausible: tuple[float, float] | None = None) -> Column:
     return Column(name, "number", unit, plausible)
+
+
+def _signed(name: str, unit: str) -> Column:
+    return Column(name, "number", unit, signed=True)
 
 
 # Per-security margin detail. SZSE and BSE publish the same table (no date column, short
@@ -191,6 +202,38 @@ DATASETS: dict[str, Dataset] = {
             date_column="date",
             fixed_kwargs={"adjust": ""},
             request_columns=("symbol",),
+        ),
+        Dataset(
+            function="stock_zh_a_spot_em",
+            description="Post-close snapshot of every A share (Eastmoney), one call a day: "
+            "the daily path's close and float market cap, instead of one Sina call per security.",
+            call="snapshot",
+            columns=(
+                _num("序号", "ordinal"),
+                Column("代码", "code"),
+                Column("名称", "text"),
+                _num("最新价", "CNY", (0.1, 1e4)),  # after the close: the close; NaN if suspended
+                _signed("涨跌幅", "percent"),
+                _signed("涨跌额", "CNY"),
+                _num("成交量", "lots"),  # 手 = 100 shares
+                _num("成交额", "CNY"),
+                _num("振幅", "percent"),
+                _num("最高", "CNY"),
+                _num("最低", "CNY"),
+                _num("今开", "CNY"),
+                _num("昨收", "CNY"),
+                _num("量比", "ratio"),
+                _num("换手率", "percent"),
+                _signed("市盈率-动态", "ratio"),
+                _signed("市净率", "ratio"),
+                _num("总市值", "CNY", (1e7, 1e13)),
+                _num("流通市值", "CNY", (1e7, 1e13)),
+                _signed("涨速", "percent"),
+                _signed("5分钟涨跌", "percent"),
+                _signed("60日涨跌幅", "percent"),
+                _signed("年初至今涨跌幅", "percent"),
+            ),
+            key=("代码",),
         ),
         Dataset(
             function="stock_zh_index_daily",

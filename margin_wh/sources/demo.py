@@ -663,6 +663,65 @@ class DemoMarket:
             )
         return handler(**kwargs)
 
+    def snapshot(self, function: str, day: dt.date) -> pd.DataFrame:
+        """What akshare.<function>() returns when called after the close of `day`."""
+        handler = getattr(self, f"_snapshot_{function}", None)
+        if (
+            handler is None
+            or DATASETS.get(function) is None
+            or DATASETS[function].call != "snapshot"
+        ):
+            raise ValueError(f"the demo market takes no snapshot of {function!r}")
+        t = self._day_index.get(day)
+        if t is None:
+            raise ValueError(f"{function}: {day} is not a demo trading day")
+        return handler(t)
+
+    def _ak_stock_zh_a_spot_em(self) -> pd.DataFrame:
+        """Called with no arguments, the snapshot shows the demo's last day."""
+        return self._snapshot_stock_zh_a_spot_em(len(self.trading_days) - 1)
+
+    def _snapshot_stock_zh_a_spot_em(self, t: int) -> pd.DataFrame:
+        """Every security, as Eastmoney lists it after the close of day t: the close and
+        float shares are the daily bars'; open/high/low and volume are simpler than the
+        bars' (prices only feed the marts through the close). Suspended: NaN prices."""
+        close = self.close[t].astype(np.float64)
+        prev = self.close[t - 1] if t > 0 else close
+        shares = self.float_shares[t]
+        suspended = self.suspended[t]
+        turnover = np.minimum(self.turnover_level * self.market_activity[t], 0.5)
+        volume_lots = np.where(suspended, 0.0, np.round(turnover * shares / 100))
+        order = np.argsort(self.codes, kind="stable")
+        price = np.where(suspended, np.nan, close)
+        frame = pd.DataFrame(
+            {
+                "序号": np.arange(1, self.n + 1),
+                "代码": self.codes,
+                "名称": self.names,
+                "最新价": price,
+                "涨跌幅": np.round((price / prev - 1) * 100, 2),
+                "涨跌额": np.round(price - prev, 2),
+                "成交量": volume_lots,
+                "成交额": np.round(volume_lots * 100 * close),
+                "振幅": np.round(np.abs(price / prev - 1) * 100, 2),
+                "最高": np.maximum(price, prev),
+                "最低": np.minimum(price, prev),
+                "今开": np.where(suspended, np.nan, prev),
+                "昨收": prev.astype(np.float64),
+                "量比": np.where(suspended, np.nan, 1.0),
+                "换手率": np.round(np.where(suspended, 0.0, turnover * 100), 2),
+                "市盈率-动态": np.round(close / 0.9, 2),
+                "市净率": np.round(close / 6.0, 2),
+                "总市值": close * shares * 1.25,
+                "流通市值": close * shares,
+                "涨速": 0.0,
+                "5分钟涨跌": 0.0,
+                "60日涨跌幅": np.nan,
+                "年初至今涨跌幅": np.nan,
+            }
+        )
+        return frame.iloc[order].reset_index(drop=True).assign(序号=np.arange(1, self.n + 1))
+
     def _day(self, date: object) -> int | None:
         """Index of a requested day in the demo, or None if the market did not trade then."""
         return self._day_index.get(_parse_day(date, "date"))

@@ -1,8 +1,9 @@
 -- The margin detail of the three exchanges in one schema, one row per trading day and
 -- security, with the close, the float shares and the point-in-time Shenwan industry.
+-- Quotes: int_security_quotes_daily (Sina's history, or the day's closing snapshot).
 --
 -- Short balance: SZSE and BSE publish it (融券余额, CNY); SSE does not, so for SSE it is
--- short volume x close (融券余量 x 收盘价). The close is the last Sina close on or before
+-- short volume x close (融券余量 x 收盘价). The close is the last close on or before
 -- the day (an ASOF join): Sina has no row for suspension days, and a suspended
 -- security keeps its last close. An incremental run finds a close older than 40 days
 -- before its window in the rows this table already holds (the close it carried).
@@ -48,7 +49,7 @@ bse as (
 quotes as (
 
     select trade_date, security_code, close_cny, float_shares,
-    from {{ ref('stg_akshare__stock_daily') }}
+    from {{ ref('int_security_quotes_daily') }}
     where close_cny is not null
     {%- if run_window_is_set() and run_window_end() != '' %}
         and trade_date <= date '{{ run_window_end() }}'

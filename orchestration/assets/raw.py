@@ -4,15 +4,14 @@ Each materialization fetches its partition range from the configured source into
 landing zone, validates it and replaces those trading days in raw.<function>.
 """
 
-
 import datetime as dt
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from margin_wh.calendar import CALENDAR_FUNCTION, previous_trading_day, shanghai_today
-from margin_wh.raw.load import LoadResult, ingest
-from margin_wh.raw.universe import quote_symbols, spot_index_symbols
+from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest
+from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, plan_fetch
 from margin_wh.sources.datasets import DATASETS, MARGIN_DETAIL_FUNCTIONS, Dataset
 from orchestration.partitions import TRADING_DAYS, sync_trading_days, window_days
 from orchestration.resources import WarehouseResource
@@ -29,17 +28,9 @@ def raw_key(function: str) -> dg.AssetKey:
 
 def _upstream(dataset: Dataset) -> list[dg.AssetKey]:
     upstream = [] if dataset.function == CALENDAR_FUNCTION else [raw_key(CALENDAR_FUNCTION)]
-    if dataset.function == "stock_zh_a_daily":  # quotes for every security in the detail
-        upstream += [raw_key(f) for f in MARGIN_DETAIL_FUNCTIONS]
+    if dataset.function == QUOTES:  # every security in the detail, the days no snapshot has
+        upstream += [raw_key(f) for f in MARGIN_DETAIL_FUNCTIONS] + [raw_key(QUOTE_SNAPSHOT)]
     return upstream
-
-
-def _symbols(dataset: Dataset, con, days: list[dt.date]) -> list[str]:
-    if dataset.function == "stock_zh_a_daily":
-        return quote_symbols(con, days)
-    if dataset.function == "stock_zh_index_daily":
-        return spot_index_symbols()
-    return []
 
 
 def _latest_day_preview(con, dataset: Dataset, result: LoadResult) -> str:
@@ -94,8 +85,16 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
                 context.log.info(f"{dataset.function}: {calls['n']} calls made")
 
         with duckdb.get_connection() as con:
-            symbols = _symbols(dataset, con, days)
-            result = ingest(con, source, dataset, days, settings.landing_dir, symbols, on_call)
+            plan = plan_fetch(dataset, con, days, source, calendar)
+            why = plan.why
+            if partitioned and not plan.days:
+                ensure_raw_table(con, dataset)  # downstream models read it, even if empty
+                result = LoadResult(dataset.function)
+                context.log.info(f"{dataset.function}: nothing to fetch: {why}")
+            else:
+                result = ingest(
+                    con, source, dataset, plan.days, settings.landing_dir, plan.symbols, on_call
+                )
             # Dagster copies a ranged run's metadata onto every partition's event: keep the
             # preview to daily runs, not to each of a 600-day backfill's events.
             small_run = partitioned and len(days) <= PREVIEW_MAX_DAYS
@@ -107,6 +106,8 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
             "calls": dg.MetadataValue.int(result.files),
             "source": dg.MetadataValue.text(source.name),
         }
+        if why:
+            metadata["note"] = dg.MetadataValue.text(why)
         if partitioned:
             metadata["date_range"] = dg.MetadataValue.text(result.date_range)
             metadata["trading_days"] = dg.MetadataValue.int(len(result.trading_days))
@@ -114,7 +115,9 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
                 metadata["latest_day_preview"] = dg.MetadataValue.md(preview)
         if dataset.function == CALENDAR_FUNCTION:
             # The calendar is data: it defines which partitions exist.
-            added = sync_trading_days(context.instance, _publishable_days(warehouse.calendar(), warehouse))
+            added = sync_trading_days(
+                context.instance, _publishable_days(warehouse.calendar(), warehouse)
+            )
             metadata["trading_day_partitions_added"] = dg.MetadataValue.int(added)
         return dg.MaterializeResult(metadata=metadata)
 

@@ -73,7 +73,7 @@
 
     ),
 
-    all_quotes as (
+    sina_quotes as (
 
         select
             date as trade_date,
@@ -82,6 +82,26 @@
             outstanding_share,
         from {{ source('raw', 'stock_zh_a_daily') }}
         where close is not null
+
+    ),
+
+    all_quotes as (
+
+        -- Sina's history, and the closing snapshots of the days Sina was not fetched for
+        select * from sina_quotes
+        union all
+        select
+            trade_date,
+            "代码",
+            "最新价",
+            round("流通市值" / "最新价"),
+        from {{ source('raw', 'stock_zh_a_spot_em') }} as snapshot
+        where "最新价" > 0
+            and not exists (
+                select 1 from sina_quotes
+                where sina_quotes.trade_date = snapshot.trade_date
+                    and sina_quotes.security_code = snapshot."代码"
+            )
 
     ),
 

@@ -1,0 +1,47 @@
+-- Every security's daily quote (close and float shares), one row per security and
+-- trading day, from whichever source has it: Sina's daily history where it was fetched
+-- (backfills), else the post-close snapshot (the daily path: one call for the market).
+-- Both give the same close; Sina wins where both exist, so a backfill over snapshot days
+-- changes nothing but the provenance.
+
+with
+
+daily as (
+
+    select * from {{ ref('stg_akshare__stock_daily') }}
+
+),
+
+snapshot as (
+
+    select * from {{ ref('stg_akshare__stock_spot') }}
+
+),
+
+daily_on_snapshot_days as (
+
+    -- the few days a snapshot exists for: the anti join below then probes only those
+    select security_code, trade_date,
+    from daily
+    semi join (select distinct trade_date from snapshot) as days using (trade_date)
+
+),
+
+unioned as (
+
+    select
+        trade_date, security_code, exchange, close_cny, float_shares, volume_shares, amount_cny,
+        turnover_ratio, 'stock_zh_a_daily' as quote_source, data_source, fetched_at,
+    from daily
+
+    union all
+
+    select
+        trade_date, security_code, exchange, close_cny, float_shares, volume_shares, amount_cny,
+        turnover_ratio, 'stock_zh_a_spot_em' as quote_source, data_source, fetched_at,
+    from snapshot
+    anti join daily_on_snapshot_days using (security_code, trade_date)
+
+)
+
+select * from unioned
