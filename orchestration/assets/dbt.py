@@ -1,4 +1,5 @@
-"""dbt models as Dagster assets, in three steps so one run goes raw -> marts in order:
+"""dbt models as Dagster assets, in three steps so one run goes raw -> marts in order
+(each step runs dbt in the step's process on a manifest parsed once: dbt_inprocess.py):
 
 - `dbt_upstream`: seeds, staging and intermediate views (cheap, unpartitioned);
 - `dbt_daily_marts`: incremental models, partitioned by trading day: a run builds only
@@ -18,13 +19,13 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
-    DbtCliResource,
     DbtProject,
     dbt_assets,
 )
 
 from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
+from orchestration.dbt_inprocess import parsed_manifest, stream_dbt, unique_target_path
 from orchestration.partitions import TRADING_DAYS, partition_window
 from orchestration.resources import WarehouseResource, dbt_cli
 
@@ -76,6 +77,14 @@ def window_vars(start: str, end: str) -> str:
     return json.dumps({"start_date": start, "end_date": end})
 
 
+def run_dbt(context: dg.AssetExecutionContext, warehouse: WarehouseResource, args: list[str]):
+    """`dbt <args>` on the warehouse, in this process (see orchestration/dbt_inprocess.py)."""
+    with warehouse.settings.dbt_environ():
+        manifest = parsed_manifest(DBT_PROJECT, _newest_source_mtime())
+        target = unique_target_path(DBT_PROJECT, context)
+        yield from stream_dbt(context, args, DBT_PROJECT, manifest, target)
+
+
 def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
     @dbt_assets(
         manifest=manifest,
@@ -86,15 +95,14 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         pool=DUCKDB_WRITER_POOL,
         project=DBT_PROJECT,
     )
-    def dbt_upstream(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    def dbt_upstream(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         # Unpartitioned, but inside a ranged run its tests need only check the run's
         # days (the views' other days are what earlier runs already tested).
         tags = context.run.tags
         start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
         end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
         args = ["build"] + (["--vars", window_vars(start, end)] if start and end else [])
-        with warehouse.settings.dbt_environ():
-            yield from dbt.cli(args, context=context).stream()
+        yield from run_dbt(context, warehouse, args)
 
     @dbt_assets(
         manifest=manifest,
@@ -106,11 +114,10 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         pool=DUCKDB_WRITER_POOL,
         project=DBT_PROJECT,
     )
-    def dbt_daily_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    def dbt_daily_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         start, end = partition_window(context.partition_key_range)
         args = ["build", "--vars", window_vars(start.isoformat(), end.isoformat())]
-        with warehouse.settings.dbt_environ():
-            yield from dbt.cli(args, context=context).stream()
+        yield from run_dbt(context, warehouse, args)
 
     @dbt_assets(
         manifest=manifest,
@@ -121,9 +128,8 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         pool=DUCKDB_WRITER_POOL,
         project=DBT_PROJECT,
     )
-    def dbt_history_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        with warehouse.settings.dbt_environ():
-            yield from dbt.cli(["build"], context=context).stream()
+    def dbt_history_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        yield from run_dbt(context, warehouse, ["build"])
 
     return [dbt_upstream, dbt_daily_marts, dbt_history_marts]
 

@@ -1,0 +1,167 @@
+"""dbt run inside the Dagster process, on a manifest parsed once per process.
+
+dagster-dbt's `DbtCliResource.cli` starts a `dbt` subprocess for every invocation: a new
+interpreter that imports dbt and re-parses the project (in full when `--vars` changed,
+which the run window does every day). At ten years of full-market history that was
+~2.5 s of start-up and up to 2.8 s of parse for each of the three dbt steps of a one-day
+refresh (BENCHMARKS.md). Here dbt's own programmatic entry point, `dbtRunner`, runs in
+the step's process with the parsed `Manifest` passed in, so dbt neither starts nor parses
+again; its structured events go through dagster-dbt's own translation
+(`DbtCoreCliEventMessage.to_default_asset_events`), so the assets, checks and metadata
+are the same as with the subprocess.
+
+dbt's run-time state is global: one invocation at a time per process. The writer pool
+(`duckdb_writer`, limit 1) already guarantees that for everything that writes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtProject
+from dagster_dbt.asset_utils import (
+    extract_runtime_selection_from_args,
+    get_manifest_and_translator_from_dbt_assets,
+    get_updated_cli_invocation_params_for_context,
+)
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+_LOCK = threading.Lock()
+_MANIFESTS: dict[tuple[str, str, float], Any] = {}
+_RESULT_EVENTS = {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"}
+
+
+class DbtInvocationError(RuntimeError):
+    pass
+
+
+def _project_args(project: DbtProject, target_path: Path) -> list[str]:
+    return [
+        "--project-dir", str(project.project_dir),
+        "--profiles-dir", str(project.profiles_dir),
+        "--target-path", str(target_path),
+        "--log-path", str(target_path),
+    ]  # fmt: skip
+
+
+def parsed_manifest(project: DbtProject, sources_mtime: float) -> Any:
+    """dbt's `Manifest` for the warehouse in MARGIN_WH_DB, parsed once per process and
+    again only when a project file changed (relation names carry the database's name)."""
+    from dbt.cli.main import dbtRunner
+
+    key = (str(project.project_dir), os.environ.get("MARGIN_WH_DB", ""), sources_mtime)
+    with _LOCK:
+        if key not in _MANIFESTS:
+            target = Path(project.project_dir) / "target" / "inprocess"
+            _seed_partial_parse(Path(project.project_dir) / "target", target)
+            result = dbtRunner().invoke(["parse", "--quiet", *_project_args(project, target)])
+            _close_duckdb()
+            if not result.success:
+                raise DbtInvocationError(f"dbt parse failed: {result.exception}")
+            _MANIFESTS.clear()  # one warehouse per process at a time; drop stale ones
+            _MANIFESTS[key] = result.result
+        return _MANIFESTS[key]
+
+
+def _seed_partial_parse(cli_target: Path, target: Path) -> None:
+    """Start from the CLI's partial-parse state (`ensure_manifest`, `margin-wh dbt`) when
+    it is newer than ours, as dagster-dbt does for its per-invocation targets."""
+    source, destination = cli_target / "partial_parse.msgpack", target / "partial_parse.msgpack"
+    if source.exists() and (
+        not destination.exists() or destination.stat().st_mtime < source.stat().st_mtime
+    ):
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, destination)
+
+
+def _close_duckdb() -> None:
+    """Close dbt-duckdb's database handle: it keeps one per process (a class attribute)
+    after an invocation, and the file must be free for the next step's connections."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if environment is not None:
+        environment.close()
+
+
+def stream_dbt(
+    context: dg.AssetExecutionContext,
+    args: Sequence[str],
+    project: DbtProject,
+    manifest: Any,
+    target_path: Path,
+) -> Iterator[Any]:
+    """Run `dbt <args>` for the assets the context selected; yield their Dagster events
+    (outputs for models and seeds, check results for tests) as dagster-dbt would."""
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.functions import msg_to_dict
+
+    manifest_json, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    cleaned, selects, excludes = extract_runtime_selection_from_args(list(args))
+    params = get_updated_cli_invocation_params_for_context(
+        context=context,
+        manifest=manifest_json,
+        dagster_dbt_translator=translator,
+        runtime_selects=selects,
+        runtime_excludes=excludes,
+    )
+    if params.dbt_project and Path(params.dbt_project.project_dir) != Path(project.project_dir):
+        # dagster-dbt copies the project to write a selector for very large subsets; the
+        # parsed manifest knows no such selector: run such a subset from the CLI instead.
+        raise DbtInvocationError(
+            f"selection too large for an in-process run ({len(params.selection_args)} args)"
+        )
+    events: list[dict[str, Any]] = []
+    errors: list[str] = []
+
+    def collect(message) -> None:
+        raw = msg_to_dict(message)
+        info = raw.get("info", {})
+        if info.get("level") == "error":
+            errors.append(info.get("msg", ""))
+        if info.get("name") in _RESULT_EVENTS:
+            events.append(raw)
+
+    invocation = [*cleaned, *_project_args(project, target_path), *params.selection_args]
+    previous = os.environ.get("DBT_INDIRECT_SELECTION")
+    if params.indirect_selection:
+        os.environ["DBT_INDIRECT_SELECTION"] = params.indirect_selection
+    try:
+        with _LOCK:
+            context.log.info(f"dbt (in-process) {' '.join(invocation)}")
+            result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(
+                [*invocation, "--quiet", "--no-send-anonymous-usage-stats"]
+            )
+    finally:
+        _close_duckdb()
+        if previous is None:
+            os.environ.pop("DBT_INDIRECT_SELECTION", None)
+        else:
+            os.environ["DBT_INDIRECT_SELECTION"] = previous
+    for raw in events:
+        event = DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={})
+        yield from event.to_default_asset_events(
+            manifest=params.manifest,
+            dagster_dbt_translator=params.dagster_dbt_translator,
+            context=context,
+            target_path=target_path,
+            project=project,
+        )
+    if result.exception is not None or not result.success:
+        detail = "\n".join(errors) or str(result.exception or "a node failed (see the log above)")
+        raise DbtInvocationError(f"dbt {' '.join(cleaned)} failed:\n{detail}")
+
+
+def unique_target_path(project: DbtProject, context: dg.AssetExecutionContext) -> Path:
+    """A target directory per step (artifacts of concurrent runs do not mix)."""
+    name = f"{context.op_execution_context.op.name}-{context.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    return Path(project.project_dir) / "target" / name
