@@ -20,9 +20,11 @@ snapshot as (
 
 daily_on_snapshot_days as (
 
-    -- the few days a snapshot exists for: the anti join below then probes only those
+    -- the few days a snapshot exists for: the anti join below then probes only those.
+    -- (The staging view again, not the CTE: DuckDB materializes a CTE used twice, which
+    -- would copy all of Sina's history on every query of a one-day window.)
     select security_code, trade_date,
-    from daily
+    from {{ ref('stg_akshare__stock_daily') }}
     semi join (select distinct trade_date from snapshot) as days using (trade_date)
 
 ),
