@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
@@ -464,6 +465,23 @@ def dbt_full_build(report: Report, wh: Warehouse, verbose: bool = True) -> dict[
     }  # fmt: skip
 
 
+def first_publication(report: Report, wh: Warehouse) -> float:
+    """Publish the freshly built warehouse once (snapshot file and Parquet), as the first
+    refresh of a new warehouse does: a daily refresh then updates a publication that
+    exists, which is the steady state the one-day figures measure."""
+    from margin_wh.publish.parquet import export_parquet
+    from margin_wh.publish.snapshot import publish_snapshot, snapshot_path
+
+    t = time.perf_counter()
+    settings = wh.settings
+    publish_snapshot(settings.db_path, settings.publish_dir, source=settings.source,
+                     manifest_path=wh.root / "dbt_target" / "manifest.json")  # fmt: skip
+    export_parquet(snapshot_path(settings.publish_dir), settings.publish_dir, source=settings.source)
+    seconds = time.perf_counter() - t
+    report(f"   [{wh.label}] first publication (snapshot + Parquet), set-up, not counted: {seconds:.1f} s")
+    return seconds
+
+
 # ---------------------------------------------------------------------------------------
 # 6. The same SQL directly on DuckDB
 # ---------------------------------------------------------------------------------------
@@ -670,6 +688,8 @@ def dbt_log_phases(log: Path) -> dict[str, Any]:
             record = json.loads(line)
         except ValueError:
             continue
+        if not isinstance(record, dict):  # in-process dbt writes text lines
+            continue
         info = record.get("info", {})
         with contextlib.suppress(KeyError, ValueError):
             ts = dt.datetime.fromisoformat(info["ts"].replace("Z", "+00:00")).timestamp()
@@ -702,13 +722,19 @@ def prime_partial_parse(wh: Warehouse) -> float:
 
 
 def one_day(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
-    from orchestration.runner import refresh
+    """The issue's one-day refresh (raw load + dbt) as one run of the real job, then the
+    BI publication of that day (snapshot, Parquet, report) as a second run, timed apart."""
+    from orchestration.runner import publish_run, refresh
 
     prime_s = prime_partial_parse(wh)
     with TreeMemory() as mem:
         t = time.perf_counter()
-        result = refresh(wh.settings, day, day, wh.instance, defs=wh.defs)
+        result = refresh(wh.settings, day, day, wh.instance, defs=wh.defs, publish=False)
         seconds = time.perf_counter() - t
+        t = time.perf_counter()
+        publish_id = publish_run(wh.settings, wh.instance, defs=wh.defs)
+        publish_s = time.perf_counter() - t
+    result = dataclasses.replace(result, run_ids=(*result.run_ids, publish_id))
     steps: dict[str, float] = {}
     dbt_nodes: dict[str, list[dict[str, Any]]] = {}
     dbt_info: dict[str, dict[str, Any]] = {}
@@ -718,14 +744,17 @@ def one_day(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
         dbt_nodes.update(nodes)
         dbt_info.update(info)
     report(
-        f"   [{wh.label}] refresh({day}, {day}): {seconds:.2f} s end to end in-process; "
+        f"   [{wh.label}] refresh({day}, {day}, publish=False), raw load + dbt: {seconds:.2f} s end to "
+        f"end in-process; then the BI publication of the day: {publish_s:.2f} s; "
         f"peak RSS of the process tree {gib(mem.peak_bytes)} (at start {gib(mem.start_bytes)}: "
         f"the benchmark's own data); dbt project parsed for this warehouse just before "
         f"({prime_s:.1f} s, not counted)"
     )
-    in_steps = sum(steps.values())
+    publish_steps = step_seconds(wh.instance, publish_id)
+    in_steps = sum(v for k, v in steps.items() if k not in publish_steps)
     report(
-        f"     steps {in_steps:.2f} s, Dagster run overhead (two runs) {seconds - in_steps:.2f} s:"
+        f"     raw + dbt steps {in_steps:.2f} s, Dagster run overhead (two runs) "
+        f"{seconds - in_steps:.2f} s; publication steps {sum(publish_steps.values()):.2f} s:"
     )
     for step, s in sorted(steps.items(), key=lambda kv: -kv[1]):
         inside = ""
@@ -743,6 +772,7 @@ def one_day(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
         report(f"       {_short_step(step):42} {s:7.2f} s{inside}")
     return {
         "seconds": seconds,
+        "publish_s": publish_s,
         "steps": steps,
         "dbt_nodes": dbt_nodes,
         "dbt_info": dbt_info,
@@ -835,8 +865,11 @@ def summary(
     for wh in (long, short):
         if "day" in wh.results:
             s = wh.results["day"]["seconds"]
-            rows.append([f"one-day refresh, {wh.label} of history", f"< {TARGET_DAY_S:.0f} s", f"{s:.2f} s",
+            rows.append([f"one-day refresh (raw + dbt), {wh.label} of history", f"< {TARGET_DAY_S:.0f} s", f"{s:.2f} s",
                          verdict(s < TARGET_DAY_S, f"x{s / TARGET_DAY_S:.1f}")])  # fmt: skip
+            p = wh.results["day"]["publish_s"]
+            rows.append(["  then the BI publication (snapshot, Parquet, report)", "-",
+                         f"{p:.2f} s (raw + dbt + publication {s + p:.2f} s)", "info"])  # fmt: skip
         if "day_cli" in wh.results:
             s = wh.results["day_cli"]["seconds"]
             rows.append(["  same, next day, as a new margin-wh process", f"< {TARGET_DAY_S:.0f} s", f"{s:.2f} s",
@@ -949,6 +982,8 @@ def main(argv: list[str] | None = None) -> int:
         if loaded:
             with phase(report, f"2. full dbt build from raw, {long.label}"):
                 built = attempt("dbt build", lambda: dbt_full_build(report, long), long, "build")
+            if built:
+                attempt("first publication", lambda: first_publication(report, long), long, "publish")
             if built and "direct" not in args.skip:
                 with phase(report, "6. the same model SQL directly on DuckDB, without dbt"):
                     attempt("direct SQL", lambda: direct_sql(report, long), long, "direct")
@@ -978,6 +1013,9 @@ def main(argv: list[str] | None = None) -> int:
                     lambda: dbt_full_build(Report(), short, verbose=False),
                     short,
                     "build",
+                )
+                ok = ok and attempt(
+                    "first publication (short)", lambda: first_publication(Report(), short), short, "publish"
                 )
                 if ok:
                     b = short.results["build"]

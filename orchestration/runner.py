@@ -13,6 +13,7 @@ import dagster as dg
 
 from margin_wh.calendar import CALENDAR_FUNCTION, load_calendar, trading_days_between
 from margin_wh.config import Settings
+from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import raw_key
 from orchestration.definitions import build_definitions
 from orchestration.partitions import TRADING_DAYS, partition_key
@@ -52,8 +53,10 @@ def refresh(
     instance: dg.DagsterInstance,
     raw_only: bool = False,
     defs: dg.Definitions | None = None,
+    publish: bool = True,
 ) -> RefreshResult:
-    """Load every raw dataset for the trading days in [start, end], then build the models."""
+    """Load every raw dataset for the trading days in [start, end], then build the models
+    (and, unless publish=False, the BI publication: see `publish_run`)."""
     defs = defs or build_definitions(settings)
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
     calendar_run = _execute(job, instance, asset_selection=[raw_key(CALENDAR_FUNCTION)])
@@ -75,6 +78,8 @@ def refresh(
     selection = dg.AssetSelection.all() - dg.AssetSelection.assets(raw_key(CALENDAR_FUNCTION))
     if raw_only:
         selection = dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(raw_key(CALENDAR_FUNCTION))
+    elif not publish:
+        selection = selection - dg.AssetSelection.groups(PUBLISH_GROUP)
     keys = list(selection.resolve(defs.resolve_asset_graph()))
     run = _execute(
         job,
@@ -86,3 +91,11 @@ def refresh(
         },
     )
     return RefreshResult(loadable[0], loadable[-1], len(loadable), (calendar_run.run_id, run.run_id))
+
+
+def publish_run(settings: Settings, instance: dg.DagsterInstance, defs: dg.Definitions | None = None) -> str:
+    """Materialize the BI publication (snapshot, Parquet, report) from the warehouse as it is."""
+    defs = defs or build_definitions(settings)
+    job = defs.resolve_job_def(REFRESH_JOB_NAME)
+    keys = list(dg.AssetSelection.groups(PUBLISH_GROUP).resolve(defs.resolve_asset_graph()))
+    return _execute(job, instance, asset_selection=keys).run_id
