@@ -12,7 +12,12 @@ import pytest
 from margin_wh.calendar import load_calendar
 from orchestration.partitions import TRADING_DAYS, partition_keys_to_add, window_days
 from orchestration.runner import refresh
-from orchestration.schedules import REFRESH_JOB_NAME, daily_run_request
+from orchestration.schedules import (
+    REFRESH_JOB_NAME,
+    SNAPSHOT_JOB_NAME,
+    daily_run_request,
+    snapshot_run_request,
+)
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_keys.txt"
 MARTS = (
@@ -178,3 +183,25 @@ def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse, tmp_path_fa
             else:
                 assert not result.run_requests
                 assert "not a trading day" in result.skip_message
+
+
+def test_closing_snapshot_schedule_takes_todays_close_on_trading_days(warehouse, tmp_path_factory):
+    calendar = load_calendar(warehouse.settings.landing_dir)
+    request = snapshot_run_request(calendar, dt.date(2024, 7, 8))
+    assert isinstance(request, dg.RunRequest) and request.partition_key == "2024-07-08"
+    assert isinstance(snapshot_run_request(calendar, dt.date(2024, 7, 6)), dg.SkipReason)  # Saturday
+    assert isinstance(snapshot_run_request([], dt.date(2024, 7, 8)), dg.SkipReason)
+
+    job = warehouse.defs.resolve_job_def(SNAPSHOT_JOB_NAME)
+    assert [k.to_user_string() for k in job.asset_layer.selected_asset_keys] == ["raw/stock_zh_a_spot_em"]
+    schedule = warehouse.defs.resolve_schedule_def("closing_snapshot")
+    home = tmp_path_factory.mktemp("snapshot_schedule_instance")
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=dt.datetime(2024, 7, 8, 15, 40, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+            repository_def=warehouse.defs.get_repository_def(),
+        )
+        result = schedule.evaluate_tick(context)
+        assert [r.partition_key for r in result.run_requests] == ["2024-07-08"]
+        assert instance.get_dynamic_partitions(TRADING_DAYS.name) == ["2024-07-08"]
