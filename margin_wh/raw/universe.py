@@ -65,7 +65,7 @@ def plan_fetch(
             f"{skipped} day(s) already covered by the {QUOTE_SNAPSHOT} snapshot" if skipped else ""
         )
         return FetchPlan(fetched, quote_symbols(con, fetched) if fetched else [], why)
-    if dataset.call in ("per_symbol_range", "per_symbol_full"):
+    if dataset.call == "per_symbol_full":  # the spot indices of the index futures
         return FetchPlan(days, spot_index_symbols())
     return FetchPlan(days, [])
 
