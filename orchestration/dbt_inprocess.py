@@ -17,6 +17,7 @@ dbt's run-time state is global: one invocation at a time per process. The writer
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import uuid
@@ -36,6 +37,11 @@ from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 _LOCK = threading.Lock()
 _MANIFESTS: dict[tuple[str, str, float], Any] = {}
 _RESULT_EVENTS = {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"}
+# Each dbt step writes its artifacts (manifest, run_results, compiled SQL, dbt.log: about
+# 6 MB) to a directory of its own; the newest few per step are kept for debugging, so a
+# daily schedule does not fill the disk (three steps a day were ~5 GB a year).
+KEEP_STEP_TARGETS = 10
+_STEP_TARGET = re.compile(r"^(?P<step>dbt_[a-z0-9_]+)-[0-9a-f]{7}(?:-[0-9a-f]{7})?$")
 
 
 class DbtInvocationError(RuntimeError):
@@ -162,6 +168,32 @@ def stream_dbt(
 
 
 def unique_target_path(project: DbtProject, context: dg.AssetExecutionContext) -> Path:
-    """A target directory per step (artifacts of concurrent runs do not mix)."""
+    """A target directory per step (artifacts of concurrent runs do not mix); older ones
+    of the same step beyond the newest KEEP_STEP_TARGETS are removed."""
     name = f"{context.op_execution_context.op.name}-{context.run_id[:7]}-{uuid.uuid4().hex[:7]}"
-    return Path(project.project_dir) / "target" / name
+    root = Path(project.project_dir) / "target"
+    prune_step_targets(root, keep=KEEP_STEP_TARGETS - 1)  # room for the new one
+    return root / name
+
+
+def prune_step_targets(root: Path, keep: int) -> list[Path]:
+    """Remove the per-step target directories under `root` (`<step>-<run>-<id>`) beyond
+    the `keep` newest (by modification time) of each step; return what was removed.
+    Anything else in `root` (dbt's own target, the in-process parse) is left alone."""
+    by_step: dict[str, list[tuple[float, Path]]] = {}
+    for entry in root.iterdir() if root.is_dir() else ():
+        match = _STEP_TARGET.match(entry.name)
+        if match is None or not entry.is_dir():
+            continue
+        try:
+            mtime = entry.stat().st_mtime
+        except FileNotFoundError:  # removed by a concurrent prune
+            continue
+        by_step.setdefault(match["step"], []).append((mtime, entry))
+    removed = []
+    for entries in by_step.values():
+        entries.sort(key=lambda item: item[0], reverse=True)
+        for _, old in entries[max(keep, 0) :]:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old)
+    return removed
