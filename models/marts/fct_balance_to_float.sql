@@ -13,14 +13,13 @@
     )
 }}
 
+{# The window functions run on a narrow projection (keys and the measures they read),
+    then join back to the wide rows: a window operator sorts every column it carries,
+    and sorting the 25 wide columns (names, industries) through two window orders cost
+    2.5 s more of a 13 s full build at ten years of the whole market (BENCHMARKS.md).
+    The detail is read twice rather than shared in a CTE, which DuckDB would materialize. #}
+
 with
-
-detail as (
-
-    select * from {{ ref('int_margin_detail_unified') }}
-    where {{ run_window_filter(lookback_trading_days=var('lookback_trading_days')) }}
-
-),
 
 calendar as (
 
@@ -28,17 +27,21 @@ calendar as (
 
 ),
 
-indexed as (
+measures as (
 
     select
-        detail.*,
+        detail.trade_date,
+        detail.security_code,
         calendar.trading_day_index,
+        detail.short_balance_cny,
+        detail.short_volume_shares,
+        detail.financing_balance_cny,
+        detail.close_cny,
         detail.short_balance_cny / nullif(detail.float_market_cap_cny, 0)
             as short_to_float_ratio,
-        detail.financing_balance_cny / nullif(detail.float_market_cap_cny, 0)
-            as financing_to_float_ratio,
-    from detail
+    from {{ ref('int_margin_detail_unified') }} as detail
     left join calendar using (trade_date)
+    where {{ run_window_filter('detail.trade_date', lookback_trading_days=var('lookback_trading_days')) }}
 
 ),
 
@@ -47,7 +50,8 @@ changes as (
     -- lag(n) is the row exactly n trading days back only when the security has a row
     -- on each of those days: otherwise the change is null
     select
-        *,
+        trade_date,
+        security_code,
         short_balance_cny - {{ trading_days_back('short_balance_cny', 1) }} as short_balance_change_1d_cny,
         short_balance_cny - {{ trading_days_back('short_balance_cny', 5) }} as short_balance_change_5d_cny,
         short_balance_cny - {{ trading_days_back('short_balance_cny', 20) }} as short_balance_change_20d_cny,
@@ -62,8 +66,25 @@ changes as (
                 order by short_to_float_ratio desc nulls last
             )
         end as short_to_float_rank,
-    from indexed
+    from measures
     window security_days as (partition by security_code order by trading_day_index)
+
+),
+
+joined as (
+
+    select
+        detail.*,
+        detail.short_balance_cny / nullif(detail.float_market_cap_cny, 0)
+            as short_to_float_ratio,
+        detail.financing_balance_cny / nullif(detail.float_market_cap_cny, 0)
+            as financing_to_float_ratio,
+        changes.* exclude (trade_date, security_code),
+    from {{ ref('int_margin_detail_unified') }} as detail
+    inner join changes
+        on detail.trade_date = changes.trade_date
+        and detail.security_code = changes.security_code
+    where {{ run_window_filter('detail.trade_date') }}
 
 ),
 
@@ -103,8 +124,7 @@ final as (
         cast(financing_balance_change_5d_cny as double) as financing_balance_change_5d_cny,
         cast(financing_balance_change_20d_cny as double)
             as financing_balance_change_20d_cny,
-    from changes
-    where {{ run_window_filter() }}
+    from joined
 
 )
 
