@@ -89,9 +89,14 @@ def _seed_partial_parse(cli_target: Path, target: Path) -> None:
 
 def _close_duckdb() -> None:
     """Close dbt-duckdb's database handle: it keeps one per process (a class attribute)
-    after an invocation, and the file must be free for the next step's connections."""
+    after an invocation, and the file must be free for the next step's connections.
+    Drop dbt's adapter too: dbt resets adapters only when the next invocation starts, so
+    between steps (and after the last) its relation cache kept DuckDB relation objects
+    of the closed database alive."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import reset_adapters
 
+    reset_adapters()
     with DuckDBConnectionManager._LOCK:
         environment = DuckDBConnectionManager._ENV
         DuckDBConnectionManager._ENV = None
