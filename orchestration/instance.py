@@ -35,8 +35,25 @@ def _sqlite_normal_sync(dbapi_connection, _record) -> None:
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
-def get_instance() -> dg.DagsterInstance:
-    dagster_home()
+def _listen_sqlite() -> None:
     if not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _sqlite_normal_sync):
         sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _sqlite_normal_sync)
+
+
+def get_instance() -> dg.DagsterInstance:
+    dagster_home()
+    _listen_sqlite()
     return dg.DagsterInstance.get()
+
+
+def instance_at(home: Path) -> dg.DagsterInstance:
+    """The persistent (SQLite) instance in `home` with our dagster.yaml, as `get_instance`
+    makes it, without touching DAGSTER_HOME (the benchmark holds several)."""
+    from dagster._core.instance.ref import InstanceRef
+
+    home = Path(home).absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    _listen_sqlite()
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
