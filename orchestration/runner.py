@@ -34,11 +34,21 @@ class RefreshResult:
     run_ids: tuple[str, ...]
 
 
+def _error_text(error) -> str:
+    """The step's error and its causes: Dagster wraps what the step raised ("Error
+    occurred while executing op ...") and keeps the reason in the cause chain."""
+    parts = []
+    while error is not None:
+        parts.append(error.message.strip())
+        error = error.cause
+    return "\n  caused by: ".join(parts)
+
+
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
     result = job.execute_in_process(instance=instance, run_config=RUN_CONFIG, raise_on_error=False, **kwargs)
     if not result.success:
         failures = [
-            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            f"{e.step_key}: {_error_text(e.event_specific_data.error)}"
             for e in result.all_events
             if e.event_type_value == "STEP_FAILURE"
         ]

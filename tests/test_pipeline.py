@@ -142,6 +142,46 @@ def test_two_consecutive_partitions_extend_the_marts(settings_factory):
     assert len(list((settings.landing_dir / "stock_zh_a_spot_em").glob("*.parquet"))) == 2
 
 
+def test_a_mart_row_breaking_a_constraint_fails_the_run_and_keeps_the_day(settings_factory):
+    """Column rules are DuckDB constraints on the marts: a violating row (here a financing
+    balance above the float market cap, consistent with its own margin total, so no
+    earlier check objects) fails the dbt step, and the day's rows stay as they were."""
+    from orchestration.definitions import build_definitions
+    from orchestration.runner import RefreshError, _execute
+
+    settings = settings_factory()
+    instance = dg.DagsterInstance.ephemeral()
+    defs = build_definitions(settings)
+    day = refresh(settings, dt.date(2024, 7, 10), dt.date(2024, 7, 10), instance, defs=defs).first_day
+    before_sql = "select count(*), sum(financing_balance_cny) from marts.fct_balance_to_float where trade_date = ?"
+    with duckdb.connect(str(settings.db_path)) as con:
+        before = con.execute(before_sql, [day]).fetchall()
+        con.execute(
+            """update raw.stock_margin_detail_szse
+            set "融资余额" = "融资余额" + 1e15, "融资融券余额" = "融资融券余额" + 1e15
+            where rowid = (select min(rowid) from raw.stock_margin_detail_szse where trade_date = ?)""",
+            [day],
+        )
+    marts = [
+        dg.AssetKey(["intermediate", "int_margin_detail_unified"]),
+        dg.AssetKey(["marts", "fct_balance_to_float"]),
+    ]
+    with pytest.raises(RefreshError, match=r"CHECK constraint failed.*financing_to_float_ratio <= 1"):
+        _execute(
+            defs.resolve_job_def(REFRESH_JOB_NAME),
+            instance,
+            asset_selection=marts,
+            tags={"dagster/partition": day.isoformat()},
+        )
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        assert con.execute(before_sql, [day]).fetchall() == before
+        not_null = con.execute(
+            """select count(*) from duckdb_constraints()
+            where table_name = 'fct_balance_to_float' and constraint_type = 'NOT NULL'"""
+        ).fetchall()
+    assert not_null == [(3,)]  # trade_date, security_code, exchange
+
+
 def test_window_days_and_partition_order():
     calendar = [dt.date(2024, 9, 30), dt.date(2024, 10, 8), dt.date(2024, 10, 9)]
     assert window_days(dg.PartitionKeyRange("2024-09-30", "2024-10-08"), calendar) == calendar[:2]

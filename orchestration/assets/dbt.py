@@ -34,9 +34,6 @@ DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 DAILY = "config.materialized:incremental"
 UPSTREAM = "resource_type:seed tag:layer_staging tag:layer_intermediate"
 HISTORY = "tag:layer_marts"
-# Checks every mart, so it belongs to the last step: dbt's eager test selection would
-# otherwise also run it in the daily step, before the whole-history marts are rebuilt.
-ALL_MARTS_TEST = "assert_mart_constraints_in_place"
 
 
 def _newest_source_mtime() -> float:
@@ -110,7 +107,6 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
     @dbt_assets(
         manifest=manifest,
         select=DAILY,
-        exclude=ALL_MARTS_TEST,
         name="dbt_daily_marts",
         dagster_dbt_translator=TRANSLATOR,
         partitions_def=TRADING_DAYS,
