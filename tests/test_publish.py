@@ -375,3 +375,31 @@ def test_incremental_snapshot_equals_the_warehouse_after_changes(tmp_path):
                 assert diff == 0, (table, a, b)
         tables = {r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = 's'").fetchall()}
     assert "dropped_later" not in tables and "snapshot_info" in tables
+
+
+def test_publish_keeps_unchanged_constrained_marts(tmp_path, monkeypatch):
+    """The marts carry NOT NULL and CHECK constraints that the snapshot's copies do not:
+    that difference alone must not look like a new schema (a full re-copy of every mart
+    on every publish)."""
+    from margin_wh.publish import snapshot as snap
+
+    db = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema marts; create schema reference")
+        con.execute(
+            "create table marts.fct_daily (trade_date date not null, "
+            "short_balance_cny double check (short_balance_cny >= 0))"
+        )
+        con.execute(
+            "insert into marts.fct_daily select date '2024-01-01' + cast(i as integer), i from range(10) t(i)"
+        )
+    publish = tmp_path / "published"
+    snap.publish_snapshot(db, publish, source="demo")
+    compared = []
+    real = snap._fingerprints
+    monkeypatch.setattr(
+        snap, "_fingerprints", lambda con, catalog, q, by_year: compared.append(q) or real(con, catalog, q, by_year)
+    )
+    snap.publish_snapshot(db, publish, source="demo")
+    # compared year by year (both sides), not dropped and copied again
+    assert compared.count('"marts"."fct_daily"') == 2

@@ -222,8 +222,11 @@ def _copy_previous(target: Path, tmp: Path) -> bool:
 
 
 def _columns_of(con: duckdb.DuckDBPyConnection, catalog: str, qualified: str) -> list[tuple]:
+    """(name, type) of each column. Not DESCRIBE's nullability: the warehouse's marts carry
+    NOT NULL constraints that the snapshot's CREATE TABLE AS copies do not, and comparing
+    them made every publish re-copy every mart (9.8 s instead of 3.3 s at ten years)."""
     try:
-        return con.execute(f"describe {catalog}.{qualified}").fetchall()
+        return [row[:2] for row in con.execute(f"describe {catalog}.{qualified}").fetchall()]
     except duckdb.CatalogException:
         return []
 
