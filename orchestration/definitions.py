@@ -41,12 +41,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         description="Take the market's closing snapshot (close, float market cap) of a trading day.",
         tags={"margin_wh/source": settings.source},
     )
+    assets = [*RAW_ASSETS, *dbt_assets, *build_publish_assets(dbt_assets)]
     return dg.Definitions(
-        assets=[*RAW_ASSETS, *dbt_assets, *build_publish_assets(dbt_assets)],
+        assets=assets,
         asset_checks=RAW_CHECKS,
         jobs=[refresh_job, snapshot_job],
         schedules=[
-            build_daily_schedule(settings, refresh_job),
+            build_daily_schedule(settings, refresh_job, assets),
             build_snapshot_schedule(settings, snapshot_job),
         ],
         sensors=[report_failed_refresh],

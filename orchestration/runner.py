@@ -13,8 +13,10 @@ import dagster as dg
 
 from margin_wh.calendar import CALENDAR_FUNCTION, load_calendar, trading_days_between
 from margin_wh.config import Settings
+from orchestration.assets.dbt import dbt_steps
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import raw_key
+from orchestration.dbt_reference import current_reference_keys
 from orchestration.definitions import build_definitions
 from orchestration.partitions import TRADING_DAYS, partition_key
 from orchestration.schedules import REFRESH_JOB_NAME
@@ -90,6 +92,10 @@ def refresh(
         selection = dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(raw_key(CALENDAR_FUNCTION))
     elif not publish:
         selection = selection - dg.AssetSelection.groups(PUBLISH_GROUP)
+    # seeds and what is built from them alone, unchanged since they were built: left out
+    selection = selection - dg.AssetSelection.assets(
+        *current_reference_keys(dbt_steps(defs), settings.db_path)
+    )
     keys = list(selection.resolve(defs.resolve_asset_graph()))
     run = _execute(
         job,

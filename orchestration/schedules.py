@@ -8,11 +8,14 @@
 
 
 import datetime as dt
+from collections.abc import Collection, Sequence
 
 import dagster as dg
 
 from margin_wh.calendar import SHANGHAI, day_to_load_on, is_trading_day, load_calendar
 from margin_wh.config import Settings
+from orchestration.assets.dbt import DBT_STEPS
+from orchestration.dbt_reference import current_reference_keys
 from orchestration.partitions import TRADING_DAYS, partition_key
 
 REFRESH_JOB_NAME = "refresh_warehouse"
@@ -24,9 +27,14 @@ RETRY_TAGS = {"dagster/max_retries": str(RUN_RETRIES), "dagster/retry_strategy":
 
 
 def daily_run_request(
-    calendar: list[dt.date], run_day: dt.date, existing_keys: list[str]
+    calendar: list[dt.date],
+    run_day: dt.date,
+    existing_keys: list[str],
+    job_keys: Sequence[dg.AssetKey] = (),
+    leave_out: Collection[dg.AssetKey] = frozenset(),
 ) -> dg.RunRequest | dg.SkipReason:
-    """The run for a morning: load T-1 on trading days, skip anything else."""
+    """The run for a morning: load T-1 on trading days, skip anything else. Assets in
+    `leave_out` (reference nodes unchanged since they were built) are not selected."""
     if not calendar:
         return dg.SkipReason(
             "no trading calendar in the landing zone yet: materialize raw/tool_trade_date_hist_sina"
@@ -35,7 +43,8 @@ def daily_run_request(
     if day is None:
         return dg.SkipReason(f"{run_day} is not a trading day: nothing is published")
     key = partition_key(day)
-    return dg.RunRequest(run_key=key, partition_key=key, tags=RETRY_TAGS)
+    selection = [k for k in job_keys if k not in leave_out] if leave_out else None
+    return dg.RunRequest(run_key=key, partition_key=key, tags=RETRY_TAGS, asset_selection=selection)
 
 
 def snapshot_run_request(calendar: list[dt.date], run_day: dt.date) -> dg.RunRequest | dg.SkipReason:
@@ -57,7 +66,13 @@ def _register(context, key: str) -> None:
         context.instance.add_dynamic_partitions(TRADING_DAYS.name, [key])
 
 
-def build_daily_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
+def build_daily_schedule(
+    settings: Settings, job, assets: Sequence[dg.AssetsDefinition]
+) -> dg.ScheduleDefinition:
+    """`assets`: every asset of the refresh job (its selection is all of them)."""
+    job_keys = sorted({key for a in assets for key in a.keys}, key=lambda k: k.to_user_string())
+    dbt_steps = [a for a in assets if a.node_def.name in DBT_STEPS]
+
     @dg.schedule(
         job=job,
         cron_schedule=DAILY_CRON,
@@ -71,7 +86,8 @@ def build_daily_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
         run_day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
         calendar = load_calendar(settings.landing_dir)
         existing = context.instance.get_dynamic_partitions(TRADING_DAYS.name)
-        request = daily_run_request(calendar, run_day, existing)
+        leave_out = current_reference_keys(dbt_steps, settings.db_path)
+        request = daily_run_request(calendar, run_day, existing, job_keys, leave_out)
         if isinstance(request, dg.RunRequest):
             _register(context, request.partition_key)
         return request

@@ -122,6 +122,43 @@ def test_rematerializing_a_partition_changes_nothing(warehouse):
     assert before == after
 
 
+def _materialized(instance, run_id) -> set[str]:
+    events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    return {e.dagster_event.asset_key.to_user_string() for e in events}
+
+
+def test_reference_nodes_are_built_again_only_when_their_definitions_change(warehouse):
+    """Seeds and the models built from them alone: the first refresh built them and stored
+    their fingerprint; later daily runs leave them (and their tests) out, until the
+    fingerprint no longer matches what the warehouse stores."""
+    from orchestration.assets.dbt import dbt_steps
+    from orchestration.dbt_reference import STATE_TABLE, current_reference_keys
+
+    db = warehouse.settings.db_path
+    steps = dbt_steps(warehouse.defs)
+    reference = {k.to_user_string() for k in current_reference_keys(steps, db)}
+    assert {
+        "reference/policy_events",
+        "reference/sw2021_industries",
+        "staging/stg_reference__policy_events",
+        "staging/stg_reference__sw2021_industries",
+    } <= reference
+    assert not any(k.startswith(("marts/fct_", "raw/")) for k in reference)
+
+    day = warehouse.last_day
+    run = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs).run_ids[-1]
+    built = _materialized(warehouse.instance, run)
+    assert not built & reference
+    assert {"marts/fct_balance_to_float", "staging/stg_akshare__stock_daily"} <= built
+
+    with duckdb.connect(str(db)) as con:  # as if a seed file had changed
+        con.execute(f"update {STATE_TABLE} set fingerprint = 'an older definition'")
+    assert current_reference_keys(steps, db) == set()
+    run = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs).run_ids[-1]
+    assert reference <= _materialized(warehouse.instance, run)
+    assert {k.to_user_string() for k in current_reference_keys(steps, db)} == reference
+
+
 def test_two_consecutive_partitions_extend_the_marts(settings_factory):
     """Materialize one partition, then the next: the marts hold both days, once each."""
     from orchestration.definitions import build_definitions
@@ -217,6 +254,10 @@ def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse, tmp_path_fa
             result = schedule.evaluate_tick(context)
             if loads:
                 assert [r.partition_key for r in result.run_requests] == [loads]
+                # reference nodes unchanged since built are not selected; the rest is
+                selected = {k.to_user_string() for k in result.run_requests[0].asset_selection}
+                assert "marts/fct_balance_to_float" in selected and "raw/stock_margin_detail_sse" in selected
+                assert "reference/policy_events" not in selected
                 assert result.run_requests[0].tags["dagster/max_retries"] == "2"
                 # the partition is registered with the run, so the run can start
                 assert instance.get_dynamic_partitions(TRADING_DAYS.name) == [loads]

@@ -6,7 +6,9 @@
   its partition range, passed to dbt as the vars start_date / end_date (one dbt
   invocation per run, however many days: BackfillPolicy.single_run);
 - `dbt_history_marts`: small marts over the whole history (policy-event windows).
-dbt tests become asset checks on the models they test.
+dbt tests become asset checks on the models they test. A daily or ranged run leaves the
+reference nodes (seeds and what is built from them alone) out of its selection while
+their definitions are unchanged since they were built: orchestration/dbt_reference.py.
 """
 
 
@@ -24,6 +26,7 @@ from dagster_dbt import (
 )
 
 from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from orchestration import dbt_reference
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
 from orchestration.dbt_inprocess import parsed_manifest, stream_dbt, unique_target_path
 from orchestration.partitions import TRADING_DAYS, partition_window
@@ -32,6 +35,7 @@ from orchestration.resources import WarehouseResource, dbt_cli
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 DAILY = "config.materialized:incremental"
+DBT_STEPS = ("dbt_upstream", "dbt_daily_marts", "dbt_history_marts")
 UPSTREAM = "resource_type:seed tag:layer_staging tag:layer_intermediate"
 HISTORY = "tag:layer_marts"
 
@@ -77,12 +81,36 @@ def window_vars(start: str, end: str) -> str:
     return json.dumps({"start_date": start, "end_date": end})
 
 
-def run_dbt(context: dg.AssetExecutionContext, warehouse: WarehouseResource, args: list[str]):
-    """`dbt <args>` on the warehouse, in this process (see orchestration/dbt_inprocess.py)."""
-    with warehouse.settings.dbt_environ():
+def run_window(context: dg.AssetExecutionContext) -> tuple[str, str] | None:
+    """The run's trading-day window (first, last partition), or None outside a
+    partitioned run (an unpartitioned step inside a ranged run still sees it)."""
+    tags = context.run.tags
+    start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
+    end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
+    return (start, end) if start and end else None
+
+
+def run_dbt(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    args: list[str],
+):
+    """`dbt <args>` on the warehouse, in this process (see orchestration/dbt_inprocess.py).
+    After building the whole step, record its reference nodes' fingerprint (dbt_reference)."""
+    settings = warehouse.settings
+    whole_step = set(context.selected_asset_keys) == set(context.assets_def.keys)
+    with settings.dbt_environ():
         manifest = parsed_manifest(DBT_PROJECT, _newest_source_mtime())
         target = unique_target_path(DBT_PROJECT, context)
         yield from stream_dbt(context, args, DBT_PROJECT, manifest, target)
+    reference = dbt_reference.step_reference(context.assets_def)
+    if whole_step and reference.asset_keys:
+        dbt_reference.record_state(settings.db_path, reference.step, reference.fingerprint)
+
+
+def dbt_steps(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
+    """The dbt steps' asset definitions among `defs`."""
+    return [a for a in defs.resolve_asset_graph().assets_defs if a.node_def.name in DBT_STEPS]
 
 
 def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
@@ -98,10 +126,11 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
     def dbt_upstream(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         # Unpartitioned, but inside a ranged run its tests need only check the run's
         # days (the views' other days are what earlier runs already tested).
-        tags = context.run.tags
-        start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
-        end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
-        args = ["build"] + (["--vars", window_vars(start, end)] if start and end else [])
+        window = run_window(context)
+        # "--exclude DAILY" again: a subset (reference nodes left out) is a list of nodes,
+        # and dbt's eager test selection would add the daily models' tests that also read
+        # a view here (e.g. relationships to the calendar) before those models are built
+        args = ["build", "--exclude", DAILY] + (["--vars", window_vars(*window)] if window else [])
         yield from run_dbt(context, warehouse, args)
 
     @dbt_assets(
@@ -129,7 +158,7 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         project=DBT_PROJECT,
     )
     def dbt_history_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        yield from run_dbt(context, warehouse, ["build"])
+        yield from run_dbt(context, warehouse, ["build", "--exclude", DAILY])  # as upstream
 
     return [dbt_upstream, dbt_daily_marts, dbt_history_marts]
 
