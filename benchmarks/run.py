@@ -782,7 +782,7 @@ def one_day(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
     publish_steps = step_seconds(wh.instance, publish_id)
     in_steps = sum(v for k, v in steps.items() if k not in publish_steps)
     report(
-        f"     raw + dbt steps {in_steps:.2f} s, Dagster run overhead (two runs) "
+        f"     raw + dbt steps {in_steps:.2f} s, Dagster run overhead ({len(result.run_ids) - 1} run(s)) "
         f"{seconds - in_steps:.2f} s; publication steps {sum(publish_steps.values()):.2f} s:"
     )
     for step, s in sorted(steps.items(), key=lambda kv: -kv[1]):
@@ -847,7 +847,7 @@ def one_day_cli(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
 
 def cli_run_steps(home: Path, exclude: set[str] = frozenset()) -> dict[str, float]:
     """Step durations of the runs recorded in a DAGSTER_HOME but not in `exclude` (the
-    CLI's two runs)."""
+    CLI's runs)."""
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 

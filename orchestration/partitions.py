@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from margin_wh.calendar import trading_days_between
+from margin_wh.calendar import previous_trading_day, trading_days_between
+from margin_wh.config import Settings
 
 TRADING_DAYS = dg.DynamicPartitionsDefinition(name="trading_day")
 
@@ -58,3 +59,13 @@ def sync_trading_days(instance: dg.DagsterInstance, wanted: Sequence[dt.date]) -
     if missing:
         instance.add_dynamic_partitions(TRADING_DAYS.name, missing)
     return len(missing)
+
+
+def publishable_days(calendar: Sequence[dt.date], settings: Settings, today: dt.date) -> list[dt.date]:
+    """Trading days from the history start to the last day whose data can exist on
+    `today` (Shanghai): T-1, since day T is published on T+1; for the demo source, no later
+    than the demo market's end."""
+    last = previous_trading_day(calendar, today)
+    if settings.source == "demo":
+        last = min(last, settings.demo_end) if last else settings.demo_end
+    return [d for d in calendar if settings.history_start <= d <= last] if last else []

@@ -1,7 +1,10 @@
 """Run the real Definitions from Python: what `margin-wh refresh` and the tests call.
 
-A refresh is two runs of the refresh job: the trading calendar first (it defines the
-partitions), then one run over the whole partition range (single-run backfill).
+A refresh is one run of the refresh job over the whole partition range (single-run
+backfill). The trading calendar defines the partitions: when the calendar last fetched
+reaches the range's end, the range's days are registered from it (as the daily schedule
+does) and the calendar is fetched again inside the run; otherwise (a new warehouse, a
+range past the calendar's end) a first run fetches the calendar.
 """
 
 from __future__ import annotations
@@ -11,14 +14,24 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from margin_wh.calendar import CALENDAR_FUNCTION, load_calendar, trading_days_between
+from margin_wh.calendar import (
+    CALENDAR_FUNCTION,
+    load_calendar,
+    shanghai_today,
+    trading_days_between,
+)
 from margin_wh.config import Settings
 from orchestration.assets.dbt import dbt_steps
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import raw_key
 from orchestration.dbt_reference import current_reference_keys
 from orchestration.definitions import build_definitions
-from orchestration.partitions import TRADING_DAYS, partition_key
+from orchestration.partitions import (
+    TRADING_DAYS,
+    partition_key,
+    publishable_days,
+    sync_trading_days,
+)
 from orchestration.schedules import REFRESH_JOB_NAME
 
 RUN_CONFIG = {"loggers": {"progress": {}}}
@@ -71,9 +84,16 @@ def refresh(
     (and, unless publish=False, the BI publication: see `publish_run`)."""
     defs = defs or build_definitions(settings)
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
-    calendar_run = _execute(job, instance, asset_selection=[raw_key(CALENDAR_FUNCTION)])
+    run_ids: list[str] = []
+    calendar = load_calendar(settings.landing_dir)
+    calendar_in_run = bool(calendar) and calendar[-1] >= end
+    if calendar_in_run:
+        sync_trading_days(instance, publishable_days(calendar, settings, shanghai_today()))
+    else:
+        run_ids.append(_execute(job, instance, asset_selection=[raw_key(CALENDAR_FUNCTION)]).run_id)
+        calendar = load_calendar(settings.landing_dir)
 
-    days = trading_days_between(load_calendar(settings.landing_dir), start, end)
+    days = trading_days_between(calendar, start, end)
     partitions = set(instance.get_dynamic_partitions(TRADING_DAYS.name))
     loadable = [d for d in days if partition_key(d) in partitions]
     if not loadable:
@@ -87,10 +107,10 @@ def refresh(
         skipped = sorted(set(days) - set(loadable))
         print(f"note: skipping {len(skipped)} trading day(s) not loadable yet, e.g. {skipped[:3]}")
 
-    selection = dg.AssetSelection.all() - dg.AssetSelection.assets(raw_key(CALENDAR_FUNCTION))
-    if raw_only:
-        selection = dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(raw_key(CALENDAR_FUNCTION))
-    elif not publish:
+    selection = dg.AssetSelection.groups("raw") if raw_only else dg.AssetSelection.all()
+    if not calendar_in_run:
+        selection = selection - dg.AssetSelection.assets(raw_key(CALENDAR_FUNCTION))
+    if not publish:
         selection = selection - dg.AssetSelection.groups(PUBLISH_GROUP)
     # seeds and what is built from them alone, unchanged since they were built: left out
     selection = selection - dg.AssetSelection.assets(
@@ -106,7 +126,8 @@ def refresh(
             "dagster/asset_partition_range_end": partition_key(loadable[-1]),
         },
     )
-    return RefreshResult(loadable[0], loadable[-1], len(loadable), (calendar_run.run_id, run.run_id))
+    run_ids.append(run.run_id)
+    return RefreshResult(loadable[0], loadable[-1], len(loadable), tuple(run_ids))
 
 
 def publish_run(settings: Settings, instance: dg.DagsterInstance, defs: dg.Definitions | None = None) -> str:

@@ -174,6 +174,16 @@ def test_two_consecutive_partitions_extend_the_marts(settings_factory):
         ).fetchall()
     assert [r[0] for r in rows] == [first.first_day, second.first_day]
     assert all(n == distinct and n > 0 for _, n, distinct in rows)
+    # a new warehouse fetches the calendar in a run of its own first (it defines the
+    # partitions); the next day is in the calendar already: one run, which refetches it
+    assert (len(first.run_ids), len(second.run_ids)) == (2, 1)
+    calendar_fetches = instance.get_event_records(
+        dg.EventRecordsFilter(
+            dg.DagsterEventType.ASSET_MATERIALIZATION,
+            asset_key=dg.AssetKey(["raw", "tool_trade_date_hist_sina"]),
+        )
+    )
+    assert {r.event_log_entry.run_id for r in calendar_fetches} == {first.run_ids[0], second.run_ids[0]}
     # Daily runs price the market with one snapshot each: not one Sina call per security.
     assert not (settings.landing_dir / "stock_zh_a_daily").exists()
     assert len(list((settings.landing_dir / "stock_zh_a_spot_em").glob("*.parquet"))) == 2

@@ -4,16 +4,20 @@ Each materialization fetches its partition range from the configured source into
 landing zone, validates it and replaces those trading days in raw.<function>.
 """
 
-import datetime as dt
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from margin_wh.calendar import CALENDAR_FUNCTION, previous_trading_day, shanghai_today
+from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest
 from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, plan_fetch
 from margin_wh.sources.datasets import DATASETS, MARGIN_DETAIL_FUNCTIONS, Dataset
-from orchestration.partitions import TRADING_DAYS, sync_trading_days, window_days
+from orchestration.partitions import (
+    TRADING_DAYS,
+    publishable_days,
+    sync_trading_days,
+    window_days,
+)
 from orchestration.resources import WarehouseResource
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
@@ -42,16 +46,6 @@ def _latest_day_preview(con, dataset: Dataset, result: LoadResult) -> str:
         [max(result.trading_days)],
     ).df()
     return frame.to_markdown(index=False)
-
-
-def _publishable_days(calendar: list[dt.date], warehouse: WarehouseResource) -> list[dt.date]:
-    """Trading days from the history start to the last day whose data can exist:
-    T-1 of today in Shanghai (day T is published on T+1), or the demo market's end."""
-    settings = warehouse.settings
-    last = previous_trading_day(calendar, shanghai_today())
-    if settings.source == "demo":
-        last = min(last, settings.demo_end) if last else settings.demo_end
-    return [d for d in calendar if settings.history_start <= d <= last] if last else []
 
 
 def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
@@ -116,7 +110,8 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         if dataset.function == CALENDAR_FUNCTION:
             # The calendar is data: it defines which partitions exist.
             added = sync_trading_days(
-                context.instance, _publishable_days(warehouse.calendar(), warehouse)
+                context.instance,
+                publishable_days(warehouse.calendar(), warehouse.settings, shanghai_today()),
             )
             metadata["trading_day_partitions_added"] = dg.MetadataValue.int(added)
         return dg.MaterializeResult(metadata=metadata)
