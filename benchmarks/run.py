@@ -175,6 +175,35 @@ def machine_lines() -> list[str]:
     ]
 
 
+def calibration() -> dict[str, float]:
+    """Two fixed workloads, best of a few runs: the same code on the same data every time,
+    so their times say how fast the machine is right now. Runs on this kind of machine
+    have differed by 1.6x and more from one day to the next (BENCHMARKS.md): read every
+    other figure against these."""
+    import timeit
+
+    import duckdb
+
+    python_s = min(timeit.repeat("sum(range(10_000_000))", number=1, repeat=5))
+    with duckdb.connect(":memory:") as con:
+        con.execute("set threads = 2")
+
+        def query() -> None:
+            con.execute(
+                "select sum(hash(i) % 1000), count(distinct i % 100003) from range(20_000_000) t(i)"
+            ).fetchall()
+
+        duckdb_s = min(timeit.repeat(query, number=1, repeat=3))
+    return {"python_ms": python_s * 1000, "duckdb_ms": duckdb_s * 1000}
+
+
+def calibration_line(when: str, c: dict[str, float]) -> str:
+    return (
+        f"speed ({when}): python sum(range(10**7)) {c['python_ms']:.0f} ms, "
+        f"DuckDB 20 M-row hash aggregate {c['duckdb_ms']:.0f} ms (best of 5 / 3)"
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Warehouses
 # ---------------------------------------------------------------------------------------
@@ -858,6 +887,28 @@ def one_day_cli(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
     return {"seconds": seconds, "peak_bytes": peak, "code": code, "steps": steps}
 
 
+def one_day_in_memory(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
+    """The in-process one-day refresh again, on an in-memory Dagster instance: the same
+    work, without the SQLite event log the CLI and UI write every run event to. The
+    difference is what that storage costs a day's run."""
+    import dagster as dg
+
+    from orchestration.runner import refresh
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        t = time.perf_counter()
+        result = refresh(wh.settings, day, day, instance, defs=wh.defs, publish=False)
+        seconds = time.perf_counter() - t
+        events = sum(len(instance.all_logs(run_id)) for run_id in result.run_ids)
+    on_sqlite = wh.results.get("day", {}).get("seconds")
+    report(
+        f"   [{wh.label}] refresh({day}, {day}, publish=False) on an in-memory Dagster instance: "
+        f"{seconds:.2f} s, {events} run events"
+        + (f" (the SQLite instance's run above: {on_sqlite:.2f} s)" if on_sqlite else "")
+    )
+    return {"seconds": seconds, "events": events}
+
+
 def cli_run_steps(home: Path, exclude: set[str] = frozenset()) -> dict[str, float]:
     """Step durations of the runs recorded in a DAGSTER_HOME but not in `exclude` (the
     CLI's runs)."""
@@ -915,6 +966,10 @@ def summary(
             p = wh.results["day"]["publish_s"]
             rows.append(["  then the BI publication (snapshot, Parquet, report)", "-",
                          f"{p:.2f} s (raw + dbt + publication {s + p:.2f} s)", "info"])  # fmt: skip
+        if "day_memory" in wh.results:
+            m = wh.results["day_memory"]
+            rows.append(["  same work, in-memory Dagster instance (no SQLite event log)", "-",
+                         f"{m['seconds']:.2f} s ({m['events']} run events)", "info"])  # fmt: skip
         if "day_cli" in wh.results:
             s = wh.results["day_cli"]["seconds"]
             rows.append(["  same, next day, as a new margin-wh process", f"< {TARGET_DAY_S:.0f} s", f"{s:.2f} s",
@@ -1002,6 +1057,8 @@ def main(argv: list[str] | None = None) -> int:
     report(f"$ python -m benchmarks.run {' '.join(argv if argv is not None else sys.argv[1:])}")
     for line in machine_lines():
         report(line)
+    speed_at_start = calibration()
+    report(calibration_line("start", speed_at_start))
     report(f"workdir:  {workdir}")
     started = time.perf_counter()
 
@@ -1009,7 +1066,7 @@ def main(argv: list[str] | None = None) -> int:
     short = make_warehouse(
         workdir / "short", _label(short_months), short_months, args.securities, args.seed
     )
-    day, next_day = next_trading_days(long.end, 2)
+    day, next_day, third_day = next_trading_days(long.end, 3)
     report(
         f"market:   {args.securities} synthetic securities; long history {long.start} .. {long.end} "
         f"({long.trading_days} trading days), short {short.start} .. {short.end} "
@@ -1060,6 +1117,12 @@ def main(argv: list[str] | None = None) -> int:
                             long,
                             "day_cli",
                         )
+                    attempt(
+                        "one-day, in-memory instance (long)",
+                        lambda: one_day_in_memory(report, long, third_day),
+                        long,
+                        "day_memory",
+                    )
         if "short" not in args.skip:
             with phase(report, f"3b. one-day refresh, {short.label} of history"):
                 ok = attempt("raw load (short)", lambda: _quiet_load(short), short, "raw")
@@ -1092,6 +1155,8 @@ def main(argv: list[str] | None = None) -> int:
             if "day" in long.results and "day" in short.results:
                 _compare_days(report, long, short)
         summary(report, args, long, short, errors)
+        report(calibration_line("start", speed_at_start))
+        report(calibration_line("end", calibration()))
         report(f"   total benchmark time {(time.perf_counter() - started) / 60:.1f} min")
     finally:
         if args.output:
