@@ -3,12 +3,14 @@
 The curated seeds (policy events, SW2021 industries), the models built only from them
 and the tests on those give the same result every trading day until a project file
 changes; a daily refresh changes data, not them. So each dbt step records in the
-warehouse a fingerprint of its reference nodes' definitions after it has built them, and
-a windowed run (a day, a backfill) whose fingerprint still matches, and whose reference
-relations exist, leaves them out of its `dbt build`. A changed seed file, model SQL,
+warehouse a fingerprint of its reference nodes' definitions after it has built them
+all, and a run whose fingerprint still matches, and whose reference relations exist, is
+started without them: `margin-wh refresh` and the daily schedule select the rest (orchestration/assets/dbt.py `reference_keys_to_leave_out`; a run
+launched from the UI selects what the user picked). A changed seed file, model SQL,
 config, test on them, project macro or dbt version changes the fingerprint, and the next
-run builds and tests them again; so does a new warehouse file (no fingerprint in it).
-A run without a window (materializing the step from the UI) always builds everything.
+run builds and tests them again; so does a new warehouse file (no fingerprint in it), a
+project file changed after the definitions were loaded, and `margin-wh dbt`, which
+forgets the fingerprints (dbt run by hand may have built them from other definitions).
 
 In a one-day refresh that is 34 of 177 dbt nodes (4 models and seeds, 30 tests), each
 costing dbt's per-node work and two or three Dagster events (BENCHMARKS.md).
@@ -132,7 +134,8 @@ def step_reference(assets_def) -> StepReference:
     from dbt.version import __version__ as dbt_version
 
     manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([assets_def])
-    nodes, step_keys = manifest["nodes"], set(assets_def.keys)
+    # every asset of the step, also when `assets_def` is the subset a run selected
+    nodes, step_keys = manifest["nodes"], set(assets_def.node_keys_by_output_name.values())
     step_nodes = [
         uid for uid, node in nodes.items()
         if node["resource_type"] in _BUILDABLE and translator.get_asset_key(node) in step_keys
@@ -159,13 +162,9 @@ def is_current(
 
 
 def current_reference_keys(dbt_assets_defs, db_path: Path) -> set:
-    """Asset keys of the reference nodes a windowed run need not build again: those of
-    every step whose fingerprint matches the one the warehouse stores. Empty when the
-    warehouse cannot be read (a writer holds it): then everything is built."""
-    try:
-        stored, existing = read_state(db_path)
-    except duckdb.Error:
-        return set()
+    """Asset keys of the reference nodes a run need not build again: those of every step
+    whose fingerprint matches the one the warehouse stores (see the module's docstring)."""
+    stored, existing = read_state(db_path)
     keys: set = set()
     for assets_def in dbt_assets_defs:
         reference = step_reference(assets_def)
@@ -189,6 +188,22 @@ def read_state(db_path: Path) -> tuple[dict[str, str], set[tuple[str, str]]]:
         if tuple(STATE_TABLE.split(".")) in existing:
             stored = dict(con.execute(f"select step, fingerprint from {STATE_TABLE}").fetchall())
     return stored, existing
+
+
+def forget_state(db_path: Path) -> bool:
+    """Drop every stored fingerprint, so the next run builds the reference nodes again
+    (after dbt ran outside Dagster and may have built them from other definitions).
+    False when there was nothing to forget."""
+    if not Path(db_path).exists():
+        return False
+    with duckdb.connect(str(db_path)) as con:
+        if not con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            STATE_TABLE.split("."),
+        ).fetchone()[0]:
+            return False
+        con.execute(f"delete from {STATE_TABLE}")
+    return True
 
 
 def record_state(db_path: Path, step: str, fingerprint_: str) -> None:

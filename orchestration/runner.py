@@ -21,10 +21,9 @@ from margin_wh.calendar import (
     trading_days_between,
 )
 from margin_wh.config import Settings
-from orchestration.assets.dbt import dbt_steps
+from orchestration.assets.dbt import dbt_steps, reference_keys_to_leave_out
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import raw_key
-from orchestration.dbt_reference import current_reference_keys
 from orchestration.definitions import build_definitions
 from orchestration.partitions import (
     TRADING_DAYS,
@@ -88,7 +87,10 @@ def refresh(
     calendar = load_calendar(settings.landing_dir)
     calendar_in_run = bool(calendar) and calendar[-1] >= end
     if calendar_in_run:
-        sync_trading_days(instance, publishable_days(calendar, settings, shanghai_today()))
+        try:
+            sync_trading_days(instance, publishable_days(calendar, settings, shanghai_today()))
+        except ValueError as error:  # partitions only grow forward: say so, not a traceback
+            raise RefreshError(str(error)) from error
     else:
         run_ids.append(_execute(job, instance, asset_selection=[raw_key(CALENDAR_FUNCTION)]).run_id)
         calendar = load_calendar(settings.landing_dir)
@@ -114,7 +116,7 @@ def refresh(
         selection = selection - dg.AssetSelection.groups(PUBLISH_GROUP)
     # seeds and what is built from them alone, unchanged since they were built: left out
     selection = selection - dg.AssetSelection.assets(
-        *current_reference_keys(dbt_steps(defs), settings.db_path)
+        *reference_keys_to_leave_out(dbt_steps(defs), settings.db_path)
     )
     keys = list(selection.resolve(defs.resolve_asset_graph()))
     run = _execute(

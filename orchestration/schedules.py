@@ -14,8 +14,7 @@ import dagster as dg
 
 from margin_wh.calendar import SHANGHAI, day_to_load_on, is_trading_day, load_calendar
 from margin_wh.config import Settings
-from orchestration.assets.dbt import DBT_STEPS
-from orchestration.dbt_reference import current_reference_keys
+from orchestration.assets.dbt import DBT_STEPS, reference_keys_to_leave_out
 from orchestration.partitions import TRADING_DAYS, partition_key
 
 REFRESH_JOB_NAME = "refresh_warehouse"
@@ -86,9 +85,12 @@ def build_daily_schedule(
         run_day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
         calendar = load_calendar(settings.landing_dir)
         existing = context.instance.get_dynamic_partitions(TRADING_DAYS.name)
-        leave_out = current_reference_keys(dbt_steps, settings.db_path)
-        request = daily_run_request(calendar, run_day, existing, job_keys, leave_out)
+        request = daily_run_request(calendar, run_day, existing)
         if isinstance(request, dg.RunRequest):
+            # the warehouse is read only on days a run starts (a read-only connection
+            # held while a writer connects makes that writer wait or fail)
+            leave_out = reference_keys_to_leave_out(dbt_steps, settings.db_path)
+            request = daily_run_request(calendar, run_day, existing, job_keys, leave_out)
             _register(context, request.partition_key)
         return request
 

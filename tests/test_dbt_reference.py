@@ -109,3 +109,49 @@ def test_current_means_same_fingerprint_and_every_relation_still_there():
     )
     nothing = StepReference("dbt_daily_marts", frozenset(), (), "abc")
     assert not is_current(nothing, {"dbt_daily_marts": "abc"}, existing)
+
+
+def test_state_is_stored_per_step_and_can_be_forgotten(tmp_path):
+    from orchestration.dbt_reference import forget_state, read_state, record_state
+
+    db = tmp_path / "warehouse.duckdb"
+    assert read_state(db) == ({}, set())  # no warehouse yet: nothing is current
+    assert forget_state(db) is False
+    record_state(db, "dbt_upstream", "abc")
+    record_state(db, "dbt_upstream", "def")  # a rebuild replaces the step's row
+    record_state(db, "dbt_history_marts", "xyz")
+    stored, existing = read_state(db)
+    assert stored == {"dbt_upstream": "def", "dbt_history_marts": "xyz"}
+    assert ("meta", "dbt_reference_builds") in existing
+    assert forget_state(db) is True
+    assert read_state(db)[0] == {}
+
+
+def test_nothing_is_left_out_when_the_project_changed_or_the_answer_is_unknown(
+    monkeypatch, tmp_path
+):
+    from orchestration import dbt_reference
+    from orchestration.assets import dbt as dbt_assets
+
+    step = type(
+        "Step",
+        (),
+        {"node_def": type("Op", (), {"tags": {dbt_assets.SOURCES_MTIME_TAG: "100.0"}})()},
+    )()
+    monkeypatch.setattr(
+        dbt_reference, "current_reference_keys", lambda steps, db: {dg.AssetKey("seed")}
+    )
+    monkeypatch.setattr(dbt_assets, "_newest_source_mtime", lambda: 100.0)
+    assert dbt_assets.reference_keys_to_leave_out([step], tmp_path / "w.duckdb") == {
+        dg.AssetKey("seed")
+    }
+    # a seed edited after the definitions were loaded (a running `dagster dev`)
+    monkeypatch.setattr(dbt_assets, "_newest_source_mtime", lambda: 101.0)
+    assert dbt_assets.reference_keys_to_leave_out([step], tmp_path / "w.duckdb") == set()
+
+    def locked(steps, db):
+        raise OSError("Could not set lock on file")
+
+    monkeypatch.setattr(dbt_assets, "_newest_source_mtime", lambda: 100.0)
+    monkeypatch.setattr(dbt_reference, "current_reference_keys", locked)
+    assert dbt_assets.reference_keys_to_leave_out([step], tmp_path / "w.duckdb") == set()

@@ -133,6 +133,7 @@ def test_reference_nodes_are_built_again_only_when_their_definitions_change(ware
     fingerprint no longer matches what the warehouse stores."""
     from orchestration.assets.dbt import dbt_steps
     from orchestration.dbt_reference import STATE_TABLE, current_reference_keys
+    from orchestration.runner import _execute
 
     db = warehouse.settings.db_path
     steps = dbt_steps(warehouse.defs)
@@ -153,6 +154,14 @@ def test_reference_nodes_are_built_again_only_when_their_definitions_change(ware
 
     with duckdb.connect(str(db)) as con:  # as if a seed file had changed
         con.execute(f"update {STATE_TABLE} set fingerprint = 'an older definition'")
+    assert current_reference_keys(steps, db) == set()
+    # materializing one seed from the UI builds it, but not the step: nothing is recorded
+    _execute(
+        warehouse.defs.resolve_job_def(REFRESH_JOB_NAME),
+        warehouse.instance,
+        asset_selection=[dg.AssetKey(["reference", "policy_events"])],
+        tags={"dagster/partition": day.isoformat()},
+    )
     assert current_reference_keys(steps, db) == set()
     run = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs).run_ids[-1]
     assert reference <= _materialized(warehouse.instance, run)

@@ -13,7 +13,8 @@ their definitions are unchanged since they were built: orchestration/dbt_referen
 
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 DAILY = "config.materialized:incremental"
 DBT_STEPS = ("dbt_upstream", "dbt_daily_marts", "dbt_history_marts")
+SOURCES_MTIME_TAG = "margin_wh/dbt_sources_mtime"
 UPSTREAM = "resource_type:seed tag:layer_staging tag:layer_intermediate"
 HISTORY = "tag:layer_marts"
 
@@ -98,7 +100,12 @@ def run_dbt(
     """`dbt <args>` on the warehouse, in this process (see orchestration/dbt_inprocess.py).
     After building the whole step, record its reference nodes' fingerprint (dbt_reference)."""
     settings = warehouse.settings
-    whole_step = set(context.selected_asset_keys) == set(context.assets_def.keys)
+    # every asset and every check of the step (as dagster-dbt tells a subset)
+    step = context.assets_def
+    whole_step = (
+        step.keys_by_output_name == step.node_keys_by_output_name
+        and step.check_specs_by_output_name == step.node_check_specs_by_output_name
+    )
     with settings.dbt_environ():
         manifest = parsed_manifest(DBT_PROJECT, _newest_source_mtime())
         target = unique_target_path(DBT_PROJECT, context)
@@ -113,7 +120,27 @@ def dbt_steps(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
     return [a for a in defs.resolve_asset_graph().assets_defs if a.node_def.name in DBT_STEPS]
 
 
+def reference_keys_to_leave_out(steps: Sequence[dg.AssetsDefinition], db_path: Path) -> set[dg.AssetKey]:
+    """The reference assets a run of these steps need not build (dbt_reference.py). None
+    when a project file changed after the steps were defined (their manifest is older
+    than the project: a long-running `dagster dev` before a reload), and none when the
+    question cannot be answered: then a run builds everything, which is always correct."""
+    try:
+        loaded = min(float(step.node_def.tags.get(SOURCES_MTIME_TAG, 0)) for step in steps)
+        if _newest_source_mtime() > loaded:
+            return set()
+        return dbt_reference.current_reference_keys(steps, db_path)
+    except Exception as error:  # noqa: BLE001 - building everything is the safe answer
+        logging.getLogger(__name__).warning(
+            f"building the reference nodes too: could not tell whether they are current ({error})"
+        )
+        return set()
+
+
 def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
+    # when the project's files were as this manifest has them (reference_keys_to_leave_out)
+    loaded = {SOURCES_MTIME_TAG: repr(_newest_source_mtime())}
+
     @dbt_assets(
         manifest=manifest,
         select=UPSTREAM,
@@ -122,6 +149,7 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         dagster_dbt_translator=TRANSLATOR,
         pool=DUCKDB_WRITER_POOL,
         project=DBT_PROJECT,
+        op_tags=loaded,
     )
     def dbt_upstream(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         # Unpartitioned, but inside a ranged run its tests need only check the run's
@@ -142,6 +170,7 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=DUCKDB_WRITER_POOL,
         project=DBT_PROJECT,
+        op_tags=loaded,
     )
     def dbt_daily_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         start, end = partition_window(context.partition_key_range)
@@ -156,6 +185,7 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         dagster_dbt_translator=TRANSLATOR,
         pool=DUCKDB_WRITER_POOL,
         project=DBT_PROJECT,
+        op_tags=loaded,
     )
     def dbt_history_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         yield from run_dbt(context, warehouse, ["build", "--exclude", DAILY])  # as upstream
