@@ -116,7 +116,9 @@ def refresh(
         selection = selection - dg.AssetSelection.groups(PUBLISH_GROUP)
     # seeds and what is built from them alone, unchanged since they were built: left out
     selection = selection - dg.AssetSelection.assets(
-        *reference_keys_to_leave_out(dbt_steps(defs), settings.db_path)
+        *reference_keys_to_leave_out(
+            dbt_steps(defs.resolve_asset_graph().assets_defs), settings.db_path
+        )
     )
     keys = list(selection.resolve(defs.resolve_asset_graph()))
     run = _execute(

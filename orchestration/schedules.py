@@ -8,13 +8,13 @@
 
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import dagster as dg
 
 from margin_wh.calendar import SHANGHAI, day_to_load_on, is_trading_day, load_calendar
 from margin_wh.config import Settings
-from orchestration.assets.dbt import DBT_STEPS, reference_keys_to_leave_out
+from orchestration.assets.dbt import dbt_steps, reference_keys_to_leave_out
 from orchestration.partitions import TRADING_DAYS, partition_key
 
 REFRESH_JOB_NAME = "refresh_warehouse"
@@ -30,10 +30,12 @@ def daily_run_request(
     run_day: dt.date,
     existing_keys: list[str],
     job_keys: Sequence[dg.AssetKey] = (),
-    leave_out: Collection[dg.AssetKey] = frozenset(),
+    leave_out: Callable[[], Collection[dg.AssetKey]] = frozenset,
 ) -> dg.RunRequest | dg.SkipReason:
-    """The run for a morning: load T-1 on trading days, skip anything else. Assets in
-    `leave_out` (reference nodes unchanged since they were built) are not selected."""
+    """The run for a morning: load T-1 on trading days, skip anything else. The assets
+    `leave_out()` names (reference nodes unchanged since they were built) are not
+    selected; it is asked only on days a run starts (it reads the warehouse, and a
+    read-only connection held while a writer connects makes that writer wait or fail)."""
     if not calendar:
         return dg.SkipReason(
             "no trading calendar in the landing zone yet: materialize raw/tool_trade_date_hist_sina"
@@ -42,7 +44,8 @@ def daily_run_request(
     if day is None:
         return dg.SkipReason(f"{run_day} is not a trading day: nothing is published")
     key = partition_key(day)
-    selection = [k for k in job_keys if k not in leave_out] if leave_out else None
+    left_out = leave_out()
+    selection = [k for k in job_keys if k not in left_out] if left_out else None
     return dg.RunRequest(run_key=key, partition_key=key, tags=RETRY_TAGS, asset_selection=selection)
 
 
@@ -70,7 +73,7 @@ def build_daily_schedule(
 ) -> dg.ScheduleDefinition:
     """`assets`: every asset of the refresh job (its selection is all of them)."""
     job_keys = sorted({key for a in assets for key in a.keys}, key=lambda k: k.to_user_string())
-    dbt_steps = [a for a in assets if a.node_def.name in DBT_STEPS]
+    steps = dbt_steps(assets)
 
     @dg.schedule(
         job=job,
@@ -85,12 +88,11 @@ def build_daily_schedule(
         run_day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
         calendar = load_calendar(settings.landing_dir)
         existing = context.instance.get_dynamic_partitions(TRADING_DAYS.name)
-        request = daily_run_request(calendar, run_day, existing)
+        request = daily_run_request(
+            calendar, run_day, existing, job_keys,
+            leave_out=lambda: reference_keys_to_leave_out(steps, settings.db_path),
+        )  # fmt: skip
         if isinstance(request, dg.RunRequest):
-            # the warehouse is read only on days a run starts (a read-only connection
-            # held while a writer connects makes that writer wait or fail)
-            leave_out = reference_keys_to_leave_out(dbt_steps, settings.db_path)
-            request = daily_run_request(calendar, run_day, existing, job_keys, leave_out)
             _register(context, request.partition_key)
         return request
 

@@ -136,7 +136,7 @@ def test_reference_nodes_are_built_again_only_when_their_definitions_change(ware
     from orchestration.runner import _execute
 
     db = warehouse.settings.db_path
-    steps = dbt_steps(warehouse.defs)
+    steps = dbt_steps(warehouse.defs.resolve_asset_graph().assets_defs)
     reference = {k.to_user_string() for k in current_reference_keys(steps, db)}
     assert {
         "reference/policy_events",

@@ -14,7 +14,7 @@ their definitions are unchanged since they were built: orchestration/dbt_referen
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +110,15 @@ def run_dbt(
         manifest = parsed_manifest(DBT_PROJECT, _newest_source_mtime())
         target = unique_target_path(DBT_PROJECT, context)
         yield from stream_dbt(context, args, DBT_PROJECT, manifest, target)
-    reference = dbt_reference.step_reference(context.assets_def)
-    if whole_step and reference.asset_keys:
-        dbt_reference.record_state(settings.db_path, reference.step, reference.fingerprint)
+    if whole_step:
+        reference = dbt_reference.step_reference(step)
+        if reference.asset_keys:
+            dbt_reference.record_state(settings.db_path, reference.step, reference.fingerprint)
 
 
-def dbt_steps(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
-    """The dbt steps' asset definitions among `defs`."""
-    return [a for a in defs.resolve_asset_graph().assets_defs if a.node_def.name in DBT_STEPS]
+def dbt_steps(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """The dbt steps' asset definitions among `assets`."""
+    return [a for a in assets if a.node_def.name in DBT_STEPS]
 
 
 def reference_keys_to_leave_out(steps: Sequence[dg.AssetsDefinition], db_path: Path) -> set[dg.AssetKey]:
