@@ -2,7 +2,8 @@
     The per-security margin detail recomputed straight from the raw frames, for the
     singular tests in tests/ that check the marts against values computed independently
     of the model SQL: no staging, no ASOF join. The last close on or before a day is
-    found by carrying quotes forward in one time-ordered stream per security.
+    found by bucketing quotes by the first recomputed day on or after them, taking
+    each security's last quote per bucket, and carrying those forward per security.
 
     day_filter: a SQL condition on `trade_date` choosing the days to recompute.
     Returns rows: trade_date, exchange, security_code, financing_balance_cny,
@@ -68,7 +69,7 @@
 
     detail_days as (
 
-        select min(trade_date) as first_day, max(trade_date) as last_day,
+        select distinct trade_date as detail_day,
         from raw_detail
 
     ),
@@ -105,31 +106,36 @@
 
     ),
 
+    quote_day_buckets as (
+
+        -- every quote day, with the first recomputed day on or after it: a security's
+        -- last quote within a bucket is its last close as of that recomputed day, if it
+        -- has one there (a few thousand days, so the range join is small)
+        select quote_days.trade_date as quote_day, min(detail_days.detail_day) as bucket_day,
+        from (select distinct trade_date from all_quotes) as quote_days
+        inner join detail_days on detail_days.detail_day >= quote_days.trade_date
+        group by quote_days.trade_date
+
+    ),
+
     raw_quotes as (
 
-        -- each security's last quote before the first day recomputed, then every quote
-        -- up to the last day
+        -- one row per security and bucket: a hash aggregate over the quotes, not a
+        -- sort of the whole history per security
         select
-            security_code,
-            max(trade_date) as trade_date,
-            arg_max(close, trade_date) as close,
-            arg_max(outstanding_share, trade_date) as outstanding_share,
+            all_quotes.security_code,
+            quote_day_buckets.bucket_day as trade_date,
+            arg_max(all_quotes.close, all_quotes.trade_date) as close,
+            arg_max(all_quotes.outstanding_share, all_quotes.trade_date) as outstanding_share,
         from all_quotes
-        where trade_date < (select first_day from detail_days)
-        group by security_code
-
-        union all
-
-        select security_code, trade_date, close, outstanding_share,
-        from all_quotes
-        where trade_date between (select first_day from detail_days)
-            and (select last_day from detail_days)
+        inner join quote_day_buckets on all_quotes.trade_date = quote_day_buckets.quote_day
+        group by all_quotes.security_code, quote_day_buckets.bucket_day
 
     ),
 
     time_ordered as (
 
-        -- quotes sort before detail rows of the same day
+        -- a bucket's quote sorts before the detail row of its day
         select security_code, trade_date, 0 as is_detail, close, outstanding_share,
         from raw_quotes
         union all
@@ -140,6 +146,7 @@
 
     carried as (
 
+        -- a security without a quote in a bucket (suspended) keeps the last one before
         select
             security_code,
             trade_date,
