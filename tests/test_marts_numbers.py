@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_settings
 from margin_wh.sources import get_source
 from margin_wh.sources.datasets import sina_symbol
 
@@ -111,54 +110,3 @@ def test_market_totals_match_raw_frames(warehouse, expected):
     )
 
 
-
-def _compiled_reconciliation_sql(settings, target, dbt_vars: str = "{}") -> str:
-    """assert_balance_to_float_matches_raw as dbt compiles it for `settings`' warehouse:
-    the query whose rows are the test's failures."""
-    from dbt.cli.main import dbtRunner
-
-    from margin_wh.config import DBT_PROJECT_DIR
-
-    with settings.dbt_environ():
-        result = dbtRunner().invoke([
-            "compile", "--quiet", "--select", "assert_balance_to_float_matches_raw", "--vars", dbt_vars,
-            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(target), "--log-path", str(target),
-        ])  # fmt: skip
-    assert result.success, result.exception
-    return f"select trade_date, security_code from ({result.result.results[0].node.compiled_code})"
-
-
-def test_reconciliation_test_catches_a_wrong_carried_close(warehouse, tmp_path):
-    """dbt's singular test assert_balance_to_float_matches_raw (its independent SQL is
-    shared with the other assert_*_matches_raw tests), compiled by dbt and run here on a
-    copy of the warehouse: no failing row as built, both as a full build samples days
-    (the last trading day of every month) and over a window of days (June); and exactly
-    the changed row when one security's float market cap is wrong on a day it had no
-    quote (its close carried forward from the day before)."""
-    import shutil
-
-    copy = make_settings(tmp_path)
-    shutil.copy(warehouse.settings.db_path, copy.db_path)
-    month_ends = _compiled_reconciliation_sql(copy, tmp_path / "target_full")
-    june = _compiled_reconciliation_sql(
-        copy, tmp_path / "target_june", "{start_date: '2024-06-03', end_date: '2024-06-28'}"
-    )
-    assert "group by date_trunc('month'" in month_ends and "date_trunc" not in june
-
-    with duckdb.connect(str(copy.db_path)) as con:
-        assert con.execute(month_ends).fetchall() == []
-        assert con.execute(june).fetchall() == []
-        carried = con.execute(
-            """select trade_date, security_code from marts.fct_balance_to_float
-            where trade_date between date '2024-06-04' and date '2024-06-28'
-                and close_trade_date < trade_date and float_market_cap_cny > 0
-            order by trade_date, security_code limit 1"""
-        ).fetchall()
-        assert carried, "the demo market has a suspended security in June 2024"
-        con.execute(
-            """update marts.fct_balance_to_float set float_market_cap_cny = float_market_cap_cny * 1.01
-            where trade_date = ? and security_code = ?""",
-            list(carried[0]),
-        )
-        assert con.execute(june).fetchall() == carried

@@ -1,0 +1,105 @@
+"""dbt's own tests, tested: compiled by dbt for a copy of the session's warehouse, run
+here before and after a row is broken on purpose. A dbt test that passes on good data
+must also fail on the bad row it exists for."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+from conftest import make_settings
+
+from margin_wh.config import DBT_PROJECT_DIR, Settings
+
+JUNE = "{start_date: '2024-06-03', end_date: '2024-06-28'}"
+BALANCE_TO_FLOAT = "assert_balance_to_float_matches_raw"
+SSE_DETAIL_KEY = "primary_key_stg_akshare__margin_detail_sse_trade_date__security_code"
+
+
+def compiled_failing_rows_sql(settings: Settings, tmp_path, tests: list[str], dbt_vars: str = "{}") -> dict[str, str]:
+    """Each test's SQL as dbt compiles it for `settings`' warehouse (with `dbt_vars`, e.g.
+    a run window): the query whose rows are the test's failures."""
+    from dbt.cli.main import dbtRunner
+
+    target = tmp_path / f"target_{abs(hash(dbt_vars))}"
+    with settings.dbt_environ():
+        result = dbtRunner().invoke([
+            "compile", "--quiet", "--select", *tests, "--vars", dbt_vars,
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(target), "--log-path", str(target),
+        ])  # fmt: skip
+    assert result.success, result.exception
+    return {r.node.name: r.node.compiled_code for r in result.result.results}
+
+
+@pytest.fixture
+def warehouse_copy(warehouse, tmp_path) -> Settings:
+    copy = make_settings(tmp_path)
+    shutil.copy(warehouse.settings.db_path, copy.db_path)
+    return copy
+
+
+def test_reconciliation_test_catches_a_wrong_carried_close(warehouse_copy, tmp_path):
+    """assert_balance_to_float_matches_raw (its independent SQL is shared with the other
+    assert_*_matches_raw tests): no failing row as built, both as a full build samples
+    days (the last trading day of every month) and over a window of days (June); and
+    exactly the changed row when one security's float market cap is wrong on a day it
+    had no quote (its close carried forward from an earlier day)."""
+    month_ends = compiled_failing_rows_sql(warehouse_copy, tmp_path, [BALANCE_TO_FLOAT])[BALANCE_TO_FLOAT]
+    june = compiled_failing_rows_sql(warehouse_copy, tmp_path, [BALANCE_TO_FLOAT], JUNE)[BALANCE_TO_FLOAT]
+    assert "group by date_trunc('month'" in month_ends and "date_trunc" not in june
+
+    def failing(con, sql):
+        return con.execute(f"select trade_date, security_code from ({sql}) order by all").fetchall()
+
+    with duckdb.connect(str(warehouse_copy.db_path)) as con:
+        assert failing(con, month_ends) == []
+        assert failing(con, june) == []
+        carried = con.execute(
+            """select trade_date, security_code from marts.fct_balance_to_float
+            where trade_date between date '2024-06-04' and date '2024-06-28'
+                and close_trade_date < trade_date and float_market_cap_cny > 0
+            order by trade_date, security_code limit 1"""
+        ).fetchall()
+        assert carried, "the demo market has a suspended security in June 2024"
+        con.execute(
+            """update marts.fct_balance_to_float set float_market_cap_cny = float_market_cap_cny * 1.01
+            where trade_date = ? and security_code = ?""",
+            list(carried[0]),
+        )
+        assert failing(con, june) == carried
+
+
+def test_primary_key_test_reports_a_duplicate_and_a_null_key(warehouse_copy, tmp_path):
+    """The grain test of a staging view (macros/tests/primary_key.sql) in place of a
+    not_null per key column and a uniqueness test: one failing row per bad key, with why."""
+    sql = compiled_failing_rows_sql(warehouse_copy, tmp_path, [SSE_DETAIL_KEY], JUNE)[SSE_DETAIL_KEY]
+
+    def failing(con):
+        return con.execute(
+            f"select trade_date, security_code, row_count, failure_reason from ({sql}) order by all"
+        ).fetchall()
+
+    with duckdb.connect(str(warehouse_copy.db_path)) as con:
+        assert failing(con) == []
+        day, code = con.execute(
+            """select trade_date, "标的证券代码" from raw.stock_margin_detail_sse
+            where trade_date = date '2024-06-12' order by 2 limit 1"""
+        ).fetchone()
+        con.execute(
+            """insert into raw.stock_margin_detail_sse
+            select * from raw.stock_margin_detail_sse where trade_date = ? and "标的证券代码" = ?""",
+            [day, code],
+        )
+        con.execute(
+            """insert into raw.stock_margin_detail_sse
+            select * replace (null as "标的证券代码") from raw.stock_margin_detail_sse
+            where trade_date = ? and "标的证券代码" = ?
+            limit 1""",
+            [day, code],
+        )
+        assert failing(con) == [
+            (day, code, 2, "duplicate key"),
+            (day, None, 1, "null key column"),
+        ]
