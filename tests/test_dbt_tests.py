@@ -103,3 +103,52 @@ def test_primary_key_test_reports_a_duplicate_and_a_null_key(warehouse_copy, tmp
             (day, code, 2, "duplicate key"),
             (day, None, 1, "null key column"),
         ]
+
+
+def test_reconciliation_test_finds_the_close_before_a_long_suspension(warehouse_copy, tmp_path):
+    """A one-day check reads the quotes of the 40 days before it, and older ones only for
+    securities without a quote in them (macros/testing/independent_margin_detail.sql).
+    Here a SZSE security's quotes of the 40 days before 2024-07-31 are removed from the
+    raw frames, and its mart row set to what its last quote before them gives: the
+    check agrees with that row, and no longer with the row as it was built."""
+    day = "2024-07-31"
+    sql = compiled_failing_rows_sql(
+        warehouse_copy, tmp_path, [BALANCE_TO_FLOAT], f"{{start_date: '{day}', end_date: '{day}'}}"
+    )[BALANCE_TO_FLOAT]
+
+    def failing(con):
+        return con.execute(f"select trade_date, security_code from ({sql}) order by all").fetchall()
+
+    with duckdb.connect(str(warehouse_copy.db_path)) as con:
+        assert failing(con) == []
+        code = con.execute(
+            """select security_code from marts.fct_balance_to_float
+            where trade_date = ? and exchange = 'SZSE' and short_balance_cny > 0
+            order by security_code limit 1""",
+            [day],
+        ).fetchone()[0]
+        built = con.execute(
+            "select * from marts.fct_balance_to_float where trade_date = ? and security_code = ?", [day, code]
+        ).df()
+        suspension_start = "2024-06-21"  # 40 days before the day
+        con.execute(
+            "delete from raw.stock_zh_a_daily where substr(symbol, 3) = ? and date >= ?", [code, suspension_start]
+        )
+        con.execute(
+            'delete from raw.stock_zh_a_spot_em where "代码" = ? and trade_date >= ?', [code, suspension_start]
+        )
+        last_close, last_shares = con.execute(
+            """select arg_max(close, date), arg_max(outstanding_share, date) from raw.stock_zh_a_daily
+            where substr(symbol, 3) = ?""",
+            [code],
+        ).fetchone()
+        assert last_close is not None and last_close * last_shares != built["float_market_cap_cny"][0]
+        assert failing(con) == [(built["trade_date"][0].date(), code)]  # the row as built disagrees now
+
+        con.execute(
+            """update marts.fct_balance_to_float
+            set float_market_cap_cny = ? * ?, short_to_float_ratio = short_balance_cny / (? * ?)
+            where trade_date = ? and security_code = ?""",
+            [last_close, last_shares, last_close, last_shares, day, code],
+        )
+        assert failing(con) == []

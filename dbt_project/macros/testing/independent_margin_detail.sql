@@ -3,7 +3,9 @@
     singular tests in tests/ that check the marts against values computed independently
     of the model SQL: no staging, no ASOF join. The last close on or before a day is
     found by bucketing quotes by the first recomputed day on or after them, taking
-    each security's last quote per bucket, and carrying those forward per security.
+    each security's last quote per bucket, and carrying those forward per security; in a
+    run's window, from the quotes of the 40 days before it (and, for a security with none
+    there, its last one before them).
 
     day_filter: a SQL condition on `trade_date` choosing the days to recompute.
     Returns rows: trade_date, exchange, security_code, financing_balance_cny,
@@ -106,13 +108,64 @@
 
     ),
 
+    {#- A run's window is a few days at the end of the history: read the weeks of quotes
+        before it, and older ones only for the securities that need them. A full build
+        samples the whole history: every quote (splitting would only add work). #}
+    {%- if run_window_is_set() %}
+
+    recent_quotes as (
+
+        -- the quotes from 40 calendar days before the first recomputed day on: a one-day
+        -- refresh reads weeks of quotes, not the whole history
+        select * from all_quotes
+        where trade_date >= (select min(detail_day) from detail_days) - interval 40 day
+
+    ),
+
+    earlier_quotes as (
+
+        -- the last quote of each security that has none in those weeks up to the first
+        -- recomputed day (a long suspension): its close is older
+        select
+            max(trade_date) as trade_date,
+            security_code,
+            arg_max(close, trade_date) as close,
+            arg_max(outstanding_share, trade_date) as outstanding_share,
+        from all_quotes
+        where trade_date < (select min(detail_day) from detail_days) - interval 40 day
+            and security_code in (
+                select security_code from raw_detail
+                except
+                select security_code from recent_quotes
+                where trade_date <= (select min(detail_day) from detail_days)
+            )
+        group by security_code
+
+    ),
+
+    considered_quotes as (
+
+        select * from recent_quotes
+        union all by name
+        select * from earlier_quotes
+
+    ),
+    {%- else %}
+
+    considered_quotes as (
+
+        select * from all_quotes
+
+    ),
+    {%- endif %}
+
     quote_day_buckets as (
 
         -- every quote day, with the first recomputed day on or after it: a security's
         -- last quote within a bucket is its last close as of that recomputed day, if it
         -- has one there (a few thousand days, so the range join is small)
         select quote_days.trade_date as quote_day, min(detail_days.detail_day) as bucket_day,
-        from (select distinct trade_date from all_quotes) as quote_days
+        from (select distinct trade_date from considered_quotes) as quote_days
         inner join detail_days on detail_days.detail_day >= quote_days.trade_date
         group by quote_days.trade_date
 
@@ -123,13 +176,14 @@
         -- one row per security and bucket: a hash aggregate over the quotes, not a
         -- sort of the whole history per security
         select
-            all_quotes.security_code,
+            considered_quotes.security_code,
             quote_day_buckets.bucket_day as trade_date,
-            arg_max(all_quotes.close, all_quotes.trade_date) as close,
-            arg_max(all_quotes.outstanding_share, all_quotes.trade_date) as outstanding_share,
-        from all_quotes
-        inner join quote_day_buckets on all_quotes.trade_date = quote_day_buckets.quote_day
-        group by all_quotes.security_code, quote_day_buckets.bucket_day
+            arg_max(considered_quotes.close, considered_quotes.trade_date) as close,
+            arg_max(considered_quotes.outstanding_share, considered_quotes.trade_date)
+                as outstanding_share,
+        from considered_quotes
+        inner join quote_day_buckets on considered_quotes.trade_date = quote_day_buckets.quote_day
+        group by considered_quotes.security_code, quote_day_buckets.bucket_day
 
     ),
 
