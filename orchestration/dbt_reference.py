@@ -5,8 +5,9 @@ and the tests on those give the same result every trading day until a project fi
 changes; a daily refresh changes data, not them. So each dbt step records in the
 warehouse a fingerprint of its reference nodes' definitions after it has built them
 all, and a run whose fingerprint still matches, and whose reference relations exist, is
-started without them: `margin-wh refresh` and the daily schedule select the rest (orchestration/assets/dbt.py `reference_keys_to_leave_out`; a run
-launched from the UI selects what the user picked). A changed seed file, model SQL,
+started without them: `margin-wh refresh` and the daily schedule select the rest
+(`reference_keys_to_leave_out` in orchestration/assets/dbt.py; a run launched from the
+UI selects what the user picked). A changed seed file, model SQL,
 config, test on them, project macro or dbt version changes the fingerprint, and the next
 run builds and tests them again; so does a new warehouse file (no fingerprint in it), a
 project file changed after the definitions were loaded, and `margin-wh dbt`, which

@@ -108,5 +108,3 @@ def test_market_totals_match_raw_frames(warehouse, expected):
     assert mart["short_to_float_ratio"] == pytest.approx(
         expected["short_balance_cny"].sum() / expected["float_market_cap_cny"].sum(), rel=1e-9
     )
-
-

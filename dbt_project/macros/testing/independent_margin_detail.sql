@@ -113,12 +113,19 @@
         samples the whole history: every quote (splitting would only add work). #}
     {%- if run_window_is_set() %}
 
+    recent_span as (
+
+        -- from 40 calendar days before the first recomputed day: a one-day refresh reads
+        -- weeks of quotes, not the whole history
+        select min(detail_day) - interval 40 day as first_quote_day, min(detail_day) as first_day,
+        from detail_days
+
+    ),
+
     recent_quotes as (
 
-        -- the quotes from 40 calendar days before the first recomputed day on: a one-day
-        -- refresh reads weeks of quotes, not the whole history
         select * from all_quotes
-        where trade_date >= (select min(detail_day) from detail_days) - interval 40 day
+        where trade_date >= (select first_quote_day from recent_span)
 
     ),
 
@@ -132,12 +139,12 @@
             arg_max(close, trade_date) as close,
             arg_max(outstanding_share, trade_date) as outstanding_share,
         from all_quotes
-        where trade_date < (select min(detail_day) from detail_days) - interval 40 day
+        where trade_date < (select first_quote_day from recent_span)
             and security_code in (
                 select security_code from raw_detail
                 except
                 select security_code from recent_quotes
-                where trade_date <= (select min(detail_day) from detail_days)
+                where trade_date <= (select first_day from recent_span)
             )
         group by security_code
 
