@@ -12,6 +12,14 @@ are the same as with the subprocess.
 
 dbt's run-time state is global: one invocation at a time per process. The writer pool
 (`duckdb_writer`, limit 1) already guarantees that for everything that writes.
+
+dbt's own loggers and artifacts cost a one-day run about a second (BENCHMARKS.md): its
+console logger formatted and scrubbed every event even under `--quiet`, only to drop it;
+its file logger did the same again and flushed each line to disk; and every step wrote
+the 6 MB manifest.json again. So dbt runs with both loggers off and `--no-write-json`;
+the step's callback keeps every event and writes dbt.log (the same debug lines, once, at
+the end) and run_results.json into the step's target directory. Errors reach Dagster
+through the same callback.
 """
 
 from __future__ import annotations
@@ -37,10 +45,13 @@ from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 _LOCK = threading.Lock()
 _MANIFESTS: dict[tuple[str, str, float], Any] = {}
 _RESULT_EVENTS = {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"}
-# Each dbt step writes its artifacts (manifest, run_results, compiled SQL, dbt.log: about
-# 6 MB) to a directory of its own; the newest few per step are kept for debugging, so a
-# daily schedule does not fill the disk (three steps a day were ~5 GB a year).
+# Each dbt step writes its artifacts (run_results, compiled SQL, dbt.log) to a directory
+# of its own; the newest few per step are kept for debugging, so a daily schedule does not
+# fill the disk (three steps a day were ~5 GB a year, when each wrote a manifest too).
 KEEP_STEP_TARGETS = 10
+RUN_RESULTS = "run_results.json"
+DBT_LOG = "dbt.log"
+_NOT_IN_LOG = {"CacheAction", "CacheDumpGraph"}  # left out of dbt's own file log too
 _STEP_TARGET = re.compile(r"^(?P<step>dbt_[a-z0-9_]+)-[0-9a-f]{7}(?:-[0-9a-f]{7})?$")
 
 
@@ -133,14 +144,16 @@ def stream_dbt(
         )
     events: list[dict[str, Any]] = []
     errors: list[str] = []
+    messages: list[Any] = []
 
     def collect(message) -> None:
-        raw = msg_to_dict(message)
-        info = raw.get("info", {})
-        if info.get("level") == "error":
-            errors.append(info.get("msg", ""))
-        if info.get("name") in _RESULT_EVENTS:
-            events.append(raw)
+        # every dbt event passes here (thousands a step): keep it for dbt.log as it is,
+        # convert only the results
+        messages.append(message)
+        if message.info.level == "error":
+            errors.append(message.info.msg)
+        if message.info.name in _RESULT_EVENTS:
+            events.append(msg_to_dict(message))
 
     invocation = [*cleaned, *_project_args(project, target_path), *params.selection_args]
     previous = os.environ.get("DBT_INDIRECT_SELECTION")
@@ -150,9 +163,13 @@ def stream_dbt(
         with _LOCK:
             context.log.info(f"dbt (in-process) {' '.join(invocation)}")
             result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(
-                [*invocation, "--quiet", "--no-send-anonymous-usage-stats"]
-            )
+                [*invocation, "--log-level", "none", "--log-level-file", "none",
+                 "--no-write-json"]
+            )  # fmt: skip
+            if hasattr(result.result, "write"):  # what --write-json would have written
+                result.result.write(str(target_path / RUN_RESULTS))
     finally:
+        write_debug_log(target_path / DBT_LOG, messages)
         _close_duckdb()
         if previous is None:
             os.environ.pop("DBT_INDIRECT_SELECTION", None)
@@ -170,6 +187,24 @@ def stream_dbt(
     if result.exception is not None or not result.success:
         detail = "\n".join(errors) or str(result.exception or "a node failed (see the log above)")
         raise DbtInvocationError(f"dbt {' '.join(cleaned)} failed:\n{detail}")
+
+
+def write_debug_log(path: Path, messages: Sequence[Any]) -> None:
+    """Append dbt's events to `path` in the lines of dbt's own debug file log (time, level,
+    thread, message; secrets from DBT_ENV_SECRET_* variables masked), in one write."""
+    from dbt_common.events.format import timestamp_to_datetime_string
+    from dbt_common.exceptions.base import env_secrets, scrub_secrets
+
+    secrets = env_secrets()
+    lines = [
+        f"{timestamp_to_datetime_string(m.info.ts)} [{m.info.level:<5}] "
+        f"[{m.info.thread[:10]:<10}]: {scrub_secrets(m.info.msg, secrets)}\n"
+        for m in messages
+        if m.info.name not in _NOT_IN_LOG
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
+        log.writelines(lines)
 
 
 def unique_target_path(project: DbtProject, context: dg.AssetExecutionContext) -> Path:

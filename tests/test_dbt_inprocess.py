@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from orchestration.dbt_inprocess import prune_step_targets
 
@@ -36,3 +37,41 @@ def test_prune_keeps_the_newest_targets_of_each_step_and_nothing_else(tmp_path):
 
 def test_prune_of_a_missing_target_directory_removes_nothing(tmp_path):
     assert prune_step_targets(tmp_path / "target", keep=3) == []
+
+
+def test_each_dbt_step_leaves_its_run_results_and_log(warehouse):
+    """dbt runs with --no-write-json (no manifest per step); run_results.json is written by
+    stream_dbt instead: the benchmark and anyone debugging a step read it."""
+    import json
+
+    from orchestration.assets.dbt import DBT_PROJECT, DBT_STEPS
+
+    root = Path(DBT_PROJECT.project_dir) / "target"
+    for step in DBT_STEPS:
+        newest = max(root.glob(f"{step}-*"), key=lambda p: p.stat().st_mtime)
+        results = json.loads((newest / "run_results.json").read_text())["results"]
+        assert results, step
+        assert not {r["status"] for r in results} & {"error", "fail", "skipped"}, step
+        assert (newest / "dbt.log").stat().st_size > 0, step
+        assert not (newest / "manifest.json").exists(), step
+
+
+def test_debug_log_masks_secrets_and_leaves_out_cache_events(tmp_path, monkeypatch):
+    from dbt.adapters.events.types import CacheAction
+    from dbt_common.events.base_types import EventLevel, msg_from_base_event
+    from dbt_common.events.types import Note
+
+    from orchestration.dbt_inprocess import write_debug_log
+
+    monkeypatch.setenv("DBT_ENV_SECRET_TOKEN", "s3cret")
+    messages = [
+        msg_from_base_event(Note(msg="attach 'md:?token=s3cret'"), level=EventLevel.DEBUG),
+        msg_from_base_event(CacheAction(action="add_relation"), level=EventLevel.DEBUG),
+        msg_from_base_event(Note(msg="1 of 2 OK created view"), level=EventLevel.INFO),
+    ]
+    log = tmp_path / "step" / "dbt.log"
+    write_debug_log(log, messages)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("[debug] [MainThread]: attach 'md:?token=*****'")
+    assert lines[1].endswith("[info ] [MainThread]: 1 of 2 OK created view")
