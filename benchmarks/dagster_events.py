@@ -10,8 +10,9 @@ how fast a day can be (BENCHMARKS.md). This writes `--events` of two kinds throu
   - an engine event (a run-scoped log line: one row in the run's event log);
   - an asset materialization (also indexed across runs: the asset and its tags).
 Stores: in memory, SQLite as `margin-wh` and `dagster dev` use it
-(`orchestration.instance.instance_at`: our dagster.yaml, synchronous=NORMAL), and
-PostgreSQL when `--postgres-url` is given (needs `pip install dagster-postgres==<the
+(`orchestration.instance.instance_at`: our dagster.yaml, the pooled storage of
+orchestration/dagster_storage.py), Dagster's default SQLite storage (a new connection
+per write, SQLite's default synchronous=FULL) for comparison, and PostgreSQL when `--postgres-url` is given (needs `pip install dagster-postgres==<the
 dagster-dbt version>`, which is not a dependency of the project; the database should be
 empty or a scratch one: the run and its events stay in it).
 """
@@ -36,6 +37,14 @@ def _postgres_instance(url: str, home: Path) -> dg.DagsterInstance:
     (home / "dagster.yaml").write_text(
         f"storage:\n  postgres:\n    postgres_url: {url}\ntelemetry:\n  enabled: false\n"
     )
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+def _default_sqlite_instance(home: Path) -> dg.DagsterInstance:
+    from dagster._core.instance.ref import InstanceRef
+
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         stores: list[tuple[str, Callable[[], dg.DagsterInstance]]] = [
             ("in memory", dg.DagsterInstance.ephemeral),
             ("SQLite (margin-wh, dagster dev)", lambda: instance_at(Path(tmp) / "sqlite")),
+            ("SQLite, Dagster's default storage", lambda: _default_sqlite_instance(Path(tmp) / "default")),
         ]
         if args.postgres_url:
             (Path(tmp) / "postgres").mkdir()

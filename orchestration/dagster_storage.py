@@ -4,7 +4,7 @@ Dagster's SQLite storages make a new SQLAlchemy engine, and so open a new SQLite
 connection, for every read and write (`SqliteEventLogStorage._connect`,
 `SqliteRunStorage.connect`, both with `NullPool`). The event log writes each event to its
 run's database and mirrors asset and check events into the index database: a one-day
-refresh (~430 events) opened ~1,400 connections, about 3 s of a 14 s day on the
+refresh (~430 events) opened ~1,400 connections, 3 - 4.5 s of a 13.5 - 14.5 s day on the
 benchmark's tiny market (BENCHMARKS.md). PostgreSQL is no way out: dagster-postgres
 opens a connection per write too.
 
@@ -85,8 +85,10 @@ class EnginePool:
             if engine is None:
                 engine = sqlalchemy.create_engine(
                     url,
-                    pool_size=1,  # Dagster holds one connection per database at a time
-                    max_overflow=4,
+                    # one connection kept for reuse; more at once when threads ask
+                    # (the webserver), closed when returned, without limit as before
+                    pool_size=1,
+                    max_overflow=-1,
                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
                 )
                 sqlalchemy.event.listen(engine, "connect", _sqlite_pragmas)
