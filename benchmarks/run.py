@@ -921,15 +921,13 @@ def one_day_in_memory(report: Report, wh: Warehouse, day: dt.date) -> dict[str, 
 def cli_run_steps(home: Path, exclude: set[str] = frozenset()) -> dict[str, float]:
     """Step durations of the runs recorded in a DAGSTER_HOME but not in `exclude` (the
     CLI's runs)."""
-    import dagster as dg
-    from dagster._core.instance.ref import InstanceRef
+    from orchestration.instance import instance_at
 
     out: dict[str, float] = {}
-    with contextlib.suppress(Exception):
-        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-            for run in instance.get_runs():
-                if run.run_id not in exclude:
-                    out.update(step_seconds(instance, run.run_id))
+    with instance_at(home) as instance:  # not InstanceRef.from_dir: DAGSTER_HOME is not `home`
+        for run in instance.get_runs():
+            if run.run_id not in exclude:
+                out.update(step_seconds(instance, run.run_id))
     return out
 
 
