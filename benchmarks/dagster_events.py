@@ -12,9 +12,10 @@ how fast a day can be (BENCHMARKS.md). This writes `--events` of two kinds throu
 Stores: in memory, SQLite as `margin-wh` and `dagster dev` use it
 (`orchestration.instance.instance_at`: our dagster.yaml, the pooled storage of
 orchestration/dagster_storage.py), Dagster's default SQLite storage (a new connection
-per write, SQLite's default synchronous=FULL) for comparison, and PostgreSQL when `--postgres-url` is given (needs `pip install dagster-postgres==<the
-dagster-dbt version>`, which is not a dependency of the project; the database should be
-empty or a scratch one: the run and its events stay in it).
+per write, SQLite's default synchronous=FULL) for comparison, and PostgreSQL when
+`--postgres-url` is given (needs `pip install dagster-postgres==<the dagster-dbt
+version>`, which is not a dependency of the project; the database should be empty or a
+scratch one: the run and its events stay in it).
 """
 
 from __future__ import annotations
@@ -31,20 +32,12 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 import dagster as dg  # noqa: E402
 
 
-def _postgres_instance(url: str, home: Path) -> dg.DagsterInstance:
+def _instance(home: Path, storage_yaml: str = "") -> dg.DagsterInstance:
+    """An instance in `home` with this storage setting (none: Dagster's default SQLite)."""
     from dagster._core.instance.ref import InstanceRef
 
-    (home / "dagster.yaml").write_text(
-        f"storage:\n  postgres:\n    postgres_url: {url}\ntelemetry:\n  enabled: false\n"
-    )
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
-
-
-def _default_sqlite_instance(home: Path) -> dg.DagsterInstance:
-    from dagster._core.instance.ref import InstanceRef
-
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(storage_yaml + "telemetry:\n  enabled: false\n")
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
@@ -84,11 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         stores: list[tuple[str, Callable[[], dg.DagsterInstance]]] = [
             ("in memory", dg.DagsterInstance.ephemeral),
             ("SQLite (margin-wh, dagster dev)", lambda: instance_at(Path(tmp) / "sqlite")),
-            ("SQLite, Dagster's default storage", lambda: _default_sqlite_instance(Path(tmp) / "default")),
+            ("SQLite, Dagster's default storage", lambda: _instance(Path(tmp) / "default")),
         ]
         if args.postgres_url:
-            (Path(tmp) / "postgres").mkdir()
-            stores.append(("PostgreSQL", lambda: _postgres_instance(args.postgres_url, Path(tmp) / "postgres")))
+            postgres = f"storage:\n  postgres:\n    postgres_url: {args.postgres_url}\n"
+            stores.append(("PostgreSQL", lambda: _instance(Path(tmp) / "postgres", postgres)))
         print(f"{'store':34s} {'engine event':>14s} {'materialization':>16s}   ({args.events} of each)")
         for label, make in stores:
             with make() as instance:

@@ -37,7 +37,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy
-from dagster._config import StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
@@ -170,9 +169,6 @@ class PooledSqliteStorage(DagsterSqliteStorage):
         super(DagsterSqliteStorage, self).__init__()
 
     @classmethod
-    def config_type(cls) -> dict[str, Any]:
-        return {"base_dir": StringSource}
-
-    @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any):
+        # the parent's names its own class here; its config_type (base_dir) is ours too
         return cls.from_local(inst_data=inst_data, **config_value)

@@ -13,7 +13,7 @@ run builds and tests them again; so does a new warehouse file (no fingerprint in
 project file changed after the definitions were loaded, and `margin-wh dbt`, which
 forgets the fingerprints (dbt run by hand may have built them from other definitions).
 
-In a one-day refresh that is 34 of 146 dbt nodes (4 models and seeds, 30 tests), each
+In a one-day refresh that is 34 of 141 dbt nodes (4 models and seeds, 30 tests), each
 costing dbt's per-node work and two or three Dagster events (BENCHMARKS.md).
 """
 

@@ -17,27 +17,28 @@ INSTANCE_TEMPLATE = Path(__file__).with_name("dagster.yaml")
 STORAGE_KEYS = {"storage", "run_storage", "event_log_storage", "schedule_storage"}
 
 
-def _ensure_config(home: Path) -> Path:
-    """`home` with a dagster.yaml: ours when it has none; one written before our storage
-    setting (no storage configured: Dagster's default SQLite layout, which our storage
-    reads as it is) gets that setting added, the rest of the file left as it is."""
+def _ensure_config(home: Path) -> tuple[Path, dict]:
+    """`home` with a dagster.yaml, and its settings: ours when it has none; one written
+    before our storage setting (no storage configured: Dagster's default SQLite layout,
+    which our storage reads as it is) gets that setting added, the rest left as it is."""
     home = Path(home).absolute()
     home.mkdir(parents=True, exist_ok=True)
     config_path = home / "dagster.yaml"
     if not config_path.exists():
         shutil.copy(INSTANCE_TEMPLATE, config_path)
-        return home
     text = config_path.read_text()
-    if not STORAGE_KEYS & set(yaml.safe_load(text) or {}):
-        storage = {"storage": yaml.safe_load(INSTANCE_TEMPLATE.read_text())["storage"]}
+    config = yaml.safe_load(text) or {}
+    if not STORAGE_KEYS & set(config):
+        config["storage"] = yaml.safe_load(INSTANCE_TEMPLATE.read_text())["storage"]
         note = "# storage added by margin-wh (orchestration/dagster.yaml)\n"
-        config_path.write_text(note + yaml.safe_dump(storage, sort_keys=False) + text)
-    return home
+        storage = yaml.safe_dump({"storage": config["storage"]}, sort_keys=False)
+        config_path.write_text(note + storage + text)
+    return home, config
 
 
 def dagster_home() -> Path:
     """DAGSTER_HOME, defaulting to .dagster_home in the repo, with our dagster.yaml."""
-    home = _ensure_config(Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home"))
+    home, _ = _ensure_config(Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home"))
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -52,8 +53,7 @@ def instance_at(home: Path) -> dg.DagsterInstance:
     without touching DAGSTER_HOME (the benchmark holds several)."""
     from dagster._core.instance.ref import InstanceRef
 
-    home = _ensure_config(home)
-    config = yaml.safe_load((home / "dagster.yaml").read_text()) or {}
+    home, config = _ensure_config(home)
     storage = (config.get("storage") or {}).get("custom")
     overrides = {}
     if storage and storage.get("config", {}).get("base_dir") == {"env": "DAGSTER_HOME"}:

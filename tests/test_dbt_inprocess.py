@@ -47,8 +47,11 @@ def test_each_dbt_step_leaves_its_run_results_and_log(warehouse):
     from orchestration.assets.dbt import DBT_PROJECT, DBT_STEPS
 
     root = Path(DBT_PROJECT.project_dir) / "target"
+    runs = {run.run_id[:7] for run in warehouse.instance.get_runs()}  # this session's
     for step in DBT_STEPS:
-        newest = max(root.glob(f"{step}-*"), key=lambda p: p.stat().st_mtime)
+        ours = [p for p in root.glob(f"{step}-*") if p.name.split("-")[1] in runs]
+        assert ours, step
+        newest = max(ours, key=lambda p: p.stat().st_mtime)
         results = json.loads((newest / "run_results.json").read_text())["results"]
         assert results, step
         assert not {r["status"] for r in results} & {"error", "fail", "skipped"}, step
