@@ -52,6 +52,16 @@ def test_definitions_load_and_asset_keys_match_snapshot(warehouse):
     assert keys == expected, "asset keys changed: update tests/snapshots/asset_keys.txt if intended"
 
 
+def test_runs_from_the_schedule_and_the_ui_execute_their_steps_in_one_process(warehouse):
+    # `margin-wh refresh` and these tests use execute_in_process, which ignores a job's
+    # executor; the daemon and the UI do not. A process per step made a scheduled day
+    # seven times slower (orchestration/definitions.py).
+    defs = warehouse.defs
+    implicit = defs.resolve_implicit_global_asset_job_def()
+    for job in (defs.resolve_job_def(REFRESH_JOB_NAME), defs.resolve_job_def(SNAPSHOT_JOB_NAME), implicit):
+        assert job.executor_def is dg.in_process_executor, job.name
+
+
 def test_refresh_builds_raw_tables_and_marts(warehouse):
     raw = {r[0] for r in _query(warehouse, "select table_name from information_schema.tables where table_schema='raw'")}
     assert {"stock_margin_detail_sse", "stock_margin_detail_szse", "stock_zh_a_daily", "get_futures_daily"} <= raw
