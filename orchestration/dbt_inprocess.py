@@ -79,7 +79,7 @@ def parsed_manifest(project: DbtProject, sources_mtime: float) -> Any:
             target = Path(project.project_dir) / "target" / "inprocess"
             _seed_partial_parse(Path(project.project_dir) / "target", target)
             result = dbtRunner().invoke(["parse", "--quiet", *_project_args(project, target)])
-            _close_duckdb()
+            close_dbt_duckdb()
             if not result.success:
                 raise DbtInvocationError(f"dbt parse failed: {result.exception}")
             _MANIFESTS.clear()  # one warehouse per process at a time; drop stale ones
@@ -98,7 +98,7 @@ def _seed_partial_parse(cli_target: Path, target: Path) -> None:
         shutil.copy(source, destination)
 
 
-def _close_duckdb() -> None:
+def close_dbt_duckdb() -> None:
     """Close dbt-duckdb's database handle: it keeps one per process (a class attribute)
     after an invocation, and the file must be free for the next step's connections.
     Drop dbt's adapter too: dbt resets adapters only when the next invocation starts, so
@@ -170,7 +170,7 @@ def stream_dbt(
                 result.result.write(str(target_path / RUN_RESULTS))
     finally:
         write_debug_log(target_path / DBT_LOG, messages)
-        _close_duckdb()
+        close_dbt_duckdb()
         if previous is None:
             os.environ.pop("DBT_INDIRECT_SELECTION", None)
         else:

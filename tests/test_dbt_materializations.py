@@ -10,7 +10,7 @@ import duckdb
 from conftest import make_settings
 
 from margin_wh.config import DBT_PROJECT_DIR
-from orchestration.dbt_inprocess import _close_duckdb as close_dbt_duckdb
+from orchestration.dbt_inprocess import close_dbt_duckdb
 
 MODEL = "stg_akshare__stock_spot"
 
