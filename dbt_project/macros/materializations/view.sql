@@ -1,43 +1,24 @@
 {#-
-    Views are replaced in one statement. DuckDB's CREATE OR REPLACE VIEW is atomic, so a
-    reader sees the old view or the new one, never none. dbt's default view
+    Views are replaced in one statement, with dbt's own create_or_replace_view (the view
+    materialization of BigQuery and Snowflake). DuckDB's CREATE OR REPLACE VIEW is
+    atomic, so a reader sees the old view or the new one, never none. dbt's default view
     materialization instead creates a temporary view, renames the old one away, renames
     the new one in and drops the old: four DDL statements and three more adapter macro
     calls, each of which costs dbt a fresh macro context. That was most of a view node's
     time in the daily refresh, which re-creates every staging and intermediate view
-    (BENCHMARKS.md). Grants, docs and hooks as in dbt's default.
+    (BENCHMARKS.md). A table of the view's name (the model was a table before) is dropped
+    first (dbt's handle_existing_table).
 -#}
 {% materialization view, adapter='duckdb' %}
-  {%- set existing_relation = load_cached_relation(this) -%}
-  {%- set target_relation = this.incorporate(type='view') -%}
-  {%- set grant_config = config.get('grants') -%}
-
-  {{ run_hooks(pre_hooks, inside_transaction=False) }}
-  -- `BEGIN` happens here:
-  {{ run_hooks(pre_hooks, inside_transaction=True) }}
-
-  {#- a table of the same name (the model was a table before): OR REPLACE cannot replace it -#}
-  {% if existing_relation is not none and not existing_relation.is_view %}
-    {{ adapter.drop_relation(existing_relation) }}
-  {% endif %}
-
-  {% call statement('main') -%}
-    {{ get_create_view_as_sql(target_relation, sql) }}
-  {%- endcall %}
-
-  {% set should_revoke = should_revoke(existing_relation, full_refresh_mode=True) %}
-  {% do apply_grants(target_relation, grant_config, should_revoke=should_revoke) %}
-  {% do persist_docs(target_relation, model) %}
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
+  {%- set relations = create_or_replace_view() -%}
+  {% do persist_docs(this.incorporate(type='view'), model) %}
   {{ adapter.commit() }}
-  {{ run_hooks(post_hooks, inside_transaction=False) }}
-
-  {{ return({'relations': [target_relation]}) }}
+  {{ return(relations) }}
 {% endmaterialization %}
 
 
-{#- dbt-duckdb's create_view_as (adapters.sql), with OR REPLACE: used by the view
-    materialization above on the view's own name. -#}
+{#- dbt-duckdb's create_view_as (adapters.sql) with OR REPLACE, which
+    create_or_replace_view expects of the adapter. -#}
 {% macro duckdb__create_view_as(relation, sql) -%}
   {% set contract_config = config.get('contract') %}
   {% if contract_config.enforced %}
