@@ -76,76 +76,67 @@
 
     ),
 
-    sina_quotes as (
+    {#- A run's window is a few days at the end of the history: the quotes of the weeks
+        before it are read with the date in the scan (DuckDB skips the older row groups),
+        and older ones only for the securities without a quote in those weeks. A full
+        build samples the whole history: every quote. -#}
+    {%- set windowed = run_window_is_set() and run_window_start() != '' %}
+    {%- if windowed %}
+    {%- set first_day = "date '" ~ run_window_start() ~ "'" %}
+    {%- set first_quote_day = first_day ~ " - interval 40 day" %}
 
-        select
-            date as trade_date,
-            substr(symbol, 3) as security_code,
-            close,
-            outstanding_share,
-        from {{ source('raw', 'stock_zh_a_daily') }}
-        where close is not null
+    recent_sina_quotes as (
 
-    ),
-
-    all_quotes as (
-
-        -- Sina's history, and the closing snapshots of the days Sina was not fetched for
-        select * from sina_quotes
-        union all
-        select
-            trade_date,
-            "代码",
-            "最新价",
-            round("流通市值" / "最新价"),
-        from {{ source('raw', 'stock_zh_a_spot_em') }} as snapshot
-        where "最新价" > 0
-            and not exists (
-                select 1 from sina_quotes
-                where sina_quotes.trade_date = snapshot.trade_date
-                    and sina_quotes.security_code = snapshot."代码"
-            )
-
-    ),
-
-    {#- A run's window is a few days at the end of the history: read the weeks of quotes
-        before it, and older ones only for the securities that need them. A full build
-        samples the whole history: every quote (splitting would only add work). #}
-    {%- if run_window_is_set() %}
-
-    recent_span as (
-
-        -- from 40 calendar days before the first recomputed day: a one-day refresh reads
-        -- weeks of quotes, not the whole history
-        select min(detail_day) - interval 40 day as first_quote_day, min(detail_day) as first_day,
-        from detail_days
+        -- from 40 calendar days before the window: a one-day check reads weeks of quotes
+        {{ _independent_sina_quotes("date >= " ~ first_quote_day) }}
 
     ),
 
     recent_quotes as (
 
-        select * from all_quotes
-        where trade_date >= (select first_quote_day from recent_span)
+        select * from recent_sina_quotes
+        union all
+        {{ _independent_snapshot_quotes("trade_date >= " ~ first_quote_day, 'recent_sina_quotes') }}
+
+    ),
+
+    suspended_securities as (
+
+        -- securities of the days checked without a quote in those weeks up to the window
+        -- (a long suspension): their close is older
+        select security_code from raw_detail
+        except
+        select security_code from recent_quotes
+        where trade_date <= {{ first_day }}
+
+    ),
+
+    earlier_sina_quotes as (
+
+        {{ _independent_sina_quotes(
+            "date < " ~ first_quote_day
+            ~ " and substr(symbol, 3) in (select security_code from suspended_securities)"
+        ) }}
 
     ),
 
     earlier_quotes as (
 
-        -- the last quote of each security that has none in those weeks up to the first
-        -- recomputed day (a long suspension): its close is older
+        -- the last quote of each of them before those weeks
         select
             max(trade_date) as trade_date,
             security_code,
             arg_max(close, trade_date) as close,
             arg_max(outstanding_share, trade_date) as outstanding_share,
-        from all_quotes
-        where trade_date < (select first_quote_day from recent_span)
-            and security_code in (
-                select security_code from raw_detail
-                except
-                select security_code from recent_quotes
-                where trade_date <= (select first_day from recent_span)
-            )
+        from (
+            select * from earlier_sina_quotes
+            union all
+            {{ _independent_snapshot_quotes(
+                "trade_date < " ~ first_quote_day
+                ~ ' and "代码" in (select security_code from suspended_securities)',
+                'earlier_sina_quotes'
+            ) }}
+        )
         group by security_code
 
     ),
@@ -159,9 +150,17 @@
     ),
     {%- else %}
 
+    sina_quotes as (
+
+        {{ _independent_sina_quotes() }}
+
+    ),
+
     considered_quotes as (
 
-        select * from all_quotes
+        select * from sina_quotes
+        union all
+        {{ _independent_snapshot_quotes('true', 'sina_quotes') }}
 
     ),
     {%- endif %}
@@ -266,3 +265,34 @@
     )
 
 {% endmacro %}
+
+{#- Sina's daily history as quotes (trade_date, security_code, close, outstanding_share),
+    the rows matching `where` (a condition on the raw columns). -#}
+{% macro _independent_sina_quotes(where='true') -%}
+        select
+            date as trade_date,
+            substr(symbol, 3) as security_code,
+            close,
+            outstanding_share,
+        from {{ source('raw', 'stock_zh_a_daily') }}
+        where close is not null
+            and {{ where }}
+{%- endmacro %}
+
+{#- The closing snapshots matching `where`, for the days and securities the Sina quotes
+    in the CTE `sina_quotes` do not cover. -#}
+{% macro _independent_snapshot_quotes(where, sina_quotes) -%}
+        select
+            trade_date,
+            "代码",
+            "最新价",
+            round("流通市值" / "最新价"),
+        from {{ source('raw', 'stock_zh_a_spot_em') }} as snapshot
+        where "最新价" > 0
+            and {{ where }}
+            and not exists (
+                select 1 from {{ sina_quotes }}
+                where {{ sina_quotes }}.trade_date = snapshot.trade_date
+                    and {{ sina_quotes }}.security_code = snapshot."代码"
+            )
+{%- endmacro %}
