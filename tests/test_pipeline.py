@@ -62,6 +62,54 @@ def test_runs_from_the_schedule_and_the_ui_execute_their_steps_in_one_process(wa
         assert job.executor_def is dg.in_process_executor, job.name
 
 
+def test_a_run_opens_the_warehouse_once_and_its_dbt_steps_join_it(warehouse, monkeypatch):
+    """Every step of a run works on one DuckDB database instance (WarehouseDuckDB): the
+    dbt steps' connections join the one the run opened, and the snapshot still attaches
+    the file read-only at the end. Each connection to the warehouse is asked whether it
+    sees a database attached to the run's instance when it was opened."""
+    from orchestration.resources import WarehouseDuckDB
+
+    warehouse_path = str(warehouse.settings.db_path)
+    opened, closed = WarehouseDuckDB._connect, WarehouseDuckDB.close_run_connection
+    connect = duckdb.connect
+    log = []  # "open", then for each connection to the warehouse: sees the run's instance
+
+    def open_with_marker(self):
+        con = opened(self)
+        con.execute("attach ':memory:' as run_marker")
+        log.append("open")
+        return con
+
+    def close_and_log(self):
+        if self._run_connection is not None:
+            log.append("close")
+        closed(self)
+
+    def recording_connect(database=":memory:", *args, **kwargs):
+        con = connect(database, *args, **kwargs)
+        if str(database) == warehouse_path and log and log[-1] != "close":
+            log.append(
+                con.execute("select count(*) from duckdb_databases() where database_name = 'run_marker'").fetchone()[0]
+            )
+        return con
+
+    monkeypatch.setattr(WarehouseDuckDB, "_connect", open_with_marker)
+    monkeypatch.setattr(WarehouseDuckDB, "close_run_connection", close_and_log)
+    monkeypatch.setattr(duckdb, "connect", recording_connect)
+    day = warehouse.last_day
+    result = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs)
+    monkeypatch.undo()
+
+    assert result.first_day == day
+    # opened once (by the first raw step), joined by dbt's three steps (and the
+    # reference-node bookkeeping), closed before the snapshot
+    assert log[0] == "open" and log[-1] == "close" and log.count("open") == 1, log
+    assert len(log) >= 5 and set(log[1:-1]) == {1}, log
+    published = warehouse.settings.publish_dir / "margin_warehouse.duckdb"
+    with connect(str(published), read_only=True) as con:
+        assert con.execute("select max(trade_date) from marts.fct_balance_to_float").fetchone()[0] == day
+
+
 def test_refresh_builds_raw_tables_and_marts(warehouse):
     raw = {r[0] for r in _query(warehouse, "select table_name from information_schema.tables where table_schema='raw'")}
     assert {"stock_margin_detail_sse", "stock_margin_detail_szse", "stock_zh_a_daily", "get_futures_daily"} <= raw

@@ -31,7 +31,7 @@ from orchestration import dbt_reference
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
 from orchestration.dbt_inprocess import parsed_manifest, stream_dbt, unique_target_path
 from orchestration.partitions import TRADING_DAYS, partition_window
-from orchestration.resources import WarehouseResource, dbt_cli
+from orchestration.resources import WarehouseDuckDB, WarehouseResource, dbt_cli
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -95,11 +95,14 @@ def run_window(context: dg.AssetExecutionContext) -> tuple[str, str] | None:
 def run_dbt(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
+    duckdb: WarehouseDuckDB,
     args: list[str],
 ):
-    """`dbt <args>` on the warehouse, in this process (see orchestration/dbt_inprocess.py).
-    After building the whole step, record its reference nodes' fingerprint (dbt_reference)."""
+    """`dbt <args>` on the warehouse, in this process (see orchestration/dbt_inprocess.py),
+    on the run's DuckDB instance (WarehouseDuckDB). After building the whole step, record
+    its reference nodes' fingerprint (dbt_reference)."""
     settings = warehouse.settings
+    duckdb.open_run_connection()
     # every asset and every check of the step (as dagster-dbt tells a subset)
     step = context.assets_def
     whole_step = (
@@ -152,7 +155,9 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         project=DBT_PROJECT,
         op_tags=loaded,
     )
-    def dbt_upstream(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def dbt_upstream(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, duckdb: WarehouseDuckDB
+    ):
         # Unpartitioned, but inside a ranged run its tests need only check the run's
         # days (the views' other days are what earlier runs already tested).
         window = run_window(context)
@@ -160,7 +165,7 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         # and dbt's eager test selection would add the daily models' tests that also read
         # a view here (e.g. relationships to the calendar) before those models are built
         args = ["build", "--exclude", DAILY] + (["--vars", window_vars(*window)] if window else [])
-        yield from run_dbt(context, warehouse, args)
+        yield from run_dbt(context, warehouse, duckdb, args)
 
     @dbt_assets(
         manifest=manifest,
@@ -173,10 +178,12 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         project=DBT_PROJECT,
         op_tags=loaded,
     )
-    def dbt_daily_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def dbt_daily_marts(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, duckdb: WarehouseDuckDB
+    ):
         start, end = partition_window(context.partition_key_range)
         args = ["build", "--vars", window_vars(start.isoformat(), end.isoformat())]
-        yield from run_dbt(context, warehouse, args)
+        yield from run_dbt(context, warehouse, duckdb, args)
 
     @dbt_assets(
         manifest=manifest,
@@ -188,8 +195,10 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         project=DBT_PROJECT,
         op_tags=loaded,
     )
-    def dbt_history_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        yield from run_dbt(context, warehouse, ["build", "--exclude", DAILY])  # as upstream
+    def dbt_history_marts(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, duckdb: WarehouseDuckDB
+    ):
+        yield from run_dbt(context, warehouse, duckdb, ["build", "--exclude", DAILY])  # as upstream
 
     return [dbt_upstream, dbt_daily_marts, dbt_history_marts]
 

@@ -6,7 +6,6 @@ landing zone, validates it and replaces those trading days in raw.<function>.
 
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest
@@ -18,7 +17,7 @@ from orchestration.partitions import (
     sync_trading_days,
     window_days,
 )
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseDuckDB, WarehouseResource
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
 OWNERS = ["team:margin-warehouse"]
@@ -65,7 +64,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         tags={"margin_wh/layer": "raw"},
     )
     def raw_asset(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, duckdb: WarehouseDuckDB
     ) -> dg.MaterializeResult:
         settings = warehouse.settings
         calendar = warehouse.calendar()
