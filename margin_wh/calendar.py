@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -74,12 +75,21 @@ def shanghai_today(now: dt.datetime | None = None) -> dt.date:
 
 def load_calendar(landing_dir: Path) -> list[dt.date]:
     """The trading calendar as last fetched into the landing zone (empty if never)."""
-    from margin_wh.raw.landing import landed_files, read_landed
-    from margin_wh.raw.parse import parse_dates
+    from margin_wh.raw.landing import landed_files
 
     files = landed_files(landing_dir, CALENDAR_FUNCTION)
     if not files:
         return []
-    frame = read_landed(files[-1]).frame
-    days, _ = parse_dates(frame["trade_date"])
-    return sorted({d for d in days if d is not None})
+    stat = files[-1].stat()
+    return list(_landed_calendar(str(files[-1]), stat.st_mtime_ns, stat.st_size))
+
+
+# Every step of a run asks for the calendar (~13 reads of one Parquet file a day); a
+# landed file is never rewritten in place, and its stat is in the key all the same.
+@functools.lru_cache(maxsize=4)
+def _landed_calendar(path: str, _mtime_ns: int, _size: int) -> tuple[dt.date, ...]:
+    from margin_wh.raw.landing import read_landed
+    from margin_wh.raw.parse import parse_dates
+
+    days, _ = parse_dates(read_landed(Path(path)).frame["trade_date"])
+    return tuple(sorted({d for d in days if d is not None}))
