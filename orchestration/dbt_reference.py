@@ -178,7 +178,7 @@ def read_state(db_path: Path) -> tuple[dict[str, str], set[tuple[str, str]]]:
     """The fingerprint stored per step, and every (schema, name) of the warehouse."""
     if not Path(db_path).exists():
         return {}, set()
-    with duckdb.connect(str(db_path)) as con:  # joins a running step's instance (same config)
+    with duckdb.connect(str(db_path), read_only=True) as con:
         existing = {
             (schema, name)
             for schema, name in con.execute(
