@@ -100,7 +100,9 @@ def _seed_partial_parse(cli_target: Path, target: Path) -> None:
 
 def close_dbt_duckdb() -> None:
     """Close dbt-duckdb's database handle: it keeps one per process (a class attribute)
-    after an invocation, and the file must be free for the next step's connections.
+    after an invocation. Inside a run that handle is a connection to the run's DuckDB
+    instance (resources.WarehouseDuckDB), which stays open; outside one (parse, tests)
+    closing it frees the file for the next connection with another configuration.
     Drop dbt's adapter too: dbt resets adapters only when the next invocation starts, so
     between steps (and after the last) its relation cache kept DuckDB relation objects
     of the closed database alive."""

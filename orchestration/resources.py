@@ -89,7 +89,8 @@ class WarehouseDuckDB(DuckDBResource):
     (profiles.yml) apply to it. It is closed when the run ends, or by
     `close_run_connection` before a step that opens the file another way (the snapshot
     attaches it read-only). Outside a run each `get_connection` opens and closes the
-    file, as DuckDBResource does.
+    file, as DuckDBResource does. `connection_config` must stay empty (build_resources):
+    with any setting, dbt's connections in the run would be refused.
     """
 
     _in_run: bool = PrivateAttr(default=False)
