@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from pathlib import Path
 
@@ -121,6 +122,24 @@ def test_refresh_builds_raw_tables_and_marts(warehouse):
     calendar = load_calendar(warehouse.settings.landing_dir)
     assert days[2] == len([d for d in calendar if warehouse.first_day <= d <= warehouse.last_day])
 
+
+
+def test_balance_to_float_names_each_industry_as_the_seed_does(warehouse):
+    # int_margin_detail_unified carries the industry codes only; the mart joins the names
+    seed = Path(__file__).parents[1] / "seeds" / "sw2021_industries.csv"
+    expected = {
+        (int(row["industry_level"]), row["industry_code"].zfill(6)): row["industry_name_zh"]
+        for row in csv.DictReader(seed.open(encoding="utf-8"))
+    }
+    pairs = _query(
+        warehouse,
+        "select distinct 1, sw_l1_code, sw_l1_name from marts.fct_balance_to_float "
+        "where sw_l1_code is not null union all "
+        "select distinct 2, sw_l2_code, sw_l2_name from marts.fct_balance_to_float "
+        "where sw_l2_code is not null",
+    )
+    assert {level for level, _, _ in pairs} == {1, 2}
+    assert all(name == expected[(level, code)] for level, code, name in pairs), pairs
 
 def test_the_last_day_is_priced_by_the_closing_snapshot_like_sina_would(warehouse):
     """A run snapshots its last day (one call) instead of asking Sina per security; the

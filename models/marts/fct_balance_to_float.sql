@@ -45,6 +45,22 @@ measures as (
 
 ),
 
+ranked as (
+
+    -- ranked before the lags: the rank's window then sorts these 8 columns, not the
+    -- 19 the lags add (0.8 GB less at ten years of the whole market)
+    select
+        *,
+        case when short_to_float_ratio is not null then
+            rank() over (
+                partition by trade_date
+                order by short_to_float_ratio desc nulls last
+            )
+        end as short_to_float_rank,
+    from measures
+
+),
+
 changes as (
 
     -- lag(n) is the row exactly n trading days back only when the security has a row
@@ -60,14 +76,16 @@ changes as (
         financing_balance_cny - {{ trading_days_back('financing_balance_cny', 1) }} as financing_balance_change_1d_cny,
         financing_balance_cny - {{ trading_days_back('financing_balance_cny', 5) }} as financing_balance_change_5d_cny,
         financing_balance_cny - {{ trading_days_back('financing_balance_cny', 20) }} as financing_balance_change_20d_cny,
-        case when short_to_float_ratio is not null then
-            rank() over (
-                partition by trade_date
-                order by short_to_float_ratio desc nulls last
-            )
-        end as short_to_float_rank,
-    from measures
+        short_to_float_rank,
+    from ranked
     window security_days as (partition by security_code order by trading_day_index)
+
+),
+
+industries as (
+
+    select industry_level, industry_code, industry_name_zh,
+    from {{ ref('stg_reference__sw2021_industries') }}
 
 ),
 
@@ -75,6 +93,8 @@ joined as (
 
     select
         detail.*,
+        l1.industry_name_zh as sw_l1_name,
+        l2.industry_name_zh as sw_l2_name,
         detail.short_balance_cny / nullif(detail.float_market_cap_cny, 0)
             as short_to_float_ratio,
         detail.financing_balance_cny / nullif(detail.float_market_cap_cny, 0)
@@ -84,6 +104,10 @@ joined as (
     inner join changes
         on detail.trade_date = changes.trade_date
         and detail.security_code = changes.security_code
+    left join industries as l1
+        on detail.sw_l1_code = l1.industry_code and l1.industry_level = 1
+    left join industries as l2
+        on detail.sw_l2_code = l2.industry_code and l2.industry_level = 2
     where {{ run_window_filter('detail.trade_date') }}
 
 ),
