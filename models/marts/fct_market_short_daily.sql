@@ -1,5 +1,6 @@
 -- The whole market's margin position, one row per trading day, summed from the
--- per-security detail of SSE, SZSE and BSE: short and financing balances, float
+-- per-security rows of fct_balance_to_float (SSE, SZSE and BSE), so the two marts agree
+-- by construction: short and financing balances, float
 -- market cap, their ratios, changes over 1/5/20 trading days, the year-to-date change
 -- against the first trading day of the year, and the drawdown from the running peak
 -- (the highest short balance since the warehouse's first day).
@@ -21,7 +22,7 @@ with
 
 detail as (
 
-    select * from {{ ref('int_margin_detail_unified') }}
+    select * from {{ ref('fct_balance_to_float') }}
     where {{ run_window_filter() }}
 
 ),

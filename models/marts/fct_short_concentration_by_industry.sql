@@ -3,6 +3,9 @@
 -- fall into the industry 'unknown', so the industries of a level add up to the market.
 -- short_hhi = sum over the industry's securities of (their share of its short
 -- balance)^2 = sum(s^2) / sum(s)^2: 1 when one security holds all of it.
+-- Summed from fct_balance_to_float's rows, so the marts agree by construction. In a
+-- full build this model and its reconciliation test then run after that one, not
+-- beside its 2 GB join, which they pushed past DuckDB's memory limit (BENCHMARKS.md).
 
 {{
     config(
@@ -17,7 +20,7 @@ with
 
 detail as (
 
-    select * from {{ ref('int_margin_detail_unified') }}
+    select * from {{ ref('fct_balance_to_float') }}
     where {{ run_window_filter() }}
 
 ),
