@@ -123,7 +123,6 @@ def test_refresh_builds_raw_tables_and_marts(warehouse):
     assert days[2] == len([d for d in calendar if warehouse.first_day <= d <= warehouse.last_day])
 
 
-
 def test_balance_to_float_names_each_industry_as_the_seed_does(warehouse):
     # int_margin_detail_unified carries the industry codes only; the mart joins the names
     seed = Path(__file__).parents[1] / "seeds" / "sw2021_industries.csv"
@@ -140,6 +139,7 @@ def test_balance_to_float_names_each_industry_as_the_seed_does(warehouse):
     )
     assert {level for level, _, _ in pairs} == {1, 2}
     assert all(name == expected[(level, code)] for level, code, name in pairs), pairs
+
 
 def test_the_last_day_is_priced_by_the_closing_snapshot_like_sina_would(warehouse):
     """A run snapshots its last day (one call) instead of asking Sina per security; the
