@@ -4,6 +4,7 @@ must also fail on the bad row it exists for."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import duckdb
@@ -14,7 +15,7 @@ from margin_wh.config import DBT_PROJECT_DIR, Settings
 
 JUNE = "{start_date: '2024-06-03', end_date: '2024-06-28'}"
 BALANCE_TO_FLOAT = "assert_balance_to_float_matches_raw"
-SSE_DETAIL_KEY = "primary_key_stg_akshare__margin_detail_sse_trade_date__security_code"
+UNIFIED_KEY = "primary_key_int_margin_detail_unified_trade_date__security_code"
 
 
 def compiled_failing_rows_sql(settings: Settings, tmp_path, tests: list[str], dbt_vars: str = "{}") -> dict[str, str]:
@@ -71,10 +72,15 @@ def test_reconciliation_test_catches_a_wrong_carried_close(warehouse_copy, tmp_p
         assert failing(con, june) == carried
 
 
-def test_primary_key_test_reports_a_duplicate_and_a_null_key(warehouse_copy, tmp_path):
-    """The grain test of a staging view (macros/tests/primary_key.sql) in place of a
-    not_null per key column and a uniqueness test: one failing row per bad key, with why."""
-    sql = compiled_failing_rows_sql(warehouse_copy, tmp_path, [SSE_DETAIL_KEY], JUNE)[SSE_DETAIL_KEY]
+def test_a_duplicate_in_an_exchange_view_stops_the_build_at_the_unified_grain_test(warehouse_copy, tmp_path):
+    """The exchanges' staging views carry no grain test of their own: every row of them
+    is a row of int_margin_detail_unified, whose primary_key test (macros/tests/
+    primary_key.sql) fails with one row per bad key and why, before any mart reads it."""
+    from dbt.cli.main import dbtRunner
+
+    day = "2024-06-12"
+    window = f"{{start_date: '{day}', end_date: '{day}'}}"
+    sql = compiled_failing_rows_sql(warehouse_copy, tmp_path, [UNIFIED_KEY], window)[UNIFIED_KEY]
 
     def failing(con):
         return con.execute(
@@ -83,25 +89,33 @@ def test_primary_key_test_reports_a_duplicate_and_a_null_key(warehouse_copy, tmp
 
     with duckdb.connect(str(warehouse_copy.db_path)) as con:
         assert failing(con) == []
-        day, code = con.execute(
-            """select trade_date, "标的证券代码" from raw.stock_margin_detail_sse
-            where trade_date = date '2024-06-12' order by 2 limit 1"""
-        ).fetchone()
-        con.execute(
-            """insert into raw.stock_margin_detail_sse
-            select * from raw.stock_margin_detail_sse where trade_date = ? and "标的证券代码" = ?""",
-            [day, code],
-        )
-        con.execute(
-            """insert into raw.stock_margin_detail_sse
-            select * replace (null as "标的证券代码") from raw.stock_margin_detail_sse
-            where trade_date = ? and "标的证券代码" = ?
-            limit 1""",
-            [day, code],
-        )
+        code = con.execute(
+            """select "标的证券代码" from raw.stock_margin_detail_sse
+            where trade_date = ? order by 1 limit 1""",
+            [day],
+        ).fetchone()[0]
+        duplicate = """insert into raw.stock_margin_detail_sse
+            select * from raw.stock_margin_detail_sse where trade_date = ? and "标的证券代码" = ?"""
+        con.execute(duplicate, [day, code])
+        null_key = duplicate.replace("select *", 'select * replace (null as "标的证券代码")') + " limit 1"
+        con.execute(null_key, [day, code])
+
+    target = tmp_path / "target_build"
+    with warehouse_copy.dbt_environ():
+        result = dbtRunner().invoke([
+            "build", "--select", "int_margin_detail_unified+", "--vars", window,
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(target), "--log-path", str(target),
+        ])  # fmt: skip
+    status = {r.node.name: str(r.status) for r in result.result.results}
+    assert not result.success
+    assert status[UNIFIED_KEY] == "fail"
+    assert status["fct_balance_to_float"] == "skipped"
+
+    with duckdb.connect(str(warehouse_copy.db_path)) as con:
         assert failing(con) == [
-            (day, code, 2, "duplicate key"),
-            (day, None, 1, "null key column"),
+            (dt.date.fromisoformat(day), code, 2, "duplicate key"),
+            (dt.date.fromisoformat(day), None, 1, "null key column"),
         ]
 
 
