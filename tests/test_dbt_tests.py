@@ -18,18 +18,23 @@ BALANCE_TO_FLOAT = "assert_balance_to_float_matches_raw"
 UNIFIED_KEY = "primary_key_int_margin_detail_unified_trade_date__security_code"
 
 
-def compiled_failing_rows_sql(settings: Settings, tmp_path, tests: list[str], dbt_vars: str = "{}") -> dict[str, str]:
-    """Each test's SQL as dbt compiles it for `settings`' warehouse (with `dbt_vars`, e.g.
-    a run window): the query whose rows are the test's failures."""
+def invoke_dbt(settings: Settings, target, *args: str):
+    """dbt in-process on `settings`' warehouse, with its own target and log directory."""
     from dbt.cli.main import dbtRunner
 
-    target = tmp_path / f"target_{abs(hash(dbt_vars))}"
     with settings.dbt_environ():
-        result = dbtRunner().invoke([
-            "compile", "--quiet", "--select", *tests, "--vars", dbt_vars,
+        return dbtRunner().invoke([
+            *args,
             "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(target), "--log-path", str(target),
         ])  # fmt: skip
+
+
+def compiled_failing_rows_sql(settings: Settings, tmp_path, tests: list[str], dbt_vars: str = "{}") -> dict[str, str]:
+    """Each test's SQL as dbt compiles it for `settings`' warehouse (with `dbt_vars`, e.g.
+    a run window): the query whose rows are the test's failures."""
+    target = tmp_path / f"target_{abs(hash(dbt_vars))}"
+    result = invoke_dbt(settings, target, "compile", "--quiet", "--select", *tests, "--vars", dbt_vars)
     assert result.success, result.exception
     return {r.node.name: r.node.compiled_code for r in result.result.results}
 
@@ -76,8 +81,6 @@ def test_a_duplicate_in_an_exchange_view_stops_the_build_at_the_unified_grain_te
     """The exchanges' staging views carry no grain test of their own: every row of them
     is a row of int_margin_detail_unified, whose primary_key test (macros/tests/
     primary_key.sql) fails with one row per bad key and why, before any mart reads it."""
-    from dbt.cli.main import dbtRunner
-
     day = "2024-06-12"
     window = f"{{start_date: '{day}', end_date: '{day}'}}"
     sql = compiled_failing_rows_sql(warehouse_copy, tmp_path, [UNIFIED_KEY], window)[UNIFIED_KEY]
@@ -100,13 +103,9 @@ def test_a_duplicate_in_an_exchange_view_stops_the_build_at_the_unified_grain_te
         null_key = duplicate.replace("select *", 'select * replace (null as "标的证券代码")') + " limit 1"
         con.execute(null_key, [day, code])
 
-    target = tmp_path / "target_build"
-    with warehouse_copy.dbt_environ():
-        result = dbtRunner().invoke([
-            "build", "--select", "int_margin_detail_unified+", "--vars", window,
-            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(target), "--log-path", str(target),
-        ])  # fmt: skip
+    result = invoke_dbt(
+        warehouse_copy, tmp_path / "target_build", "build", "--select", "int_margin_detail_unified+", "--vars", window
+    )
     status = {r.node.name: str(r.status) for r in result.result.results}
     assert not result.success
     assert status[UNIFIED_KEY] == "fail"

@@ -49,10 +49,10 @@ def test_a_run_opens_the_warehouse_once_and_dbt_joins_it(tmp_path):
     memory_limit = seen.pop("memory_limit")
     assert seen == {"step": True, "dbt": True, "after_close": [(1,)], "reopened": False}
     # dbt's settings (profiles.yml) apply to the run's instance, shown as DuckDB shows them
-    with connect() as plain:
+    with connect() as plain, connect() as default:
         plain.execute(f"set memory_limit = '{dbt_duckdb_settings()['memory_limit']}'")
         profile_limit = plain.execute("select current_setting('memory_limit')").fetchone()[0]
-        default_limit = connect().execute("select current_setting('memory_limit')").fetchone()[0]
+        default_limit = default.execute("select current_setting('memory_limit')").fetchone()[0]
     assert memory_limit == profile_limit != default_limit
     # the run's end closed the file: another configuration may open it now
     with duckdb.connect(path, read_only=True) as reader:
