@@ -2,7 +2,7 @@
 
     python -m benchmarks.run --securities 4000 --years 10      # full market, ten years
     python -m benchmarks.run --securities 300 --years 1        # a quick run
-    python -m benchmarks.run ... --output BENCHMARKS.md        # append the output there
+    python -m benchmarks.run ... --output benchmarks/HISTORY.md   # append the output there
 
 Never touches data/: every warehouse, landing zone and dbt target lives under --workdir
 (a new temporary directory by default, removed at the end unless --keep).
