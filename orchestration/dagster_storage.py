@@ -4,9 +4,9 @@ Dagster's SQLite storages make a new SQLAlchemy engine, and so open a new SQLite
 connection, for every read and write (`SqliteEventLogStorage._connect`,
 `SqliteRunStorage.connect`, both with `NullPool`). The event log writes each event to its
 run's database and mirrors asset and check events into the index database: a one-day
-refresh (~430 events) opened ~1,400 connections, 3 - 4.5 s of a 13.5 - 14.5 s day on the
-benchmark's tiny market (BENCHMARKS.md). PostgreSQL is no way out: dagster-postgres
-opens a connection per write too.
+refresh (~430 events) opened ~1,400 connections. Pooled (and with dbt's loggers off), a
+day on the benchmark's tiny market went from 15.2 to 9.2 s (BENCHMARKS.md). PostgreSQL
+is no way out: dagster-postgres opens a connection per write too.
 
 Here each database file keeps one engine per process, whose small pool reuses its
 connection; everything else is Dagster's own code and on-disk layout, so a home written

@@ -13,8 +13,8 @@ run builds and tests them again; so does a new warehouse file (no fingerprint in
 project file changed after the definitions were loaded, and `margin-wh dbt`, which
 forgets the fingerprints (dbt run by hand may have built them from other definitions).
 
-In a one-day refresh that is 34 of 141 dbt nodes (4 models and seeds, 30 tests), each
-costing dbt's per-node work and two or three Dagster events (BENCHMARKS.md).
+In a one-day refresh that is 34 of the project's 137 dbt nodes (4 models and seeds, 30
+tests), each costing dbt's per-node work and two or three Dagster events (BENCHMARKS.md).
 """
 
 from __future__ import annotations

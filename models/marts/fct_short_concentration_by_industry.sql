@@ -5,7 +5,8 @@
 -- balance)^2 = sum(s^2) / sum(s)^2: 1 when one security holds all of it.
 -- Summed from fct_balance_to_float's rows, so the marts agree by construction. In a
 -- full build this model and its reconciliation test then run after that one, not
--- beside its 2 GB join, which they pushed past DuckDB's memory limit (BENCHMARKS.md).
+-- beside its join back (a 1 GB hash table, 0.7 GB more for the insert), which they
+-- pushed past DuckDB's memory limit (BENCHMARKS.md).
 
 {{
     config(
