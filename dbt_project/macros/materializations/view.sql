@@ -4,8 +4,8 @@
     atomic, so a reader sees the old view or the new one, never none. dbt's default view
     materialization instead creates a temporary view, renames the old one away, renames
     the new one in and drops the old: four DDL statements and three more adapter macro
-    calls, each of which costs dbt a fresh macro context. That was most of a view node's
-    time in the daily refresh, which re-creates every staging and intermediate view
+    calls, each of which costs dbt a fresh macro context. The daily refresh re-creates
+    every staging and intermediate view: its upstream step went from 2.46 to 2.06 s
     (BENCHMARKS.md). A table of the view's name (the model was a table before) is dropped
     first (dbt's handle_existing_table).
 -#}
