@@ -7,7 +7,8 @@ akshare 1.19.5 returns them (see site-packages/akshare for each function):
 - SSE detail / summary: 信用交易日期 as a 'YYYYMMDD' str, codes as str, numbers int64;
   the summary is newest first.
 - SZSE / BSE detail: no date column, codes as str, numbers int64.
-- SZSE summary: one row in 亿 (100 million) CNY / shares, float64; BSE summary in CNY.
+- SZSE summary: one row in 亿 (100 million) CNY / shares, float64; BSE summary in 万
+  (10 thousand) CNY / shares, float64 (BSE's *Round fields).
 - stock_zh_a_daily: `date` as datetime.date, every other column float64; only the
   trading days in [start_date, end_date].
 - stock_zh_a_spot_em: no arguments; every security (plus one not on the margin list) as
@@ -15,9 +16,12 @@ akshare 1.19.5 returns them (see site-packages/akshare for each function):
   sets: 序号 int64, 代码/名称 str, every other column float64 (akshare's pd.to_numeric),
   NaN prices for a suspended security.
 - stock_zh_index_daily: the full history whatever the window, `date` as datetime.date.
-- get_futures_daily: `date` as a 'YYYYMMDD' str, bond futures (T, TF, TS, TL) mixed in
-  with the equity-index ones; `pd.DataFrame()` (no columns) when nothing is found.
+- futures_hist_daily_cffex: one day, `date` as the requested 'YYYYMMDD' str, bond futures
+  (T, TF, TS, TL) mixed in with the equity-index ones; an HTTP 404 (urllib's, as pandas
+  reads CFFEX's CSV) for a day CFFEX did not trade.
 - tool_trade_date_hist_sina: `trade_date` as datetime.date.
+- fund_etf_hist_sina: the lists here hold no fund, so a bare `pd.DataFrame()` (Sina's
+  answer for a symbol it does not know).
 
 The market, 2024-09-02 .. 2024-10-31, includes Mid-Autumn (09-16/17), National Day
 (10-01 .. 10-07) and the make-up Saturdays on which the exchanges stay shut (09-14,
@@ -37,6 +41,8 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import urllib.error
 
 import pandas as pd
 import requests
@@ -236,10 +242,11 @@ class FakeAkshare:
         "stock_margin_sse",
         "stock_margin_szse",
         "stock_margin_bse",
+        "fund_etf_hist_sina",
         "stock_zh_a_daily",
         "stock_zh_a_spot_em",
         "stock_zh_index_daily",
-        "get_futures_daily",
+        "futures_hist_daily_cffex",
     )
 
     # ---------------------------------------------------------------- configuration
@@ -302,14 +309,14 @@ class FakeAkshare:
         return self.quirk(function, change, **when)
 
     def empty(self, function: str, columnless: bool = False, **when):
-        """No rows: with the columns (the exchanges' shape) or with none (get_futures_daily)."""
+        """No rows: with the columns (the exchanges' shape) or with none (futures_hist_daily_cffex)."""
         return self.quirk(
             function, lambda f: pd.DataFrame() if columnless else f.iloc[0:0].copy(), **when
         )
 
     def skip_day(self, function: str, day: dt.date, **when):
         """A range call silently leaves out one trading day (akshare's stale calendar)."""
-        column = "date" if function == "get_futures_daily" else "信用交易日期"
+        column = "date" if function == "futures_hist_daily_cffex" else "信用交易日期"
 
         def change(frame):
             return frame[frame[column] != ymd(day)]
@@ -480,7 +487,7 @@ class FakeAkshare:
         row = (301_000_000 + 1_000_000 * (t % 5), financing, 120_000 + 1_000 * (t % 3),
                1_010_000 + 2_000 * t, short_value, financing + short_value)  # fmt: skip
         return pd.DataFrame(
-            [row],
+            [[round(value / 1e4, 2) for value in row]],  # 万元 / 万股
             columns=[
                 "融资买入额",
                 "融资余额",
@@ -557,33 +564,32 @@ class FakeAkshare:
                          round(close * 0.99, 2), close, 12_000_000_000 + 10_000_000 * t))  # fmt: skip
         return pd.DataFrame(rows, columns=["date", "open", "high", "low", "close", "volume"])
 
-    def _get_futures_daily(
-        self, start_date: str = "20220208", end_date: str = "20220208", market: str = "CFFEX"
-    ) -> pd.DataFrame:
-        if market != "CFFEX":
-            raise ValueError(f"stand-in only serves CFFEX, got market={market!r}")
+    def _fund_etf_hist_sina(self, symbol: str = "sh510050") -> pd.DataFrame:
+        return pd.DataFrame()  # the stand-in's lists hold no fund: Sina's answer for those
+
+    def _futures_hist_daily_cffex(self, date: str = "20260403") -> pd.DataFrame:
+        day = _day(date)
+        if day not in TRADING_DAY_SET:
+            url = f"http://www.cffex.com.cn/sj/hqsj/rtj/{date[:6]}/{date[6:]}/{date}_1.csv"
+            raise urllib.error.HTTPError(url, 404, "Not Found", None, None)  # type: ignore[arg-type]
+        t = _t(day)
         rows = []
-        for day in TRADING_DAYS:
-            if not _day(start_date) <= day <= _day(end_date):
-                continue
-            t = _t(day)
-            for variety, price in FUTURES.items():
-                for k, month in enumerate(FUTURE_MONTHS[variety]):
-                    close = round(price * (1 + 0.002 * ((t + k) % 5) - 0.004) - 8 * k, 1)
-                    volume = 50_000 - 20_000 * k + 100 * t
-                    rows.append(
-                        (f"{variety}{month}", ymd(day), close - 5, close + 12, close - 15, close,
-                         volume, float(180_000 - 60_000 * k + 50 * t),
-                         round(volume * close * 300 / 1e4, 2), close + 0.4, close - 2.0, variety)
-                    )  # fmt: skip
-        if not rows:
-            return pd.DataFrame()  # akshare's get_futures_daily when nothing is found
-        frame = pd.DataFrame(
+        for variety, price in FUTURES.items():
+            for k, month in enumerate(FUTURE_MONTHS[variety]):
+                close = round(price * (1 + 0.002 * ((t + k) % 5) - 0.004) - 8 * k, 1)
+                volume = 50_000 - 20_000 * k + 100 * t
+                multiplier = 10_000 if variety.startswith("T") else 300
+                rows.append(
+                    (f"{variety}{month}", date, close - 5, close + 12, close - 15, close,
+                     float(volume), float(180_000 - 60_000 * k + 50 * t),
+                     round(volume * close * multiplier / 1e4, 2), close + 0.4, close - 2.0,
+                     variety)
+                )  # fmt: skip
+        return pd.DataFrame(
             rows,
             columns=["symbol", "date", "open", "high", "low", "close", "volume",
                      "open_interest", "turnover", "settle", "pre_settle", "variety"],
         )  # fmt: skip
-        return frame
 
 
 class UnreachableAkshare:

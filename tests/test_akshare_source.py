@@ -16,6 +16,7 @@ from margin_wh.raw.load import plan_requests
 from margin_wh.sources.akshare_source import (
     AkshareSource,
     HostThrottle,
+    SourceResponseError,
     SourceUnavailableError,
     default_http_timeout,
 )
@@ -103,7 +104,8 @@ def test_after_every_attempt_fails_the_error_names_the_call_attempts_and_last_er
         make_source(ak, waits, attempts=3).call("stock_margin_detail_szse", date=DATE)
     message = str(error.value)
     assert "akshare.stock_margin_detail_szse(date='20241008')" in message
-    assert "after 3 attempts" in message
+    assert "Tried 3 times" in message
+    assert "A retry may help" in message
     assert "Timeout: read timed out #3" in message  # the last error, not the first
     assert "szse" in message  # the host
     assert error.value.__cause__ is raised[-1]
@@ -118,7 +120,7 @@ def test_after_every_attempt_fails_the_error_names_the_call_attempts_and_last_er
 def test_a_non_transient_error_is_not_retried(error):
     ak = FakeAkshare().fail("stock_margin_detail_sse", times=1, error=error)
     waits: list[float] = []
-    with pytest.raises(SourceUnavailableError, match="not published yet") as raised:
+    with pytest.raises(SourceResponseError, match="not published yet") as raised:
         make_source(ak, waits, attempts=5).call("stock_margin_detail_sse", date=DATE)
     assert "stock_margin_detail_sse(date=" in str(raised.value)
     assert isinstance(raised.value.__cause__, (ValueError, KeyError))
@@ -296,10 +298,10 @@ def test_plan_quote_backfill_is_one_call_per_symbol_over_the_whole_window():
 
 
 def test_plan_range_static_and_full_history_calls():
-    futures = plan_requests(DATASETS["get_futures_daily"], DAYS)
-    assert [r.kwargs for r in futures] == [
-        {"start_date": "20240926", "end_date": "20241010", "market": "CFFEX"}
-    ]
+    futures = plan_requests(DATASETS["futures_hist_daily_cffex"], DAYS)
+    assert [r.kwargs for r in futures] == [{"date": d.strftime("%Y%m%d")} for d in DAYS]
+    summary = plan_requests(DATASETS["stock_margin_sse"], DAYS)
+    assert [r.kwargs for r in summary] == [{"start_date": "20240926", "end_date": "20241010"}]
     spot = plan_requests(DATASETS["stock_zh_index_daily"], DAYS, ["sh000300", "sh000852"])
     assert [r.kwargs for r in spot] == [{"symbol": "sh000300"}, {"symbol": "sh000852"}]
     calendar = plan_requests(DATASETS["tool_trade_date_hist_sina"], [])

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from margin_wh.sources.datasets import DATASETS, SPOT_INDEX_SYMBOLS, sina_symbol
+import urllib.error
+
+from margin_wh.sources.datasets import DATASETS, SPOT_INDEX_SYMBOLS, security_type, sina_symbol
 from margin_wh.sources.demo import (
     HOT_INDUSTRIES,
     SW2021_SEED,
@@ -23,7 +25,7 @@ SMALL = {"securities": 60, "start": START, "end": END}
 YYYYMMDD_COLUMNS = {
     ("stock_margin_detail_sse", "信用交易日期"),
     ("stock_margin_sse", "信用交易日期"),
-    ("get_futures_daily", "date"),
+    ("futures_hist_daily_cffex", "date"),
 }
 # 6-digit codes: securities, and Shenwan industries.
 CODE_COLUMNS = {
@@ -59,11 +61,39 @@ def sample_kwargs(market: DemoMarket, function: str, day: str = "20240710") -> d
     elif dataset.call == "range":
         kwargs.update(start_date="20240701", end_date=day)
     elif dataset.call == "per_symbol_range":
-        code = market.call("stock_margin_detail_szse", date=day)["证券代码"].iloc[0]
-        kwargs.update(symbol=sina_symbol(code), start_date="20240101", end_date=day)
+        kwargs.update(symbol=listed(market, "stock", day), start_date="20240101", end_date=day)
+    elif function == "fund_etf_hist_sina":
+        kwargs["symbol"] = listed(market, "fund", day)
     elif dataset.call == "per_symbol_full":
         kwargs["symbol"] = SPOT_INDEX_SYMBOLS["IF"]
     return kwargs
+
+
+def listed(market: DemoMarket, kind: str, day: str = "20240710") -> str:
+    """The Sina symbol of the first security of a kind on SZSE's margin list that day."""
+    codes = market.call("stock_margin_detail_szse", date=day)["证券代码"]
+    return sina_symbol(next(c for c in codes if security_type(c) == kind))
+
+
+def close_on(market: DemoMarket, code: str, day: str) -> tuple[float, float | None]:
+    """(the last close on or before `day`, float shares or None for a fund), from the akshare
+    function the warehouse asks for that security."""
+    symbol = sina_symbol(code)
+    if security_type(code) == "fund":
+        bars = market.call("fund_etf_hist_sina", symbol=symbol)
+        bars = bars[bars["date"] <= dt.datetime.strptime(day, "%Y%m%d").date()]
+        return bars["close"].iloc[-1], None
+    bars = market.call("stock_zh_a_daily", symbol=symbol, end_date=day)
+    return bars["close"].iloc[-1], bars["outstanding_share"].iloc[-1]
+
+
+def futures_between(market: DemoMarket, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """CFFEX's daily files of every demo trading day in [start, end], one after another."""
+    days = [d for d in market.trading_days if start <= d <= end]
+    return pd.concat(
+        [market.call("futures_hist_daily_cffex", date=yyyymmdd(d)) for d in days],
+        ignore_index=True,
+    )
 
 
 def market_short_balance(market: DemoMarket, day: dt.date) -> float:
@@ -159,13 +189,7 @@ def test_short_balance_is_short_volume_times_close(market, function):
     day = dt.date(2024, 3, 15)
     detail = market.call(function, date=yyyymmdd(day))
     for _, row in detail.iterrows():
-        quotes = market.call(
-            "stock_zh_a_daily",
-            symbol=sina_symbol(row["证券代码"]),
-            start_date="20240101",
-            end_date=yyyymmdd(day),
-        )
-        close = quotes["close"].iloc[-1]  # the last close if suspended that day
+        close, _ = close_on(market, row["证券代码"], yyyymmdd(day))  # the last, if suspended
         assert abs(row["融券余额"] - row["融券余量"] * close) <= 0.5
         assert row["融资融券余额"] == row["融资余额"] + row["融券余额"]
 
@@ -179,7 +203,7 @@ def test_exchange_totals_are_detail_sums_plus_a_small_residual(market):
         d = yyyymmdd(day)
         detail = market.call("stock_margin_detail_sse", date=d)
         quotes_close = {  # 融券余量金额 needs each security's close
-            c: market.call("stock_zh_a_daily", symbol=sina_symbol(c), end_date=d)["close"].iloc[-1]
+            c: close_on(market, c, d)[0]
             for c in detail.loc[detail["融券余量"] > 0, "标的证券代码"]
         }
         short_value = sum(
@@ -189,18 +213,18 @@ def test_exchange_totals_are_detail_sums_plus_a_small_residual(market):
         total = sse.loc[d]
         assert 0 <= total["融资余额"] / detail["融资余额"].sum() - 1 <= 0.005
         assert 0 <= total["融券余量"] / detail["融券余量"].sum() - 1 <= 0.005
-        assert 0 <= total["融券余量金额"] / short_value - 1 <= 0.005 + 1e-6
+        assert -1e-8 <= total["融券余量金额"] / short_value - 1 <= 0.005 + 1e-6  # rint of the sum
         assert total["融资融券余额"] == total["融资余额"] + total["融券余量金额"]
 
         for function, summary, unit in (
             ("stock_margin_detail_szse", "stock_margin_szse", 1e8),
-            ("stock_margin_detail_bse", "stock_margin_bse", 1.0),
+            ("stock_margin_detail_bse", "stock_margin_bse", 1e4),  # 万元 (*Round fields)
         ):
             detail = market.call(function, date=d)
             row = market.call(summary, date=d).iloc[0]
             for column in ("融资余额", "融券余额", "融资融券余额"):
                 expected = detail[column].sum() / unit
-                rounding = 0.005 if unit == 1e8 else 0.5
+                rounding = 0.005
                 assert expected - rounding <= row[column] <= expected * 1.005 + rounding, column
 
 
@@ -231,10 +255,11 @@ def test_short_interest_concentrates_in_hot_industries(default_market):
             for f in ("stock_margin_detail_szse", "stock_margin_detail_bse")
         ]
     )
+    detail = detail[detail["证券代码"].map(security_type) == "stock"]  # funds: no float cap
     cap = {}
     for code in detail["证券代码"]:
-        q = default_market.call("stock_zh_a_daily", symbol=sina_symbol(code), end_date=day)
-        cap[code] = q["close"].iloc[-1] * q["outstanding_share"].iloc[-1]
+        close, shares = close_on(default_market, code, day)
+        cap[code] = close * shares
     detail["ratio"] = detail["融券余额"] / detail["证券代码"].map(cap)
     is_hot = detail["证券代码"].isin(hot)
     assert detail.loc[is_hot, "ratio"].mean() > 2.5 * detail["ratio"].mean()
@@ -242,7 +267,7 @@ def test_short_interest_concentrates_in_hot_industries(default_market):
 
 
 def test_futures_list_four_contracts_per_index_variety_until_expiry(market):
-    futures = market.call("get_futures_daily", start_date=yyyymmdd(START), end_date=yyyymmdd(END))
+    futures = futures_between(market, START, END)
     calendar = set(demo_trading_calendar(START.year, END.year + 1))
     index = futures[futures["variety"].isin(list(SPOT_INDEX_SYMBOLS))]
     counts = index.groupby(["date", "variety"]).size().unstack()
@@ -267,7 +292,7 @@ def test_futures_list_four_contracts_per_index_variety_until_expiry(market):
 
 
 def test_futures_discount_deepens_and_open_interest_rises(market):
-    futures = market.call("get_futures_daily", start_date=yyyymmdd(START), end_date=yyyymmdd(END))
+    futures = futures_between(market, START, END)
     spot = market.call("stock_zh_index_daily", symbol=SPOT_INDEX_SYMBOLS["IC"])
     spot = spot.assign(date=spot["date"].map(yyyymmdd)).set_index("date")["close"]
     ic = futures[futures["variety"] == "IC"].copy()
@@ -284,13 +309,17 @@ def test_futures_discount_deepens_and_open_interest_rises(market):
 @pytest.mark.parametrize("day", ["20230902", "20231003", "20220104", "20241231"])
 @pytest.mark.parametrize("function", PER_DAY)
 def test_days_without_trading_give_empty_frames(market, function, day):
+    if function == "futures_hist_daily_cffex":  # CFFEX has no file for the day: HTTP 404
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            market.call(function, date=day)
+        return
     frame = market.call(function, date=day)  # Saturday, holiday, before start, after end
     assert frame.empty
     assert list(frame.columns) == DATASETS[function].column_names
 
 
 def test_ranges_without_trading_give_empty_frames(market):
-    for function in ("stock_margin_sse", "get_futures_daily"):
+    for function in ("stock_margin_sse",):
         frame = market.call(function, start_date="20231001", end_date="20231006")
         assert frame.empty and list(frame.columns) == DATASETS[function].column_names
 
@@ -351,8 +380,31 @@ def test_calendar_is_weekdays_without_holidays(market):
 def test_industry_history_is_point_in_time(market):
     history = market.call("stock_industry_clf_hist_sw")
     firsts = history.groupby("symbol")["start_date"].min()
-    assert (firsts < START).all() and len(firsts) == 60
+    assert (firsts < START).all() and len(firsts) == (~market.is_fund).sum()
+    assert not any(security_type(c) == "fund" for c in firsts.index)  # Shenwan has no funds
     later = history[history["start_date"] >= START]
     assert len(later) >= 1 and later["start_date"].between(START, END).all()
     assert not history.duplicated(["symbol", "start_date"]).any()
     assert history["industry_code"].str.endswith("01").all()
+
+
+# --------------------------------------------------------------------------- funds
+
+
+def test_the_margin_lists_hold_funds_that_only_the_fund_functions_answer_for(default_market):
+    day = "20240710"
+    detail = pd.concat(
+        default_market.call(f, date=day)[[c]].set_axis(["code"], axis=1)
+        for f, c in (("stock_margin_detail_sse", "标的证券代码"),
+                     ("stock_margin_detail_szse", "证券代码"))
+    )  # fmt: skip
+    funds = [c for c in detail["code"] if security_type(c) == "fund"]
+    assert len(funds) >= 5 and {c[0] for c in funds} >= {"5", "1"}  # SSE and SZSE funds
+    fund = sina_symbol(funds[0])
+    with pytest.raises(ValueError, match="Length mismatch"):  # as akshare: no share counts
+        default_market.call("stock_zh_a_daily", symbol=fund, end_date=day)
+    bars = default_market.call("fund_etf_hist_sina", symbol=fund)
+    assert list(bars.columns) == DATASETS["fund_etf_hist_sina"].column_names and len(bars) > 100
+    snapshot = default_market.call("stock_zh_a_spot_em")
+    assert not set(funds) & set(snapshot["代码"])  # Eastmoney's A-share boards only
+    assert default_market.call("fund_etf_hist_sina", symbol="sh600000").shape == (0, 0)

@@ -175,7 +175,7 @@ def expected_rows(function: str) -> int:
         "stock_zh_a_daily": len(ALL_SECURITIES) * days - len(SUSPENDED),
         "stock_zh_a_spot_em": 0,  # the default clock is long after the window: no snapshot
         "stock_zh_index_daily": len(INDEX_CLOSE) * days,
-        "get_futures_daily": 12 * days,  # IF/IH/IC/IM x 2 months + T/TF/TS/TL x 1
+        "futures_hist_daily_cffex": 12 * days,  # IF/IH/IC/IM x 2 months + T/TF/TS/TL x 1
     }[function]
 
 
@@ -262,7 +262,7 @@ def test_spot_index_full_history_is_cut_to_the_window(loaded):
 
 
 def test_futures_keep_bond_futures_beside_index_futures(loaded):
-    varieties = loaded.query("select distinct variety from raw.get_futures_daily order by 1")
+    varieties = loaded.query("select distinct variety from raw.futures_hist_daily_cffex order by 1")
     assert [v for (v,) in varieties] == sorted(["IC", "IF", "IH", "IM", "T", "TF", "TL", "TS"])
 
 
@@ -272,7 +272,7 @@ def test_one_parquet_per_call_named_by_function_and_arguments(loaded):
         "tool_trade_date_hist_sina": {"all.parquet"},
         "stock_industry_clf_hist_sw": {"all.parquet"},
         "stock_margin_sse": {f"{window}.parquet"},
-        "get_futures_daily": {"end_date=20241010__market=CFFEX__start_date=20240926.parquet"},
+        "futures_hist_daily_cffex": {"end_date=20241010__market=CFFEX__start_date=20240926.parquet"},
         "stock_zh_a_daily": {
             f"adjust=__{window}__symbol={s}.parquet" for s in SINA_SYMBOLS.values()
         },
@@ -312,7 +312,7 @@ def test_no_closed_day_is_requested_and_quotes_are_one_call_per_symbol(loaded):
         {"symbol": s, "start_date": "20240926", "end_date": "20241010", "adjust": ""}
         for s in sorted(SINA_SYMBOLS.values())
     ]
-    assert loaded.ak.calls_of("get_futures_daily") == [
+    assert loaded.ak.calls_of("futures_hist_daily_cffex") == [
         {"start_date": "20240926", "end_date": "20241010", "market": "CFFEX"}
     ]
 
@@ -489,11 +489,11 @@ def test_thousands_separators_int_codes_and_blanks_load_as_meant(wh):
 
 def test_transient_errors_during_a_load_are_retried(wh):
     wh.ak.fail("stock_margin_detail_sse", times=2)
-    wh.ak.fail("get_futures_daily", times=1, error=lambda: requests.Timeout("read timed out"))
+    wh.ak.fail("futures_hist_daily_cffex", times=1, error=lambda: requests.Timeout("read timed out"))
     wh.load("stock_margin_detail_sse")
-    wh.load("get_futures_daily")
+    wh.load("futures_hist_daily_cffex")
     assert len(wh.rows("stock_margin_detail_sse")) == expected_rows("stock_margin_detail_sse")
-    assert len(wh.rows("get_futures_daily")) == expected_rows("get_futures_daily")
+    assert len(wh.rows("futures_hist_daily_cffex")) == expected_rows("futures_hist_daily_cffex")
     first_day = wh.ak.calls_of("stock_margin_detail_sse")[:3]
     assert first_day == [{"date": "20240926"}] * 3
 
@@ -572,15 +572,15 @@ BAD_INPUT = {
          "not published yet"],
     ),
     "empty futures frame": (
-        "get_futures_daily",
-        lambda ak: ak.empty("get_futures_daily", columnless=True),
-        ["get_futures_daily(start_date='20240926', end_date='20241010', market='CFFEX')",
+        "futures_hist_daily_cffex",
+        lambda ak: ak.empty("futures_hist_daily_cffex", columnless=True),
+        ["futures_hist_daily_cffex(start_date='20240926', end_date='20241010', market='CFFEX')",
          "not published yet"],
     ),
     "futures range skips a trading day": (
-        "get_futures_daily",
-        lambda ak: ak.skip_day("get_futures_daily", OCT8),
-        ["get_futures_daily", "2024-10-08"],
+        "futures_hist_daily_cffex",
+        lambda ak: ak.skip_day("futures_hist_daily_cffex", OCT8),
+        ["futures_hist_daily_cffex", "2024-10-08"],
     ),
     "SSE summary range skips a trading day": (
         "stock_margin_sse",

@@ -189,8 +189,8 @@ BAD_CASES = {
         ["empty frame", "not published yet"],
     ),
     "empty frame without columns": (
-        "get_futures_daily", {"start_date": DATE, "end_date": DATE, "market": "CFFEX"},
-        lambda ak: ak.empty("get_futures_daily", columnless=True),
+        "futures_hist_daily_cffex", {"date": DATE},
+        lambda ak: ak.empty("futures_hist_daily_cffex", columnless=True),
         ["empty frame", "not published yet"],
     ),
     "a code that is not a code": (

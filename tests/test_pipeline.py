@@ -113,7 +113,7 @@ def test_a_run_opens_the_warehouse_once_and_its_dbt_steps_join_it(warehouse, mon
 
 def test_refresh_builds_raw_tables_and_marts(warehouse):
     raw = {r[0] for r in _query(warehouse, "select table_name from information_schema.tables where table_schema='raw'")}
-    assert {"stock_margin_detail_sse", "stock_margin_detail_szse", "stock_zh_a_daily", "get_futures_daily"} <= raw
+    assert {"stock_margin_detail_sse", "stock_margin_detail_szse", "stock_zh_a_daily", "futures_hist_daily_cffex"} <= raw
     for mart in MARTS:
         (n,) = _query(warehouse, f"select count(*) from marts.{mart}")[0]
         assert n > 0, mart

@@ -38,7 +38,7 @@ select * from renamed
 {% endmacro %}
 
 {#- Exchange totals; `units_per_value` converts the published unit to CNY and shares
-    (SZSE publishes 亿 = 1e8, BSE units). -#}
+    (SZSE publishes 亿 = 1e8, BSE 万 = 1e4). -#}
 {% macro stg_margin_summary_szse_like(source_table, exchange, units_per_value) %}
 with
 

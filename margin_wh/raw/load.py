@@ -21,7 +21,7 @@ import pandas as pd
 
 from margin_wh.calendar import trading_days_between
 from margin_wh.raw import landing
-from margin_wh.raw.parse import SourceDataError, describe_call, parse_frame
+from margin_wh.raw.parse import SourceDataError, describe_call, frame_notes, parse_frame
 from margin_wh.sources.datasets import Dataset
 
 RAW_SCHEMA = "raw"
@@ -65,6 +65,7 @@ class ParsedFrame:
     landed: landing.LandedFrame  # provenance (the frame itself is the typed one below)
     rows: pd.DataFrame
     pending: Path | None = None  # fetched but not yet accepted into the landing zone
+    notes: tuple[str, ...] = ()  # what validation noticed and let pass
 
 
 @dataclass
@@ -73,6 +74,7 @@ class LoadResult:
     rows_written: int = 0
     trading_days: list[dt.date] = field(default_factory=list)
     files: int = 0
+    notes: list[str] = field(default_factory=list)  # for the run's log: let pass, not refused
 
     @property
     def date_range(self) -> str:
@@ -170,7 +172,7 @@ def fetch(
                 final,
                 frame,
             )
-            parsed.append(ParsedFrame(landed, rows, pending))
+            parsed.append(ParsedFrame(landed, rows, pending, tuple(frame_notes(rows))))
             if on_call:
                 on_call(request)
     except BaseException:
@@ -212,7 +214,8 @@ def replay_parsed(dataset: Dataset, landing_dir: Path) -> list[ParsedFrame]:
             if dataset.call in ("per_day", "snapshot") and landed.window
             else None,
         )
-        parsed.append(ParsedFrame(landed, parse_request_frame(dataset, landed.frame, request)))
+        rows = parse_request_frame(dataset, landed.frame, request)
+        parsed.append(ParsedFrame(landed, rows, notes=tuple(frame_notes(rows))))
     return sorted(parsed, key=lambda p: (p.landed.fetched_at, str(p.landed.path)))
 
 
@@ -242,6 +245,7 @@ def load_frames(
     Where calls overlap (replay of several backfills), the latest fetch wins.
     """
     result = LoadResult(dataset.function, files=len(parsed))
+    result.notes = [note for item in parsed for note in item.notes]
     if not parsed:  # nothing fetched or landed: leave the table as it is
         return result
     table = f"{RAW_SCHEMA}.{dataset.function}"
@@ -260,7 +264,9 @@ def load_frames(
         [str(Path(item.landed.path).relative_to(landing_dir)) for item in parsed], lengths
     )
     if dataset.partitioned:
-        incoming, scope = _scope_rows(dataset, parsed, incoming, trading_days, calendar)
+        incoming, scope = _scope_rows(
+            dataset, parsed, incoming, trading_days, calendar, result.notes
+        )
 
     if dataset.partitioned:
         if _calls_overlap(dataset, parsed):  # replay of several backfills: latest wins
@@ -306,9 +312,11 @@ def _scope_rows(
     incoming: pd.DataFrame,
     trading_days: Sequence[dt.date],
     calendar: set[dt.date],
+    notes: list[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check the rows against their calls' windows; return the rows to load and the scope
-    (trading day × request columns, per call) whose rows the load replaces."""
+    (trading day × request columns, per call) whose rows the load replaces. Rows a
+    dataset may carry on non-trading days (Sina's) are dropped, each named in `notes`."""
     windows = [item.landed.window for item in parsed]
     for item, window in zip(parsed, windows, strict=True):
         if window is None:
@@ -319,6 +327,18 @@ def _scope_rows(
     last = np.array([np.datetime64(w[1], "D") for w in windows])[order]
     in_window = (day >= first) & (day <= last)
     trading = incoming["trade_date"].isin(calendar).to_numpy()
+    keep = in_window & trading
+    if dataset.drops_non_trading_rows:
+        stray = in_window & ~trading
+        for i in np.flatnonzero(stray)[:20]:
+            call = describe_call(dataset.function, parsed[order[i]].landed.kwargs)
+            notes.append(
+                f"{call}: dropped its row dated {incoming['trade_date'].iloc[i]}, not a trading "
+                "day (Sina merges share-count change dates into its bars)"
+            )
+        if stray.sum() > 20:
+            notes.append(f"{dataset.function}: {stray.sum() - 20} more such rows dropped")
+        trading = trading | stray  # accounted for: not an error
     # Full-history calls (spot indices) answer for more than we asked: keep the window.
     if dataset.call != "per_symbol_full":
         for bad, problem in (
@@ -332,7 +352,7 @@ def _scope_rows(
                 raise SourceDataError(
                     f"{call}: " + problem.format(*item.landed.window, dates)  # type: ignore[misc]
                 )
-    rows = incoming[in_window & trading]
+    rows = incoming[keep]
 
     # Scope: one block per distinct window (usually one), days × the calls sharing it.
     by_window: dict[tuple[dt.date, dt.date], list[int]] = {}

@@ -204,12 +204,20 @@ def parse_frame(
     arrived = [str(c) for c in frame.columns]
     missing = [c for c in expected if c not in arrived]
     unexpected = [c for c in arrived if c not in expected]
-    if missing or unexpected:
-        hint = " (renamed upstream? check the pinned akshare version)" if missing else ""
+    duplicated = sorted({c for c in arrived if arrived.count(c) > 1})
+    if missing or duplicated:
         raise fail(
-            f"columns do not match the contract{hint}. expected {expected}; "
-            f"arrived {arrived}; missing {missing}; unexpected {unexpected}"
+            "columns do not match the contract (renamed upstream? check the pinned akshare "
+            f"version). expected {expected}; arrived {arrived}; missing {missing}; "
+            f"unexpected {unexpected}" + (f"; duplicated {duplicated}" if duplicated else "")
         )
+    # A new column is harmless (Sina's decoder emits amount or prevclose for some
+    # symbols): the contract's columns are kept, and the run's log says what was left.
+    notes = (
+        [f"{call}: left out column(s) {unexpected} the contract does not name"]
+        if unexpected
+        else []
+    )
     if frame.empty:
         raise fail(
             "returned an empty frame — not published yet? (exchanges publish day T "
@@ -245,7 +253,31 @@ def parse_frame(
         _pandera_schema(dataset, tuple(key)).validate(typed, lazy=True)
     except SchemaErrors as errors:
         raise fail(_summarise_schema_errors(errors, typed, key)) from None
+    broken = broken_row_rules(dataset, typed, key)
+    if broken:
+        raise fail("; ".join(broken) + " (columns swapped or a unit changed at the source?)")
+    typed.attrs["notes"] = notes
     return typed
+
+
+def frame_notes(typed: pd.DataFrame) -> list[str]:
+    """What parse_frame noticed and let pass (e.g. a column it left out)."""
+    return list(typed.attrs.get("notes", []))
+
+
+def broken_row_rules(dataset: Dataset, typed: pd.DataFrame, key: list[str]) -> list[str]:
+    """Each of the dataset's row rules that some row breaks, with the rows that break it."""
+    problems = []
+    for rule in dataset.row_rules:
+        holds = rule.holds(typed).fillna(True).astype(bool)
+        if holds.all():
+            continue
+        bad = typed.loc[~holds, [c for c in [*key, *rule.columns] if c in typed.columns]]
+        sample = bad.head(3).to_dict("records")
+        problems.append(
+            f"{rule.description} fails on {len(bad)} of {len(typed)} rows, e.g. {sample}"
+        )
+    return problems
 
 
 def _summarise_schema_errors(errors: SchemaErrors, typed: pd.DataFrame, key: list[str]) -> str:

@@ -1,11 +1,14 @@
 """What a run fetches beyond "every trading day of the window": the symbols of the
-per-symbol datasets, and which days the two quote datasets answer for.
+per-symbol datasets, and which days the quote datasets answer for.
 
-Quotes come from one of two places:
+A stock's quotes come from one of two places:
   - the post-close snapshot (stock_zh_a_spot_em): one call for the whole market, but only
     for the day whose close it shows when called, so a run takes at most one: its last day;
-  - Sina's daily history (stock_zh_a_daily): one call per security, for any window; used
+  - Sina's daily history (stock_zh_a_daily): one call per stock, for any window; used
     for the days no snapshot covers (backfills, a missed evening).
+The ETFs and LOFs on the margin lists are in neither (Eastmoney's snapshot lists A shares
+only, and Sina has no share counts for a fund, so stock_zh_a_daily raises for one): their
+closes come from Sina's fund history (fund_etf_hist_sina), one call per fund.
 """
 
 from __future__ import annotations
@@ -22,11 +25,16 @@ from margin_wh.sources.datasets import (
     MARGIN_DETAIL_FUNCTIONS,
     SPOT_INDEX_SYMBOLS,
     Dataset,
+    SecurityType,
+    security_type,
     sina_symbol,
 )
 
-QUOTES = "stock_zh_a_daily"  # per security, any window
-QUOTE_SNAPSHOT = "stock_zh_a_spot_em"  # the whole market, the evening of one day
+QUOTES = "stock_zh_a_daily"  # per stock, any window
+QUOTE_SNAPSHOT = "stock_zh_a_spot_em"  # every stock, the evening of one day
+FUND_QUOTES = "fund_etf_hist_sina"  # per fund, its whole history
+# The per-security quote datasets, and the securities of the margin lists each one serves.
+QUOTES_BY_SECURITY_TYPE: dict[str, SecurityType] = {QUOTES: "stock", FUND_QUOTES: "fund"}
 
 
 @dataclass(frozen=True)
@@ -64,14 +72,23 @@ def plan_fetch(
         why = (
             f"{skipped} day(s) already covered by the {QUOTE_SNAPSHOT} snapshot" if skipped else ""
         )
-        return FetchPlan(fetched, quote_symbols(con, fetched) if fetched else [], why)
+        return FetchPlan(fetched, quote_symbols(con, fetched, "stock") if fetched else [], why)
+    if dataset.function == FUND_QUOTES:
+        symbols = quote_symbols(con, days, "fund")
+        why = "" if symbols else "no fund in the margin detail of the window"
+        return FetchPlan(days if symbols else [], symbols, why)
     if dataset.call == "per_symbol_full":  # the spot indices of the index futures
         return FetchPlan(days, spot_index_symbols())
     return FetchPlan(days, [])
 
 
-def quote_symbols(con: duckdb.DuckDBPyConnection, trading_days: Sequence[dt.date]) -> list[str]:
-    """Sina symbols of every security in the margin detail of the window, all exchanges."""
+def quote_symbols(
+    con: duckdb.DuckDBPyConnection,
+    trading_days: Sequence[dt.date],
+    kind: SecurityType | None = None,
+) -> list[str]:
+    """Sina symbols of the securities (of one type, or all) in the margin detail of the
+    window, all exchanges."""
     codes: set[str] = set()
     for function in MARGIN_DETAIL_FUNCTIONS:
         code_column = next(c.name for c in DATASETS[function].columns if c.kind == "code")
@@ -87,7 +104,7 @@ def quote_symbols(con: duckdb.DuckDBPyConnection, trading_days: Sequence[dt.date
             [min(trading_days), max(trading_days)],
         ).fetchall()
         codes.update(r[0] for r in rows)
-    return sorted(sina_symbol(c) for c in codes)
+    return sorted(sina_symbol(c) for c in codes if kind is None or security_type(c) == kind)
 
 
 def spot_index_symbols() -> list[str]:

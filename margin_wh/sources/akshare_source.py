@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
+import socket
 import threading
 import time
+import urllib.error
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
 import requests
 from tenacity import (
-    RetryError,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -34,13 +36,14 @@ FUNCTION_HOSTS = {
     "tool_trade_date_hist_sina": "sina",
     "stock_zh_a_daily": "sina",
     "stock_zh_index_daily": "sina",
+    "fund_etf_hist_sina": "sina",
     "stock_margin_detail_sse": "sse",
     "stock_margin_sse": "sse",
     "stock_margin_detail_szse": "szse",
     "stock_margin_szse": "szse",
     "stock_margin_detail_bse": "bse",
     "stock_margin_bse": "bse",
-    "get_futures_daily": "cffex",
+    "futures_hist_daily_cffex": "cffex",
     "stock_industry_clf_hist_sw": "swsresearch",
     "stock_zh_a_spot_em": "eastmoney",
 }
@@ -53,16 +56,99 @@ MIN_INTERVAL_S = {
     "cffex": 0.5,
     "swsresearch": 1.0,
 }
-TRANSIENT_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    ConnectionError,
-    TimeoutError,
-)
+# Statuses after which the same call, made again a little later, may well succeed.
+TRANSIENT_HTTP_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
 
-class SourceUnavailableError(RuntimeError):
-    """The source could not be reached after every retry."""
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status an exception carries: requests' HTTPError or urllib's (pandas reads
+    CFFEX's CSV through urllib)."""
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return error.response.status_code
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    """A network failure or an overloaded host: retried with backoff."""
+    status = http_status(error)
+    if status is not None:
+        return status in TRANSIENT_HTTP_STATUSES
+    return isinstance(
+        error,
+        (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError,
+         urllib.error.URLError),
+    )  # fmt: skip
+
+
+class SourceCallError(RuntimeError):
+    """An akshare call gave no frame. Names the call and says whether a retry may help."""
+
+    def __init__(self, message: str, *, call: str, host: str, retry_may_help: bool):
+        advice = (
+            "A retry may help: re-run later (loaded data is untouched)."
+            if retry_may_help
+            else "A retry will not help until the cause above is fixed."
+        )
+        super().__init__(f"{message} {advice}")
+        self.call, self.host, self.retry_may_help = call, host, retry_may_help
+
+
+class SourceUnavailableError(SourceCallError):
+    """The host could not be reached, or kept failing, after every retry."""
+
+
+class SourceResponseError(SourceCallError):
+    """The host answered, but not with what akshare can turn into a frame."""
+
+
+# What akshare raises when a page is not what its parser expects: pandas' positional
+# renames (ValueError "Length mismatch"), missing JSON keys, `.str` on numeric cells
+# (AttributeError), and the errors of the decoders it uses (demjson's JSONDecodeError is no
+# ValueError; Sina's JavaScript runs in py_mini_racer; SZSE's xlsx in openpyxl).
+_PARSING_ERRORS = (ValueError, KeyError, IndexError, AttributeError, TypeError, ZeroDivisionError)
+_PARSERS = {"akshare", "py_mini_racer", "openpyxl", "xlrd", "zipfile", "json", "pandas"}
+
+
+def describe_failure(
+    call: str, host: str, error: BaseException, retried: str = ""
+) -> SourceCallError:
+    """Our error for what an akshare call raised; `retried` says how long we kept trying
+    a transient failure."""
+    kind = f"{type(error).__name__}: {error}"
+    status = http_status(error)
+    if status is not None and not is_transient(error):
+        published = status in (403, 404)
+        return SourceResponseError(
+            f"{call} got HTTP {status} from {host} ({kind}). "
+            + (
+                "Not published yet (day T appears on T+1 around 09:00 Beijing time), not a "
+                "trading day, or the host is refusing us."
+                if published
+                else "The host refused the request: the page may have moved (check the "
+                "pinned akshare)."
+            ),
+            call=call, host=host, retry_may_help=published,
+        )  # fmt: skip
+    if is_transient(error):
+        return SourceUnavailableError(
+            f"{call}: the {host} host is down, slow or blocking us ({kind}).{retried}",
+            call=call, host=host, retry_may_help=True,
+        )  # fmt: skip
+    if isinstance(error, _PARSING_ERRORS) or type(error).__module__.split(".")[0] in _PARSERS:
+        # akshare parses the sites' pages positionally: an unpublished day or an error
+        # page surfaces as e.g. SSE's "Length mismatch" or SZSE's AttributeError on `.str`
+        return SourceResponseError(
+            f"{call} raised {kind} while parsing {host}'s answer: not published yet (day T "
+            "appears on T+1 around 09:00 Beijing time), or the page changed (run "
+            "`margin-wh doctor`; check the pinned akshare).",
+            call=call, host=host, retry_may_help=True,
+        )  # fmt: skip
+    return SourceCallError(
+        f"{call} raised {kind} (unexpected: please report it with the call).",
+        call=call, host=host, retry_may_help=False,
+    )  # fmt: skip
 
 
 class HostThrottle:
@@ -97,8 +183,10 @@ class HostThrottle:
 
 @contextlib.contextmanager
 def default_http_timeout(seconds: float) -> Iterator[None]:
-    """Give every `requests` call without a timeout this one, for the duration."""
+    """Give every HTTP request without a timeout this one, for the duration: `requests`
+    calls (akshare passes none) and urllib's (pandas reading CFFEX's CSV from a URL)."""
     original = requests.sessions.Session.request
+    socket_default = socket.getdefaulttimeout()
 
     def request(self, method, url, **kwargs):  # type: ignore[no-untyped-def]
         if kwargs.get("timeout") is None:
@@ -106,10 +194,12 @@ def default_http_timeout(seconds: float) -> Iterator[None]:
         return original(self, method, url, **kwargs)
 
     requests.sessions.Session.request = request  # type: ignore[method-assign]
+    socket.setdefaulttimeout(seconds)
     try:
         yield
     finally:
         requests.sessions.Session.request = original  # type: ignore[method-assign]
+        socket.setdefaulttimeout(socket_default)
 
 
 class AkshareSource:
@@ -150,33 +240,25 @@ class AkshareSource:
             raise AttributeError(
                 f"akshare {getattr(self._ak, '__version__', '?')} has no function {function!r}"
             )
+        inspect.signature(fn).bind(**kwargs)  # a wrong argument is our bug: TypeError, unretried
         host = FUNCTION_HOSTS.get(function, function)
         call = f"akshare.{function}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
         started = time.monotonic()
         try:
             for attempt in Retrying(
-                retry=retry_if_exception_type(TRANSIENT_ERRORS),
+                retry=retry_if_exception(is_transient),
                 wait=self._wait,
                 stop=stop_after_attempt(self._attempts),
                 sleep=self._sleep,
+                reraise=True,
             ):
                 with attempt:
                     self._throttle.wait(host)
                     with default_http_timeout(self._http_timeout_s):
                         return fn(**kwargs)
-        except (ValueError, KeyError, IndexError) as error:
-            # akshare parses exchange pages positionally: an unpublished day or an error
-            # page surfaces as e.g. SSE's "Length mismatch", not as an empty frame.
-            raise SourceUnavailableError(
-                f"{call} raised {type(error).__name__}: {error}. The {host} endpoint returned "
-                "something akshare could not parse — not published yet (day T appears on T+1 "
-                "around 09:00 Beijing time), or the page changed (check the pinned akshare)."
-            ) from error
-        except RetryError as error:
-            last = error.last_attempt.exception()
-            raise SourceUnavailableError(
-                f"{call} failed after {self._attempts} attempts over "
-                f"{time.monotonic() - started:.0f}s; last error: {type(last).__name__}: {last}. "
-                f"The {host} host may be down or blocking us; re-run later — loaded data is untouched."
-            ) from last
+        except Exception as error:  # every failure becomes one error that names the call
+            retried = (
+                f" Tried {self._attempts} times over {time.monotonic() - started:.0f}s."
+            )
+            raise describe_failure(call, host, error, retried) from error
         raise AssertionError("unreachable")

@@ -4,12 +4,23 @@ One row of `DATASETS` per akshare function. The raw table in DuckDB is named aft
 function (`raw.stock_margin_detail_sse`) and keeps the source's own column names, typed;
 the loader adds `trade_date`, the request columns (e.g. `symbol`) and load metadata.
 Everything that differs between exchanges or datasets lives in this table, not in code.
+
+Every entry was read against akshare 1.19.5's own source: the comment above it names the
+akshare file and function, what the function asks the site for, and how it builds the
+frame (in particular where it assigns column names by position, so that a reordering at
+the site would mislabel silently). Units are those akshare returns, which are the site's:
+akshare converts none of them. `tests/test_akshare_http.py` runs akshare's own parsing
+on site-shaped responses against this table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+import numpy as np
+import pandas as pd
 
 # code: a 6-digit security code, zero-padded on arrival (older SZSE files return ints)
 ColumnKind = Literal["text", "code", "number", "date"]
@@ -40,6 +51,21 @@ class Column:
 
 
 @dataclass(frozen=True)
+class RowRule:
+    """A relation between a frame's columns that a reordering at the site would break
+    (e.g. 融资融券余额 = 融资余额 + 融券余额): where columns are assigned by position, a
+    swap of two columns of the same unit passes every per-column check but not this.
+
+    `holds(frame)` is True for each row that satisfies it, or for rows it does not apply
+    to (missing values, a suspended security); the frame is refused if any row fails.
+    """
+
+    description: str
+    holds: Callable[[pd.DataFrame], pd.Series]
+    columns: tuple[str, ...] = ()  # shown beside the key when a row fails
+
+
+@dataclass(frozen=True)
 class Dataset:
     function: str  # akshare function name; also the raw table name
     description: str
@@ -50,6 +76,10 @@ class Dataset:
     fixed_kwargs: dict[str, str] = field(default_factory=dict)
     request_columns: tuple[str, ...] = ()  # request arguments kept as columns (symbol)
     every_trading_day: bool = True  # a trading day with no rows is an error
+    row_rules: tuple[RowRule, ...] = ()
+    # Sina merges share-count change dates into its bars, so a history can carry a row on
+    # a day the exchange did not trade: such rows are dropped with a note, not refused.
+    drops_non_trading_rows: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -68,17 +98,115 @@ def _signed(name: str, unit: str) -> Column:
     return Column(name, "number", unit, signed=True)
 
 
-# Per-security margin detail. SZSE and BSE publish the same table (no date column, short
-# balance in CNY); SSE publishes repayments but no short balance in CNY.
+# ----------------------------------------------------------------------- row rules
+# Each returns a boolean Series over the frame's rows. Frame-wide rules (ratios of column
+# sums) broadcast one verdict to every row.
+
+
+def _both_positive(frame: pd.DataFrame, *columns: str) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    for name in columns:
+        mask &= frame[name].notna() & (frame[name] > 0)
+    return mask
+
+
+def sums_to(total: str, parts: tuple[str, ...], rel: float, absolute: float) -> RowRule:
+    """`total` = sum of `parts`, within rounding (the sites round each figure)."""
+
+    def holds(frame: pd.DataFrame) -> pd.Series:
+        values = frame[[total, *parts]]
+        gap = (frame[total] - frame[list(parts)].sum(axis=1)).abs()
+        ok = gap <= np.maximum(absolute * len(parts), rel * frame[total].abs())
+        return ok | values.isna().any(axis=1)
+
+    return RowRule(f"{total} = {' + '.join(parts)}", holds, (total, *parts))
+
+
+def ratio_within(numerator: str, denominator: str, lo: float, hi: float, what: str) -> RowRule:
+    """Per row, numerator / denominator (both published) is a plausible `what`."""
+
+    def holds(frame: pd.DataFrame) -> pd.Series:
+        applies = _both_positive(frame, numerator, denominator)
+        ratio = frame[numerator] / frame[denominator]
+        return ~applies | ratio.between(lo, hi)
+
+    return RowRule(
+        f"{numerator} / {denominator} ({what}) within [{lo:g}, {hi:g}]",
+        holds,
+        (numerator, denominator),
+    )
+
+
+def sum_ratio_within(numerator: str, denominator: str, lo: float, hi: float, what: str) -> RowRule:
+    """Over the whole frame, sum(numerator) / sum(denominator) is a plausible `what`: a
+    day's buys are a few percent of the balance, never more than it."""
+
+    def holds(frame: pd.DataFrame) -> pd.Series:
+        total = frame[denominator].sum()
+        ok = total <= 0 or lo <= frame[numerator].sum() / total <= hi
+        return pd.Series(ok, index=frame.index)
+
+    return RowRule(
+        f"sum({numerator}) / sum({denominator}) ({what}) within [{lo:g}, {hi:g}]",
+        holds,
+        (numerator, denominator),
+    )
+
+
+def ordered(low: str, middle: str, high: str, tolerance: float = 0.011) -> RowRule:
+    """low <= middle <= high (prices of one bar), within the rounding of a tick."""
+
+    def holds(frame: pd.DataFrame) -> pd.Series:
+        values = frame[[low, middle, high]]
+        ok = (frame[low] <= frame[middle] + tolerance) & (frame[middle] <= frame[high] + tolerance)
+        return ok | values.isna().any(axis=1) | (values == 0).any(axis=1)
+
+    return RowRule(f"{low} <= {middle} <= {high}", holds, (low, middle, high))
+
+
+def average_price_within_bar(
+    amount: str, volume: str, low: str, high: str, shares_per_volume_unit: float
+) -> RowRule:
+    """The day's average trade price (amount / volume) lies within the day's low and high:
+    catches volume in 手 (100 shares) read as shares, and amount in 万元 read as CNY."""
+
+    def holds(frame: pd.DataFrame) -> pd.Series:
+        applies = _both_positive(frame, amount, volume, low, high)
+        average = frame[amount] / (frame[volume] * shares_per_volume_unit)
+        return ~applies | ((average >= frame[low] * 0.9) & (average <= frame[high] * 1.1))
+
+    return RowRule(
+        f"{amount} / ({volume} x {shares_per_volume_unit:g}) within [{low}, {high}]",
+        holds,
+        (amount, volume, low, high),
+    )
+
+
+# ----------------------------------------------------------------------- margin data
+# The margin detail per security. akshare: stock_feature/stock_margin_szse.py and
+# stock_margin_bse.py. SZSE and BSE publish the same table; akshare gives BSE's fields
+# SZSE's names. Units: 元 (CNY) and 股 (shares; 份 = fund units for ETFs and LOFs, which
+# are on the lists too). No date column and no repayments.
+#   stock_margin_detail_szse(date): SZSE's ShowReport xlsx (CATALOGID 1837_xxpl, tab2);
+#     akshare names the 8 columns BY POSITION and parses the numbers from text with
+#     `.str.replace(",", "")` (numeric cells make it raise AttributeError: SourceError).
+#   stock_margin_detail_bse(date): BSE's JSONP (detailInfoResult.do, every page), fields
+#     picked BY NAME (zqdm, zqjc, rzmre, rzye, rqmcl, rqyl, rqye, rzrqye); the unrounded
+#     fields, in 元 and 股 (the summary's *Round fields are 万: see stock_margin_bse).
 _DETAIL_SZSE_LIKE = (
     Column("证券代码", "code"),
     Column("证券简称", "text"),
-    _num("融资买入额", "CNY"),
+    _num("融资买入额", "CNY", (1e2, 1e10)),
     _num("融资余额", "CNY", (1e4, 1e11)),
     _num("融券卖出量", "shares"),
     _num("融券余量", "shares"),
     _num("融券余额", "CNY"),
     _num("融资融券余额", "CNY", (1e4, 1e11)),
+)
+_DETAIL_SZSE_LIKE_RULES = (
+    sums_to("融资融券余额", ("融资余额", "融券余额"), rel=1e-6, absolute=1.0),
+    ratio_within("融券余额", "融券余量", 0.05, 5000, "the close, CNY per share"),
+    sum_ratio_within("融资买入额", "融资余额", 1e-4, 0.5, "the day's buys to the balance"),
 )
 _SUMMARY_SZSE_LIKE = (
     "融资买入额",
@@ -89,9 +217,33 @@ _SUMMARY_SZSE_LIKE = (
     "融资融券余额",
 )
 
+
+def _summary_szse_like(
+    money_unit: str, volume_unit: str, balance_plausible: tuple[float, float], rounding: float
+) -> dict:
+    """Exchange totals as SZSE and BSE publish them, in the units each uses."""
+    columns = tuple(
+        _num(n, volume_unit)
+        if n.endswith("量")
+        else _num(n, money_unit, balance_plausible if n in ("融资余额", "融资融券余额") else None)
+        for n in _SUMMARY_SZSE_LIKE
+    )
+    rules = (
+        sums_to("融资融券余额", ("融资余额", "融券余额"), rel=1e-6, absolute=rounding),
+        # 亿元 / 亿股 and 万元 / 万股 are both CNY per share: the market's average close
+        ratio_within("融券余额", "融券余量", 0.5, 500, "the average close, CNY per share"),
+        ratio_within("融资买入额", "融资余额", 1e-4, 0.5, "the day's buys to the balance"),
+    )
+    return {"columns": columns, "row_rules": rules}
+
+
 DATASETS: dict[str, Dataset] = {
     d.function: d
     for d in (
+        # akshare tool/trade_date_hist.py, tool_trade_date_hist_sina(): Sina's klc_td_sh.txt,
+        # decoded by Sina's JavaScript (hk_js_decode); one column of datetime.date, every
+        # SSE trading day since 1990 (akshare adds 1992-05-04, missing at Sina) to the end
+        # of the current year.
         Dataset(
             function="tool_trade_date_hist_sina",
             description="SSE trading calendar (Sina), every trading day since 1990.",
@@ -99,6 +251,9 @@ DATASETS: dict[str, Dataset] = {
             columns=(Column("trade_date", "date"),),
             key=("trade_date",),
         ),
+        # akshare stock/stock_industry_sw.py, stock_industry_clf_hist_sw(): the Shenwan 2021
+        # StockClassifyUse_stock.xls, columns renamed BY NAME (股票代码, 计入日期, 行业代码,
+        # 更新日期); codes as text, dates as datetime.date.
         Dataset(
             function="stock_industry_clf_hist_sw",
             description="Shenwan 2021 industry classification history, point-in-time.",
@@ -111,6 +266,11 @@ DATASETS: dict[str, Dataset] = {
             ),
             key=("symbol", "start_date"),
         ),
+        # akshare stock_feature/stock_margin_sse.py, stock_margin_detail_sse(date): SSE's
+        # queryMargin.do JSON (tabType=mxtype), 13 fields named BY POSITION, 9 kept, numbers
+        # through pd.to_numeric(errors="coerce"). 信用交易日期 is text 'YYYYMMDD'. Units: 元
+        # and 股 (份 for funds). SSE publishes no short balance in CNY: the warehouse derives
+        # it from the close (a fund's from the fund's own close).
         Dataset(
             function="stock_margin_detail_sse",
             description="SSE margin detail per security and day (融资融券明细).",
@@ -120,14 +280,18 @@ DATASETS: dict[str, Dataset] = {
                 Column("标的证券代码", "code"),
                 Column("标的证券简称", "text"),
                 _num("融资余额", "CNY", (1e4, 1e11)),
-                _num("融资买入额", "CNY"),
-                _num("融资偿还额", "CNY"),
+                _num("融资买入额", "CNY", (1e2, 1e10)),
+                _num("融资偿还额", "CNY", (1e2, 1e10)),
                 _num("融券余量", "shares"),
                 _num("融券卖出量", "shares"),
                 _num("融券偿还量", "shares"),
             ),
             key=("标的证券代码",),
             date_column="信用交易日期",
+            row_rules=(
+                sum_ratio_within("融资买入额", "融资余额", 1e-4, 0.5, "the day's buys to the balance"),
+                sum_ratio_within("融资偿还额", "融资余额", 1e-4, 0.5, "the day's repayments to the balance"),
+            ),
         ),
         Dataset(
             function="stock_margin_detail_szse",
@@ -135,6 +299,7 @@ DATASETS: dict[str, Dataset] = {
             call="per_day",
             columns=_DETAIL_SZSE_LIKE,
             key=("证券代码",),
+            row_rules=_DETAIL_SZSE_LIKE_RULES,
         ),
         Dataset(
             function="stock_margin_detail_bse",
@@ -142,7 +307,11 @@ DATASETS: dict[str, Dataset] = {
             call="per_day",
             columns=_DETAIL_SZSE_LIKE,
             key=("证券代码",),
+            row_rules=_DETAIL_SZSE_LIKE_RULES,
         ),
+        # akshare stock_feature/stock_margin_sse.py, stock_margin_sse(start_date, end_date):
+        # the same queryMargin.do without tabType, one row per day (newest first, at most
+        # 5000), 13 fields named BY POSITION. Units: 元 and 股.
         Dataset(
             function="stock_margin_sse",
             description="SSE margin totals per day (融资融券汇总), in CNY and shares.",
@@ -158,34 +327,44 @@ DATASETS: dict[str, Dataset] = {
             ),
             key=(),
             date_column="信用交易日期",
+            row_rules=(
+                sums_to("融资融券余额", ("融资余额", "融券余量金额"), rel=1e-6, absolute=1.0),
+                ratio_within("融券余量金额", "融券余量", 0.5, 500, "the average close, CNY per share"),
+                ratio_within("融资买入额", "融资余额", 1e-4, 0.5, "the day's buys to the balance"),
+            ),
         ),
+        # akshare stock_feature/stock_margin_szse.py, stock_margin_szse(date): SZSE's JSON
+        # (CATALOGID 1837_xxpl, tab1), 6 fields named BY POSITION, parsed from text with
+        # `.str.replace`. Units: 亿元 (1e8 CNY) and 亿股 (1e8 shares), rounded to 0.01.
         Dataset(
             function="stock_margin_szse",
             description="SZSE margin totals per day, in 亿 (100 million) CNY and shares.",
             call="per_day",
-            columns=tuple(
-                _num(n, "100m_shares" if n.endswith("量") else "100m_CNY")
-                if n not in ("融资余额", "融资融券余额")
-                else _num(n, "100m_CNY", (1e1, 1e5))
-                for n in _SUMMARY_SZSE_LIKE
-            ),
             key=(),
+            **_summary_szse_like("100m_CNY", "100m_shares", (1e1, 1e5), rounding=0.011),
         ),
+        # akshare stock_feature/stock_margin_bse.py, stock_margin_bse(date): BSE's JSONP
+        # (summaryInfoResult.do), the *Round fields picked BY NAME: 万元 (1e4 CNY) and 万股
+        # (1e4 shares), rounded to 0.01 (akshare's docs show 融资余额 835758.44). An
+        # unpublished day is an empty frame with the columns.
         Dataset(
             function="stock_margin_bse",
-            description="BSE margin totals per day, in CNY and shares.",
+            description="BSE margin totals per day, in 万 (10 thousand) CNY and shares.",
             call="per_day",
-            columns=tuple(
-                _num(n, "shares" if n.endswith("量") else "CNY")
-                if n not in ("融资余额", "融资融券余额")
-                else _num(n, "CNY", (1e6, 1e12))
-                for n in _SUMMARY_SZSE_LIKE
-            ),
             key=(),
+            **_summary_szse_like("10k_CNY", "10k_shares", (1e3, 1e8), rounding=0.011),
         ),
+        # ------------------------------------------------------------------- quotes
+        # akshare stock/stock_zh_a_sina.py, stock_zh_a_daily(symbol, start_date, end_date,
+        # adjust=""): Sina's price history (decoded by Sina's JavaScript; prevclose, postVol,
+        # postAmt dropped, the rest named BY POSITION) outer-merged with the share-count
+        # history (万股, multiplied by 1e4) and forward-filled, then cut to the window. Units:
+        # prices 元, volume 股, amount 元, outstanding_share 股, turnover a fraction. For a
+        # fund Sina has no share counts and akshare raises ValueError ("Length mismatch"):
+        # funds' quotes come from fund_etf_hist_sina.
         Dataset(
             function="stock_zh_a_daily",
-            description="Unadjusted daily quotes with float shares (Sina), per security.",
+            description="Unadjusted daily quotes with float shares (Sina), per stock.",
             call="per_symbol_range",
             columns=(
                 Column("date", "date"),
@@ -202,7 +381,41 @@ DATASETS: dict[str, Dataset] = {
             date_column="date",
             fixed_kwargs={"adjust": ""},
             request_columns=("symbol",),
+            row_rules=(
+                ordered("low", "close", "high"),
+                ordered("low", "open", "high"),
+                average_price_within_bar("amount", "volume", "low", "high", 1),
+            ),
+            drops_non_trading_rows=True,
         ),
+        # akshare fund/fund_etf_sina.py, fund_etf_hist_sina(symbol): Sina's klc_kl.js for
+        # the fund (ETFs and LOFs alike), decoded by Sina's JavaScript; the decoded fields
+        # are kept as they come (date, open, high, low, close, volume, and whatever else the
+        # decoder emits, e.g. amount), the whole history in one call. Units: prices 元 per
+        # unit, volume 份 (fund units). An unknown symbol is a bare pd.DataFrame().
+        Dataset(
+            function="fund_etf_hist_sina",
+            description="Daily bars of the ETFs and LOFs on the margin lists (Sina), per fund.",
+            call="per_symbol_full",
+            columns=(
+                Column("date", "date"),
+                _num("open", "CNY"),
+                _num("high", "CNY"),
+                _num("low", "CNY"),
+                _num("close", "CNY", (0.01, 1e4)),
+                _num("volume", "shares"),
+            ),
+            key=("symbol",),
+            date_column="date",
+            request_columns=("symbol",),
+            row_rules=(ordered("low", "close", "high", tolerance=0.0011),),
+            drops_non_trading_rows=True,
+        ),
+        # akshare stock_feature/stock_hist_em.py, stock_zh_a_spot_em(): Eastmoney's clist
+        # (every A share, 100 a page, akshare's own retries in utils/request.py), 32 fields
+        # named BY POSITION, 23 kept, sorted by 涨跌幅 and numbered (序号). Units: prices 元,
+        # 成交量 手 (100 shares), 成交额 元, 总市值 and 流通市值 元, the rest percent or ratios.
+        # No funds: the fs filter lists A-share boards only.
         Dataset(
             function="stock_zh_a_spot_em",
             description="Post-close snapshot of every A share (Eastmoney), one call a day: "
@@ -234,7 +447,15 @@ DATASETS: dict[str, Dataset] = {
                 _signed("年初至今涨跌幅", "percent"),
             ),
             key=("代码",),
+            row_rules=(
+                ordered("最低", "最新价", "最高"),
+                ratio_within("流通市值", "总市值", 0.0, 1.000001, "the float share of the total"),
+                average_price_within_bar("成交额", "成交量", "最低", "最高", 100),
+            ),
         ),
+        # akshare index/index_stock_zh.py, stock_zh_index_daily(symbol): Sina's index
+        # history, decoded by Sina's JavaScript, every decoded field kept (an extra one such
+        # as amount is noted, not refused); the whole history in one call. Index points.
         Dataset(
             function="stock_zh_index_daily",
             description="Spot index daily bars (Sina): CSI 300, SSE 50, CSI 500, CSI 1000.",
@@ -250,11 +471,19 @@ DATASETS: dict[str, Dataset] = {
             key=("symbol",),
             date_column="date",
             request_columns=("symbol",),
+            row_rules=(ordered("low", "close", "high", tolerance=0.01),),
         ),
+        # akshare futures/futures_daily_bar.py, futures_hist_daily_cffex(date): CFFEX's daily
+        # CSV (GBK), read by pd.read_csv(url) — urllib, not requests — with its 14 columns
+        # named BY POSITION; subtotal rows and the options (IO, MO, HO) dropped; `date` is the
+        # requested 'YYYYMMDD'. Units: index points (bond futures: price), volume and
+        # open_interest in contracts (手), turnover 万元. A day CFFEX did not trade is an
+        # HTTP 404. Not get_futures_daily: that one skips every day missing from akshare's
+        # bundled calendar.json, which ends 2026-12-31.
         Dataset(
-            function="get_futures_daily",
+            function="futures_hist_daily_cffex",
             description="CFFEX futures daily bars per contract (options already dropped).",
-            call="range",
+            call="per_day",
             columns=(
                 Column("symbol", "text"),
                 Column("date", "date"),
@@ -271,7 +500,11 @@ DATASETS: dict[str, Dataset] = {
             ),
             key=("symbol",),
             date_column="date",
-            fixed_kwargs={"market": "CFFEX"},
+            row_rules=(
+                ordered("low", "close", "high", tolerance=0.01),
+                # a contract is worth about a million CNY (IF: index x 300; T: price x 10 000)
+                ratio_within("turnover", "volume", 1, 1e3, "万元 per contract"),
+            ),
         ),
     )
 }
@@ -289,6 +522,16 @@ MARGIN_DETAIL_FUNCTIONS = (
     "stock_margin_detail_szse",
     "stock_margin_detail_bse",
 )
+
+SecurityType = Literal["stock", "fund"]
+
+
+def security_type(security_code: str) -> SecurityType:
+    """Funds on the margin lists by code: SSE 5xxxxx (ETFs 51/56/58, LOFs 501/502), SZSE
+    15xxxx (ETFs), 16xxxx (LOFs) and 18xxxx (closed-end funds, REITs); BSE lists none.
+    As the SQL macro security_type_of_code."""
+    code = security_code.strip()
+    return "fund" if code[:1] == "5" or code[:2] in ("15", "16", "18") else "stock"
 
 
 def sina_symbol(security_code: str) -> str:
@@ -308,11 +551,11 @@ class Exchange:
     name: str
     detail_function: str
     summary_function: str
-    summary_cny_per_unit: float  # SZSE publishes totals in 亿 (1e8) CNY
+    summary_cny_per_unit: float  # the unit of the published totals, in CNY (and shares)
 
 
 EXCHANGES = (
     Exchange("SSE", "stock_margin_detail_sse", "stock_margin_sse", 1.0),
-    Exchange("SZSE", "stock_margin_detail_szse", "stock_margin_szse", 1e8),
-    Exchange("BSE", "stock_margin_detail_bse", "stock_margin_bse", 1.0),
+    Exchange("SZSE", "stock_margin_detail_szse", "stock_margin_szse", 1e8),  # 亿
+    Exchange("BSE", "stock_margin_detail_bse", "stock_margin_bse", 1e4),  # 万
 )

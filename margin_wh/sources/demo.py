@@ -7,6 +7,10 @@ order, with the same dtypes (see `datasets.DATASETS`). Nothing here is market da
 The whole market is simulated once, vectorised over a (trading days x securities) grid;
 a call only slices the precomputed arrays. Same seed, same frames.
 
+The margin lists hold funds (ETFs, LOFs) besides stocks, as the real ones do: akshare's
+stock functions do not answer for them (stock_zh_a_daily raises, the Eastmoney snapshot
+and the Shenwan classification leave them out) and fund_etf_hist_sina does.
+
 What the market is built to show (the shapes users of the warehouse analyse):
   - margin identities hold exactly (SSE roll-forwards; 融券余额 = 融券余量 x close;
     exchange totals = detail sums plus a small residual);
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import urllib.error
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from margin_wh.config import REPO_ROOT
-from margin_wh.sources.datasets import DATASETS, SPOT_INDEX_SYMBOLS, sina_symbol
+from margin_wh.sources.datasets import DATASETS, SPOT_INDEX_SYMBOLS, security_type, sina_symbol
 
 DEMO_LABEL = "SYNTHETIC DEMO DATA (margin_wh demo source): not market data"
 
@@ -235,6 +240,13 @@ _CODE_RANGES = {
     "BSE": ((830000, 839999), (870000, 879999), (920000, 920999)),
 }
 _EXCHANGE_SHARES = {"SSE": 0.45, "SZSE": 0.45, "BSE": 0.10}
+# Funds on the margin lists: ETFs (SSE 51x/56x/58x, SZSE 159) and LOFs (SSE 501, SZSE 16x).
+_FUND_CODE_RANGES = {
+    "SSE": ((501000, 501099), (510000, 518999), (560000, 563999), (588000, 588399)),
+    "SZSE": ((159001, 159999), (160100, 169999)),
+    "BSE": (),
+}
+_FUND_SHARE = 0.08  # of an exchange's securities on the lists, where it lists funds
 
 # Spot index: sina symbol -> (level around which it mean-reverts, beta to the market).
 _SPOT_INDICES = {
@@ -304,13 +316,19 @@ class DemoMarket:
         counts["SZSE"] = n - counts["SSE"] - counts["BSE"]
         codes, exchanges = [], []
         for exchange in _EXCHANGES:
-            pool = np.concatenate([np.arange(a, b + 1) for a, b in _CODE_RANGES[exchange]])
-            drawn = rng.choice(pool, size=counts[exchange], replace=False)
-            codes += [f"{c:06d}" for c in drawn]
+            funds = round(counts[exchange] * _FUND_SHARE) if _FUND_CODE_RANGES[exchange] else 0
+            for ranges, size in (
+                (_CODE_RANGES[exchange], counts[exchange] - funds),
+                (_FUND_CODE_RANGES[exchange], funds),
+            ):
+                if size:
+                    pool = np.concatenate([np.arange(a, b + 1) for a, b in ranges])
+                    codes += [f"{c:06d}" for c in rng.choice(pool, size=size, replace=False)]
             exchanges += [exchange] * counts[exchange]
         order = np.argsort(codes)
         self.codes = np.asarray(codes, dtype=object)[order]
         self.exchange = np.asarray(exchanges, dtype=object)[order]
+        self.is_fund = np.array([security_type(c) == "fund" for c in self.codes])
         self.n = n
 
         industries = load_demo_industries()
@@ -338,14 +356,20 @@ class DemoMarket:
         self.classified_on = rng.integers(first_ordinal, last_ordinal, size=n)
 
     def _security_names(self, short_names: np.ndarray) -> np.ndarray:
-        """'演示' + short industry name + a number within the industry: '演示半导体07'."""
+        """'演示' + short industry name + a number within the industry: '演示半导体07'; funds
+        '演示ETF03' (their short selling still follows a theme, but no Shenwan industry)."""
         counts = np.bincount(self.industry, minlength=len(short_names))
         width = max(2, len(str(counts.max())))
         seen = np.zeros(len(short_names), dtype=int)
+        funds = 0
         names = []
-        for k in self.industry:
-            seen[k] += 1
-            names.append(f"演示{short_names[k]}{seen[k]:0{width}d}")
+        for k, is_fund in zip(self.industry, self.is_fund, strict=True):
+            if is_fund:
+                funds += 1
+                names.append(f"演示ETF{funds:0{width}d}")
+            else:
+                seen[k] += 1
+                names.append(f"演示{short_names[k]}{seen[k]:0{width}d}")
         return np.asarray(names, dtype=object)
 
     # ---------------------------------------------------------------- prices
@@ -363,6 +387,7 @@ class DemoMarket:
         close = np.exp(log_gap + log_level)
         del returns, log_gap
         close = np.round(np.clip(close, 3.0, 150.0), 2)
+        close[:, self.is_fund] = np.round(close[:, self.is_fund] / 10, 3)  # ETFs trade ~1 CNY
         self.suspended = rng.random((days, n)) < _SUSPENSION_RATE
         self.close = _carry_forward(close, self.suspended)  # CNY, as Sina rounds it
         del close
@@ -620,7 +645,7 @@ class DemoMarket:
         # CFFEX lists products alphabetically, contracts by month.
         frame = frame.sort_values(["t", "variety", "month"], kind="stable")
         self._futures_t = frame["t"].to_numpy()
-        columns = DATASETS["get_futures_daily"].column_names
+        columns = DATASETS["futures_hist_daily_cffex"].column_names
         self.futures = frame[columns].reset_index(drop=True)
         self.futures["symbol"] = self.futures["symbol"].astype("str")
         self.futures["date"] = self.futures["date"].astype("str")
@@ -691,7 +716,6 @@ class DemoMarket:
         suspended = self.suspended[t]
         turnover = np.minimum(self.turnover_level * self.market_activity[t], 0.5)
         volume_lots = np.where(suspended, 0.0, np.round(turnover * shares / 100))
-        order = np.argsort(self.codes, kind="stable")
         price = np.where(suspended, np.nan, close)
         frame = pd.DataFrame(
             {
@@ -720,7 +744,8 @@ class DemoMarket:
                 "年初至今涨跌幅": np.nan,
             }
         )
-        return frame.iloc[order].reset_index(drop=True).assign(序号=np.arange(1, self.n + 1))
+        stocks = frame[~self.is_fund].reset_index(drop=True)  # Eastmoney's A-share boards
+        return stocks.assign(序号=np.arange(1, len(stocks) + 1))
 
     def _day(self, date: object) -> int | None:
         """Index of a requested day in the demo, or None if the market did not trade then."""
@@ -744,15 +769,16 @@ class DemoMarket:
 
     def _ak_stock_industry_clf_hist_sw(self) -> pd.DataFrame:
         level3 = self._industries["level3_code"].to_numpy()
-        first = [dt.date.fromordinal(int(o)) for o in self.classified_on]
-        moved = np.flatnonzero(self.reclass_day < len(self.trading_days))
+        stocks = np.flatnonzero(~self.is_fund)  # Shenwan classifies no fund
+        first = [dt.date.fromordinal(int(o)) for o in self.classified_on[stocks]]
+        moved = stocks[self.reclass_day[stocks] < len(self.trading_days)]
         moved_on = [self.trading_days[t] for t in self.reclass_day[moved]]
         frame = pd.DataFrame(
             {
-                "symbol": np.concatenate([self.codes, self.codes[moved]]),
+                "symbol": np.concatenate([self.codes[stocks], self.codes[moved]]),
                 "start_date": _dates(first + moved_on),
                 "industry_code": np.concatenate(
-                    [level3[self.industry], level3[self.industry_after[moved]]]
+                    [level3[self.industry[stocks]], level3[self.industry_after[moved]]]
                 ),
                 "update_time": _dates(first + moved_on),
             }
@@ -852,14 +878,14 @@ class DemoMarket:
         return self._summary_row(date, "SZSE", unit=1e8, decimals=2)  # 亿元 / 亿股
 
     def _ak_stock_margin_bse(self, date: str) -> pd.DataFrame:
-        return self._summary_row(date, "BSE", unit=1.0, decimals=0)  # CNY / shares
+        return self._summary_row(date, "BSE", unit=1e4, decimals=2)  # 万元 / 万股 (*Round)
 
-    def _security(self, symbol: str) -> int:
+    def _security(self, symbol: str, function: str) -> int:
         code = str(symbol)[-6:]
         hits = np.flatnonzero(self.codes == code)
         if len(hits) == 0 or sina_symbol(code) != symbol:
             raise ValueError(
-                f"stock_zh_a_daily: the demo market has no symbol {symbol!r} "
+                f"{function}: the demo market has no symbol {symbol!r} "
                 f"(expected e.g. {sina_symbol(self.codes[0])!r})"
             )
         return int(hits[0])
@@ -876,7 +902,9 @@ class DemoMarket:
                 f"stock_zh_a_daily: the demo market has unadjusted prices only, "
                 f"got adjust={adjust!r}"
             )
-        i = self._security(symbol)
+        i = self._security(symbol, "stock_zh_a_daily")
+        if self.is_fund[i]:  # Sina has no share counts for a fund: akshare's rename fails
+            raise ValueError("Length mismatch: Expected axis has 0 elements, new values have 2 elements")
         t = self._day_range(start_date, end_date)
         t = t[~self.suspended[t, i]]  # Sina drops days without trading
         bars = self._bars(i)
@@ -921,13 +949,28 @@ class DemoMarket:
             )
         return self.spot[symbol].copy()
 
-    def _ak_get_futures_daily(
-        self, start_date: str, end_date: str, market: str = "CFFEX"
-    ) -> pd.DataFrame:
-        if market.upper() != "CFFEX":
-            raise ValueError(f"get_futures_daily: the demo market has CFFEX only, got {market!r}")
-        t = self._day_range(start_date, end_date)
-        if t.size == 0:
-            return self.futures.iloc[:0].copy()
-        lo, hi = np.searchsorted(self._futures_t, [t[0], t[-1] + 1])
+    def _ak_fund_etf_hist_sina(self, symbol: str) -> pd.DataFrame:
+        """A fund's whole history; Sina's answer for an unknown symbol is a bare frame."""
+        code = str(symbol)[-6:]
+        hits = np.flatnonzero((self.codes == code) & self.is_fund)
+        if len(hits) == 0 or sina_symbol(code) != symbol:
+            return pd.DataFrame()
+        i = int(hits[0])
+        t = np.flatnonzero(~self.suspended[:, i])
+        bars = self._bars(i)
+        return pd.DataFrame(
+            {
+                "date": _dates([self.trading_days[k] for k in t]),
+                **{k: np.round(bars[k][t], 3) for k in ("open", "high", "low", "close")},
+                "volume": bars["volume"][t],  # 份
+            }
+        )
+
+    def _ak_futures_hist_daily_cffex(self, date: str) -> pd.DataFrame:
+        """CFFEX's daily file of one day; CFFEX has no file for a day it did not trade."""
+        t = self._day(date)
+        if t is None:
+            url = f"http://www.cffex.com.cn/sj/hqsj/rtj/{date[:6]}/{date[6:]}/{date}_1.csv"
+            raise urllib.error.HTTPError(url, 404, "Not Found", None, None)  # type: ignore[arg-type]
+        lo, hi = np.searchsorted(self._futures_t, [t, t + 1])
         return self.futures.iloc[lo:hi].reset_index(drop=True)

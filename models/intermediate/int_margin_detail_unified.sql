@@ -5,7 +5,7 @@
 -- Quotes: int_security_quotes_daily (Sina's history, or the day's closing snapshot).
 --
 -- Short balance: SZSE and BSE publish it (融券余额, CNY); SSE does not, so for SSE it is
--- short volume x close (融券余量 x 收盘价). The close is the last close on or before
+-- short volume x close (融券余量 x 收盘价), a fund's from the fund's own close. The close is the last close on or before
 -- the day (an ASOF join): Sina has no row for suspension days, and a suspended
 -- security keeps its last close. An incremental run finds a close older than 40 days
 -- before its window in the rows this table already holds (the close it carried).
@@ -187,6 +187,7 @@ final as (
         float_market_cap_cny,
         sw_l1_code,
         sw_l2_code,
+        {{ security_type_of_code('security_code') }} as security_type,
     from derived
 
 )

@@ -2,7 +2,8 @@
 -- trading day, from whichever source has it: Sina's daily history where it was fetched
 -- (backfills), else the post-close snapshot (the daily path: one call for the market).
 -- Both give the same close; Sina wins where both exist, so a backfill over snapshot days
--- changes nothing but the provenance.
+-- changes nothing but the provenance. The ETFs and LOFs on the margin lists take their
+-- closes from Sina's fund history, with no float shares (Sina publishes no unit count).
 
 with
 
@@ -15,6 +16,12 @@ daily as (
 snapshot as (
 
     select * from {{ ref('stg_akshare__stock_spot') }}
+
+),
+
+funds as (
+
+    select * from {{ ref('stg_akshare__fund_daily') }}
 
 ),
 
@@ -43,6 +50,15 @@ unioned as (
         turnover_ratio, 'stock_zh_a_spot_em' as quote_source, data_source, fetched_at,
     from snapshot
     anti join daily_on_snapshot_days using (security_code, trade_date)
+
+    union all
+
+    select
+        trade_date, security_code, exchange, close_cny, cast(null as double) as float_shares,
+        volume_units as volume_shares, cast(null as double) as amount_cny,
+        cast(null as double) as turnover_ratio, 'fund_etf_hist_sina' as quote_source,
+        data_source, fetched_at,
+    from funds
 
 )
 

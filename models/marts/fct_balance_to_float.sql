@@ -120,6 +120,7 @@ final as (
         cast(trade_date as date) as trade_date,
         cast(security_code as varchar) as security_code,
         cast(exchange as varchar) as exchange,
+        cast(security_type as varchar) as security_type,
         cast(security_name as varchar) as security_name,
         cast(sw_l1_code as varchar) as sw_l1_code,
         cast(sw_l1_name as varchar) as sw_l1_name,

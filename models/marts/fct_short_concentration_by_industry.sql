@@ -1,6 +1,7 @@
 -- Short selling by Shenwan industry, one row per trading day x industry level (1, 2)
--- x industry. Securities without a classification on the day (funds, new listings)
--- fall into the industry 'unknown', so the industries of a level add up to the market.
+-- x industry. Funds (ETFs, LOFs) have no Shenwan industry: they form the industry
+-- 'fund'; stocks without a classification on the day (new listings) fall into
+-- 'unknown'. So the industries of a level add up to the market.
 -- short_hhi = sum over the industry's securities of (their share of its short
 -- balance)^2 = sum(s^2) / sum(s)^2: 1 when one security holds all of it.
 -- Summed from fct_balance_to_float's rows, so the marts agree by construction. In a
@@ -37,7 +38,7 @@ by_level as (
     select
         trade_date,
         1 as industry_level,
-        coalesce(sw_l1_code, 'unknown') as industry_code,
+        coalesce(sw_l1_code, {{ unclassified_industry() }}) as industry_code,
         security_code,
         security_name,
         short_balance_cny,
@@ -50,7 +51,7 @@ by_level as (
     select
         trade_date,
         2 as industry_level,
-        coalesce(sw_l2_code, 'unknown') as industry_code,
+        coalesce(sw_l2_code, {{ unclassified_industry() }}) as industry_code,
         security_code,
         security_name,
         short_balance_cny,
@@ -106,12 +107,14 @@ final as (
         cast(
             case
                 when with_market.industry_code = 'unknown' then '未分类'
+                when with_market.industry_code = 'fund' then '基金'
                 else industries.industry_name_zh
             end as varchar
         ) as industry_name,
         cast(
             case
                 when with_market.industry_code = 'unknown' then 'Unclassified'
+                when with_market.industry_code = 'fund' then 'Funds (ETF, LOF)'
                 else industries.industry_name_en
             end as varchar
         ) as industry_name_en,

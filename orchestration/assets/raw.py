@@ -9,7 +9,7 @@ import dagster as dg
 
 from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest
-from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, plan_fetch
+from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, QUOTES_BY_SECURITY_TYPE, plan_fetch
 from margin_wh.sources.datasets import DATASETS, MARGIN_DETAIL_FUNCTIONS, Dataset
 from orchestration.partitions import (
     TRADING_DAYS,
@@ -31,8 +31,10 @@ def raw_key(function: str) -> dg.AssetKey:
 
 def _upstream(dataset: Dataset) -> list[dg.AssetKey]:
     upstream = [] if dataset.function == CALENDAR_FUNCTION else [raw_key(CALENDAR_FUNCTION)]
-    if dataset.function == QUOTES:  # every security in the detail, the days no snapshot has
-        upstream += [raw_key(f) for f in MARGIN_DETAIL_FUNCTIONS] + [raw_key(QUOTE_SNAPSHOT)]
+    if dataset.function in QUOTES_BY_SECURITY_TYPE:  # the securities in the detail
+        upstream += [raw_key(f) for f in MARGIN_DETAIL_FUNCTIONS]
+    if dataset.function == QUOTES:  # the days no snapshot has
+        upstream += [raw_key(QUOTE_SNAPSHOT)]
     return upstream
 
 
@@ -88,6 +90,8 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
                 result = ingest(
                     con, source, dataset, plan.days, settings.landing_dir, plan.symbols, on_call
                 )
+            for note in result.notes:
+                context.log.warning(note)
             # Dagster copies a ranged run's metadata onto every partition's event: keep the
             # preview to daily runs, not to each of a 600-day backfill's events.
             small_run = partitioned and len(days) <= PREVIEW_MAX_DAYS

@@ -1,12 +1,12 @@
 -- CFFEX equity-index futures daily bars, one row per trading day and contract.
--- get_futures_daily(market="CFFEX") also returns bond futures (T, TF, TS, TL): only
--- IF, IH, IC and IM are kept. Turnover is published in 万元 (1e4 CNY).
+-- CFFEX's daily file (futures_hist_daily_cffex) also lists bond futures (T, TF, TS, TL):
+-- only IF, IH, IC and IM are kept. Turnover is published in 万元 (1e4 CNY).
 
 with
 
 source as (
 
-    select * from {{ source('raw', 'get_futures_daily') }}
+    select * from {{ source('raw', 'futures_hist_daily_cffex') }}
 
 ),
 
