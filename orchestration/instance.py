@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from margin_wh.config import REPO_ROOT
+from margin_wh.config import Settings
 
 INSTANCE_TEMPLATE = Path(__file__).with_name("dagster.yaml")
 
@@ -37,8 +37,9 @@ def _ensure_config(home: Path) -> tuple[Path, dict]:
 
 
 def dagster_home() -> Path:
-    """DAGSTER_HOME, defaulting to .dagster_home in the repo, with our dagster.yaml."""
-    home, _ = _ensure_config(Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home"))
+    """DAGSTER_HOME, defaulting to the warehouse home's `dagster/` (MARGIN_WH_HOME), with
+    our dagster.yaml: each warehouse keeps its own run history."""
+    home, _ = _ensure_config(Settings.from_env().dagster_home)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -165,7 +165,10 @@ def _thousands(value: Any) -> str:
 def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
     if frame is None:
         return []
-    return [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
+    return [
+        dict(zip(frame.columns, row, strict=True))
+        for row in frame.itertuples(index=False, name=None)
+    ]
 
 
 def _compact(day: Any) -> str:
@@ -278,7 +281,8 @@ def _szse_underlying(sites: AkshareSites, frame, hit: Hit) -> Reply:
 def _szse_summary(sites: AkshareSites, frame, hit: Hit) -> Reply:
     cell = _plain if sites.numeric_cells else _thousands
     data = [
-        dict(zip(SZSE_SUMMARY_KEYS, (cell(v) for v in row.values()))) for row in _records(frame)
+        dict(zip(SZSE_SUMMARY_KEYS, (cell(v) for v in row.values()), strict=True))
+        for row in _records(frame)
     ]
     tab1 = {
         "metadata": {
@@ -393,7 +397,9 @@ def _em_spot(sites: AkshareSites, frame, hit: Hit) -> Reply:
     pages = _pages(diff, size)
     number = int(hit.param("pn", "1"))
     page = pages[number - 1] if number <= len(pages) else []
-    return Reply.json({"rc": 0, "rt": 6, "lt": 1, "full": 1, "data": {"total": len(diff), "diff": page}})
+    return Reply.json(
+        {"rc": 0, "rt": 6, "lt": 1, "full": 1, "data": {"total": len(diff), "diff": page}}
+    )
 
 
 def _em_account(sites: AkshareSites, frame, hit: Hit) -> Reply:
@@ -406,7 +412,9 @@ def _em_account(sites: AkshareSites, frame, hit: Hit) -> Reply:
     pages = _pages(data, sites.page_size("stock_margin_account_info"))
     number = int(hit.param("pageNumber", "1"))
     result = {"pages": len(pages), "data": pages[number - 1], "count": len(data)}
-    return Reply.json({"version": None, "result": result, "success": True, "message": "ok", "code": 0})
+    return Reply.json(
+        {"version": None, "result": result, "success": True, "message": "ok", "code": 0}
+    )
 
 
 def _em_kline_call(hit: Hit) -> tuple[str, dict]:
@@ -464,7 +472,7 @@ class _Bits:
         self.bits.extend([1] * (abs(value) - 1) + [0])
 
     def change(self, delta: int) -> None:
-        """"Does this setting change?" then, if so, by how much."""
+        """Whether this setting changes, then, if it does, by how much."""
         self.flag(delta)
         if delta:
             self.step(delta)
@@ -519,14 +527,16 @@ def sina_bars(rows: list[dict[str, Any]]) -> str:
         last = {c: bar[c] for c in SINA_BAR}
     owners = {"open": ["open", "prevclose"] if with_prevclose else ["open"]}
     widths = {  # in units of 3 bits, as the decoder counts them
-        c: max(1, math.ceil(max(_signed_width(s[k]) for s in steps for k in owners.get(c, [c])) / 3))
+        c: max(
+            1, math.ceil(max(_signed_width(s[k]) for s in steps for k in owners.get(c, [c])) / 3)
+        )
         for c in SINA_BAR
     }
     start_width = {"open": 3, "high": 3, "low": 3, "close": 3, "volume": 5, "amount": 5}
     start_places = {"p": 6, "v": 0, "a": 0}  # code 3k means k decimals
     bits = _Bits()
     bits.header(3466)
-    for i, (row, step) in enumerate(zip(rows, steps)):
+    for i, (row, step) in enumerate(zip(rows, steps, strict=True)):
         first = i == 0
         bits.flag(1), bits.flag(1)  # a control record
         bits.flag(first)  # mode and precision change, once
@@ -678,11 +688,15 @@ def _cffex_row(row: dict[str, Any]) -> list[str]:
 
 def _cffex_total(label: str, rows: list[dict[str, Any]]) -> list[str]:
     total = lambda c: _text(sum(r[c] for r in rows))  # noqa: E731
-    return [label, "", "", "", total("volume"), total("turnover"), total("open_interest")] + [""] * 7
+    return [label, "", "", "", total("volume"), total("turnover"), total("open_interest")] + [
+        ""
+    ] * 7
 
 
 def _cffex_option(variety: str, future: dict[str, Any]) -> list[str]:
-    code = f"{CFFEX_OPTIONS[variety]}{future['symbol'][2:]}-C-{round(float(future['close']), -2):.0f}"
+    code = (
+        f"{CFFEX_OPTIONS[variety]}{future['symbol'][2:]}-C-{round(float(future['close']), -2):.0f}"
+    )
     return [code, "30.2", "35.0", "28.4", "512", "1603.3", "2210", "15", "33.2", "33.6", "31.0",
             "2.2", "2.6", "0.5123"]  # fmt: skip
 
@@ -766,7 +780,9 @@ ENCODERS = {
     "stock_margin_underlying_info_szse": _szse_underlying,
     "stock_margin_detail_bse": _bse_paged("stock_margin_detail_bse", BSE_DETAIL),
     "stock_margin_bse": _bse_summary,
-    "stock_margin_underlying_info_bse": _bse_paged("stock_margin_underlying_info_bse", BSE_UNDERLYING),
+    "stock_margin_underlying_info_bse": _bse_paged(
+        "stock_margin_underlying_info_bse", BSE_UNDERLYING
+    ),
     "stock_zh_a_spot_em": _em_spot,
     "stock_margin_account_info": _em_account,
     "fund_etf_hist_em": _em_kline,

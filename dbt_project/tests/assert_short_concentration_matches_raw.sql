@@ -16,7 +16,16 @@ by_industry as (
 
     select
         trade_date,
-        coalesce(sw_l1_code, 'unknown') as industry_code,
+        -- funds: the securities quoted by Sina's fund history (the mart goes by code)
+        coalesce(
+            sw_l1_code,
+            case
+                when security_code in (
+                    select substr(symbol, 3) from {{ source('raw', 'fund_etf_hist_sina') }}
+                ) then 'fund'
+                else 'unknown'
+            end
+        ) as industry_code,
         sum(short_balance_cny) as short_balance_cny,
         sum(short_balance_cny ^ 2) / nullif(sum(short_balance_cny) ^ 2, 0) as short_hhi,
     from independent_detail

@@ -410,6 +410,54 @@ def _check_complete(
         )
 
 
+WAREHOUSE_SOURCE_TABLE = "meta.warehouse_source"
+
+
+class WarehouseSourceError(RuntimeError):
+    """A load would mix demo and live rows in one warehouse."""
+
+
+def claim_warehouse(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Record which source this warehouse holds, or refuse a load from another one.
+
+    A warehouse holds one source: synthetic demo rows beside live ones would make every
+    mart wrong without a sign. The first load records its source; a warehouse loaded
+    before the record existed is judged by the `_source` of its raw rows.
+    """
+    con.execute("create schema if not exists meta")
+    con.execute(
+        f"create table if not exists {WAREHOUSE_SOURCE_TABLE} "
+        "(source varchar not null, claimed_at timestamp not null)"
+    )
+    recorded = con.execute(f"select source from {WAREHOUSE_SOURCE_TABLE} limit 1").fetchone()
+    held = {recorded[0]} if recorded else _sources_in_raw(con)
+    if held - {source}:
+        path = con.execute(
+            "select path from duckdb_databases() where database_name = current_database()"
+        ).fetchone()[0]
+        raise WarehouseSourceError(
+            f"{path} holds {' and '.join(sorted(held))} data; loading {source} data into it "
+            "would mix the two. Demo and live warehouses live apart: unset MARGIN_WH_DB and "
+            "MARGIN_WH_HOME to use the default home of each source (data/demo, data/live), or "
+            "set MARGIN_WH_HOME to a new folder."
+        )
+    if not recorded:
+        con.execute(f"insert into {WAREHOUSE_SOURCE_TABLE} values (?, now())", [source])
+
+
+def _sources_in_raw(con: duckdb.DuckDBPyConnection) -> set[str]:
+    tables = con.execute(
+        "select table_name from information_schema.columns "
+        "where table_schema = ? and column_name = '_source'",
+        [RAW_SCHEMA],
+    ).fetchall()
+    found: set[str] = set()
+    for (table,) in tables:
+        rows = con.execute(f"select distinct _source from {RAW_SCHEMA}.{table} limit 3").fetchall()
+        found.update(r[0] for r in rows if r[0])
+    return found
+
+
 def ingest(
     con: duckdb.DuckDBPyConnection,
     source: Source,
@@ -420,6 +468,7 @@ def ingest(
     on_call: Callable[[Request], None] | None = None,
 ) -> LoadResult:
     """Fetch a window of one dataset from the source and load it."""
+    claim_warehouse(con, source.name)
     requests = plan_requests(dataset, trading_days, symbols)
     parsed = fetch(source, dataset, requests, landing_dir, on_call)
     try:
@@ -446,5 +495,7 @@ def replay(
 ) -> LoadResult:
     """Rebuild raw.<function> from the landing zone alone, with no calls."""
     parsed = replay_parsed(dataset, landing_dir)
+    for landed_source in sorted({item.landed.source for item in parsed}):
+        claim_warehouse(con, landed_source)
     ensure_raw_table(con, dataset)  # even with nothing landed yet, as a load leaves it
     return load_frames(con, dataset, parsed, trading_days, landing_dir, replace_all=True)

@@ -266,8 +266,9 @@
 
 {% endmacro %}
 
-{#- Sina's daily history as quotes (trade_date, security_code, close, outstanding_share),
-    the rows matching `where` (a condition on the raw columns). -#}
+{#- Sina's daily histories as quotes (trade_date, security_code, close, outstanding_share),
+    the rows matching `where` (a condition on the raw columns date and symbol): stocks',
+    and funds' (no unit count: no float shares). -#}
 {% macro _independent_sina_quotes(where='true') -%}
         select
             date as trade_date,
@@ -275,6 +276,11 @@
             close,
             outstanding_share,
         from {{ source('raw', 'stock_zh_a_daily') }}
+        where close is not null
+            and {{ where }}
+        union all
+        select date, substr(symbol, 3), close, cast(null as double),
+        from {{ source('raw', 'fund_etf_hist_sina') }}
         where close is not null
             and {{ where }}
 {%- endmacro %}
