@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from margin_wh.sources import get_source
-from margin_wh.sources.datasets import sina_symbol
+from margin_wh.sources.datasets import security_type, sina_symbol
 
 DAY = dt.date(2024, 7, 10)  # the research report's reference day
 
@@ -43,8 +43,12 @@ def expected(warehouse) -> pd.DataFrame:
     )
     closes, shares = {}, {}
     for code in detail["security_code"]:
-        quotes = source.call("stock_zh_a_daily", symbol=sina_symbol(code),
-                             start_date="20240601", end_date=ymd, adjust="")
+        if security_type(code) == "fund":  # Sina's fund history: no unit count
+            quotes = source.call("fund_etf_hist_sina", symbol=sina_symbol(code))
+            quotes["outstanding_share"] = np.nan
+        else:
+            quotes = source.call("stock_zh_a_daily", symbol=sina_symbol(code),
+                                 start_date="20240601", end_date=ymd, adjust="")
         last = quotes[quotes["date"] <= DAY].iloc[-1]  # last close on or before the day
         closes[code], shares[code] = last["close"], last["outstanding_share"]
     detail["close_cny"] = detail["security_code"].map(closes)
@@ -58,6 +62,7 @@ def expected(warehouse) -> pd.DataFrame:
     industries = source.call("stock_industry_clf_hist_sw")
     pit = industries[industries["start_date"] <= DAY].sort_values("start_date").groupby("symbol").last()
     detail["sw_l1_code"] = detail["security_code"].map(pit["industry_code"].str[:2] + "0000")
+    detail["security_type"] = detail["security_code"].map(security_type)
     return detail.set_index("security_code")
 
 
@@ -76,7 +81,9 @@ def test_balance_to_float_matches_raw_frames(warehouse, expected):
             rtol=1e-9, err_msg=column,
         )
     assert (mart.loc[expected.index, "exchange"] == expected["exchange"]).all()
-    assert (mart.loc[expected.index, "sw_l1_code"] == expected["sw_l1_code"]).all()
+    assert (mart.loc[expected.index, "sw_l1_code"].fillna("-") == expected["sw_l1_code"].fillna("-")).all()
+    assert (mart.loc[expected.index, "security_type"] == expected["security_type"]).all()
+    assert (expected["security_type"] == "fund").sum() > 0  # the demo's lists hold funds
     # Rank 1 is the highest short/float of the day.
     top = expected["short_to_float_ratio"].idxmax()
     assert mart.loc[top, "short_to_float_rank"] == 1
@@ -87,7 +94,8 @@ def test_industry_concentration_matches_raw_frames(warehouse, expected):
         warehouse,
         "select * from marts.fct_short_concentration_by_industry where trade_date = ? and industry_level = 1",
     ).set_index("industry_code")
-    by_industry = expected.groupby("sw_l1_code")
+    industry = expected["sw_l1_code"].where(expected["security_type"] == "stock", "fund")
+    by_industry = expected.assign(sw_l1_code=industry.fillna("unknown")).groupby("sw_l1_code")
     short = by_industry["short_balance_cny"].sum()
     share = short / expected["short_balance_cny"].sum()
     hhi = by_industry["short_balance_cny"].apply(lambda s: ((s / s.sum()) ** 2).sum() if s.sum() > 0 else np.nan)
@@ -105,6 +113,8 @@ def test_market_totals_match_raw_frames(warehouse, expected):
     mart = _mart(warehouse, "select * from marts.fct_market_short_daily where trade_date = ?").iloc[0]
     assert mart["short_balance_cny"] == pytest.approx(expected["short_balance_cny"].sum(), rel=1e-9)
     assert mart["financing_balance_cny"] == pytest.approx(expected["financing_balance_cny"].sum(), rel=1e-9)
+    # funds count in the balances, not in the ratio to float (they have no float cap)
+    with_cap = expected[expected["float_market_cap_cny"].notna()]
     assert mart["short_to_float_ratio"] == pytest.approx(
-        expected["short_balance_cny"].sum() / expected["float_market_cap_cny"].sum(), rel=1e-9
+        with_cap["short_balance_cny"].sum() / with_cap["float_market_cap_cny"].sum(), rel=1e-9
     )

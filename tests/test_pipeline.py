@@ -154,7 +154,7 @@ def test_the_last_day_is_priced_by_the_closing_snapshot_like_sina_would(warehous
         "where trade_date = ? group by 1",
         [day],
     )
-    assert [s for s, _ in sources] == ["stock_zh_a_spot_em"]
+    assert sorted(s for s, _ in sources) == ["fund_etf_hist_sina", "stock_zh_a_spot_em"]
     assert _query(warehouse, "select count(*) from raw.stock_zh_a_daily where trade_date = ?", [day]) == [(0,)]
     priced = _query(
         warehouse,
@@ -312,7 +312,7 @@ def test_a_mart_row_breaking_a_constraint_fails_the_run_and_keeps_the_day(settin
             """select count(*) from duckdb_constraints()
             where table_name = 'fct_balance_to_float' and constraint_type = 'NOT NULL'"""
         ).fetchall()
-    assert not_null == [(3,)]  # trade_date, security_code, exchange
+    assert not_null == [(4,)]  # trade_date, security_code, exchange, security_type
 
 
 def test_window_days_and_partition_order():
