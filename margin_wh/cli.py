@@ -1,5 +1,6 @@
 """`margin-wh`: run the warehouse from a terminal, through the same Dagster definitions as the UI.
 
+    margin-wh doctor                                 call every akshare function once, check each
     margin-wh demo                                   the whole demo range, then a summary
     margin-wh refresh --start 2024-07-01 --end 2024-07-31
     margin-wh load-raw --start … --end …             raw datasets only, no dbt
@@ -92,6 +93,40 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from margin_wh.calendar import shanghai_today
+    from margin_wh.sources import get_source
+    from margin_wh.sources.akshare_source import FUNCTION_HOSTS
+    from margin_wh.sources.doctor import findings_table, run_doctor
+
+    settings = Settings.from_env()
+    console = Console()
+    source = get_source(settings)
+    if settings.source == "demo":
+        console.print("note: MARGIN_WH_SOURCE is demo: checking the SYNTHETIC demo source; "
+                      "set MARGIN_WH_SOURCE=akshare to check the live one")  # fmt: skip
+    today = args.today or shanghai_today()
+
+    def progress(finding) -> None:
+        state = "ok" if finding.ok else "FAIL"
+        console.print(f"  {finding.call}: {state} ({finding.seconds:.1f} s)", highlight=False)
+
+    findings = run_doctor(source, today, FUNCTION_HOSTS, progress)
+    console.print(findings_table(findings))
+    failed = [f for f in findings if not f.ok]
+    for f in findings:
+        if f.detail:
+            console.print(f"[bold]{f.function}[/]: {f.detail}", highlight=False)
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(findings)} functions failed[/]: "
+                      f"{', '.join(f.function for f in failed)}")  # fmt: skip
+        return 1
+    console.print(f"[green]all {len(findings)} functions answer as the contract expects[/]")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from orchestration.instance import dagster_home
 
@@ -145,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     sub.add_parser("demo", help="refresh the whole demo market and print a summary").set_defaults(func=cmd_demo)
+    p = sub.add_parser("doctor", help="call every akshare function once and check it against the contract")
+    p.add_argument("--today", type=_date, help="as if run on this day (default: today in Shanghai)")
+    p.set_defaults(func=cmd_doctor)
     sub.add_parser("replay", help="rebuild the raw tables from the landing zone, no calls").set_defaults(func=cmd_replay)
     p = sub.add_parser("ui", help="open the Dagster UI on this warehouse")
     p.add_argument("--port", type=int, default=3000)

@@ -38,11 +38,10 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import urllib.error
 
 import pandas as pd
 import requests

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import urllib.error
 
 import numpy as np
 import pandas as pd
 import pytest
-
-import urllib.error
 
 from margin_wh.sources.datasets import DATASETS, SPOT_INDEX_SYMBOLS, security_type, sina_symbol
 from margin_wh.sources.demo import (

@@ -1,0 +1,145 @@
+"""`margin-wh doctor`: call every akshare function the warehouse uses once, and say whether
+each still answers as the contract in `datasets.py` expects.
+
+Run it first when going live, and after moving the akshare pin: a renamed column, a unit
+change or a host that is down shows here, one line per function, before a refresh fails
+on it. Dated functions are asked for the latest trading day whose data is published
+(T-1: the exchanges publish day T on T+1 around 09:00 Beijing time); the per-symbol ones
+for a stock and a fund taken from that day's SSE margin detail, and CSI 300.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from margin_wh.calendar import CALENDAR_FUNCTION, previous_trading_day
+from margin_wh.raw.parse import SourceDataError, frame_notes, parse_frame
+from margin_wh.sources.datasets import (
+    DATASETS,
+    SPOT_INDEX_SYMBOLS,
+    Dataset,
+    security_type,
+    sina_symbol,
+)
+
+HISTORY_DAYS = 10  # trading days of a per-symbol history asked for
+
+
+@dataclass(frozen=True)
+class Finding:
+    function: str
+    host: str
+    call: str
+    rows: int | None  # None: no frame arrived
+    columns_ok: bool | None  # None: not checked (no frame)
+    units_ok: bool | None
+    seconds: float
+    detail: str  # the error, or what was let pass
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.columns_ok and self.units_ok)
+
+
+def _ymd(day: dt.date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+def _check(
+    source: Any, dataset: Dataset, kwargs: dict[str, Any], day: dt.date | None, host: str
+) -> tuple[Finding, Any]:
+    """One call, timed, and its frame checked against the contract."""
+    call = f"{dataset.function}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    started = time.monotonic()
+    try:
+        frame = source.call(dataset.function, **kwargs)
+    except Exception as error:  # noqa: BLE001 - every failure is a finding, not a crash
+        seconds = time.monotonic() - started
+        return Finding(dataset.function, host, call, None, None, None, seconds, str(error)), None
+    seconds = time.monotonic() - started
+    rows = len(frame) if hasattr(frame, "__len__") else None
+    try:
+        typed = parse_frame(dataset, frame, kwargs, day if dataset.call != "range" else None)
+    except SourceDataError as error:
+        columns_ok = "columns do not match" not in str(error)
+        return Finding(
+            dataset.function, host, call, rows, columns_ok, False if columns_ok else None,
+            seconds, str(error),
+        ), None  # fmt: skip
+    notes = "; ".join(frame_notes(typed))
+    return Finding(dataset.function, host, call, rows, True, True, seconds, notes), typed
+
+
+def run_doctor(
+    source: Any,
+    today: dt.date,
+    hosts: dict[str, str],
+    on_finding: Callable[[Finding], None] | None = None,
+) -> list[Finding]:
+    """Every dataset's function called once through `source`, in the contract's order."""
+    findings: list[Finding] = []
+
+    def record(finding: Finding) -> None:
+        findings.append(finding)
+        if on_finding:
+            on_finding(finding)
+
+    calendar_finding, calendar = _check(
+        source, DATASETS[CALENDAR_FUNCTION], {}, None, hosts.get(CALENDAR_FUNCTION, "?")
+    )
+    record(calendar_finding)
+    days = sorted(calendar["trade_date"]) if calendar is not None else []
+    latest = previous_trading_day(days, today) if days else None
+    if latest is None:  # without a calendar no dated call can be placed
+        latest = today - dt.timedelta(days=1)
+    first = days[max(0, days.index(latest) - HISTORY_DAYS)] if latest in days else latest
+
+    symbols: dict[str, str] = {}
+    for function, dataset in DATASETS.items():
+        if function == CALENDAR_FUNCTION:
+            continue
+        kwargs: dict[str, Any] = dict(dataset.fixed_kwargs)
+        if dataset.call == "per_day":
+            kwargs["date"] = _ymd(latest)
+        elif dataset.call == "range":
+            kwargs.update(start_date=_ymd(latest), end_date=_ymd(latest))
+        elif dataset.call in ("per_symbol_range", "per_symbol_full"):
+            kind = {"stock_zh_a_daily": "stock", "fund_etf_hist_sina": "fund"}.get(function)
+            symbol = symbols.get(kind) if kind else SPOT_INDEX_SYMBOLS["IF"]
+            if symbol is None:
+                record(Finding(function, hosts.get(function, "?"), f"{function}(symbol=?)", None,
+                               None, None, 0.0, f"no {kind} in the SSE margin detail to ask for"))  # fmt: skip
+                continue
+            kwargs["symbol"] = symbol
+            if dataset.call == "per_symbol_range":
+                kwargs.update(start_date=_ymd(first), end_date=_ymd(latest))
+        finding, typed = _check(source, dataset, kwargs, latest, hosts.get(function, "?"))
+        record(finding)
+        if function == "stock_margin_detail_sse" and typed is not None:
+            for code in typed["标的证券代码"]:
+                symbols.setdefault(security_type(code), sina_symbol(code))
+    return findings
+
+
+def findings_table(findings: list[Finding]):
+    """The findings as a rich table: function, host, rows, columns, units, seconds, verdict."""
+    from rich.table import Table
+
+    def mark(value: bool | None) -> str:
+        return {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[value]
+
+    table = Table(title="akshare, as the warehouse calls it")
+    table.add_column("function", no_wrap=True, min_width=26)
+    for name in ("host", "rows", "columns as expected", "units plausible", "seconds", "verdict"):
+        table.add_column(name, justify="right" if name in ("rows", "seconds") else "left")
+    for f in findings:
+        verdict = "[green]ok[/]" if f.ok else "[red]FAIL[/]"
+        table.add_row(
+            f.function, f.host, "-" if f.rows is None else str(f.rows), mark(f.columns_ok),
+            mark(f.units_ok), f"{f.seconds:.1f}", verdict,
+        )  # fmt: skip
+    return table
