@@ -901,3 +901,25 @@ class AkshareSites:
             reason = _REASONS.get(reply.status, "Error")
             raise urllib.error.HTTPError(url, reply.status, reason, headers, io.BytesIO(reply.body))
         return urllib.response.addinfourl(io.BytesIO(reply.body), headers, url, reply.status)
+
+
+# --------------------------------------------------------------------------- the demo market
+
+
+def demo_frames(market: Any, snapshot_day: dt.date | None = None) -> Frames:
+    """Sites that hold the demo market (margin_wh.sources.demo.DemoMarket): what akshare
+    would return for each request, so a live refresh through akshare's real functions
+    can be compared with the demo source's. `snapshot_day`: the close Eastmoney's
+    snapshot shows (default: the market's last day)."""
+    import numpy as np
+
+    def frames(function: str, kwargs: dict) -> pd.DataFrame | None:
+        if function == "stock_zh_a_spot_em":
+            return market.snapshot(function, snapshot_day or market.trading_days[-1])
+        frame = market.call(function, **kwargs)
+        if function in ("stock_zh_index_daily", "fund_etf_hist_sina") and len(frame):
+            # Sina's bar files carry the day's amount too: akshare keeps it as it comes
+            frame = frame.assign(amount=np.round(frame["volume"] * frame["close"]))
+        return frame
+
+    return frames

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import akshare
-import numpy as np
-import pandas as pd
 import pytest
 
 from margin_wh import cli
@@ -15,7 +13,7 @@ from margin_wh.sources.akshare_source import FUNCTION_HOSTS, AkshareSource, Host
 from margin_wh.sources.datasets import DATASETS
 from margin_wh.sources.demo import DemoMarket
 from margin_wh.sources.doctor import run_doctor
-from tests.akshare_http import AkshareSites
+from tests.akshare_http import AkshareSites, demo_frames
 
 TODAY = dt.date(2024, 7, 15)  # a Monday: the latest published day is Friday 07-12
 
@@ -23,21 +21,6 @@ TODAY = dt.date(2024, 7, 15)  # a Monday: the latest published day is Friday 07-
 @pytest.fixture(scope="module")
 def market() -> DemoMarket:
     return DemoMarket(securities=120, start=dt.date(2024, 1, 1), end=dt.date(2024, 7, 31))
-
-
-def demo_frames(market: DemoMarket):
-    """What each site holds: the demo market's frames, as akshare returns them."""
-
-    def frames(function: str, kwargs: dict) -> pd.DataFrame | None:
-        if function == "stock_zh_a_spot_em":  # the snapshot of the doctor's "today"
-            return market.snapshot(function, dt.date(2024, 7, 12))
-        frame = market.call(function, **kwargs)
-        if function in ("stock_zh_index_daily", "fund_etf_hist_sina") and len(frame):
-            # Sina's bar files carry the day's amount too: akshare keeps it as it comes
-            frame = frame.assign(amount=np.round(frame["volume"] * frame["close"]))
-        return frame
-
-    return frames
 
 
 def live_source() -> AkshareSource:
@@ -49,7 +32,7 @@ def live_source() -> AkshareSource:
 
 
 def test_every_function_answers_as_the_contract_expects(market):
-    with AkshareSites(demo_frames(market)) as sites:
+    with AkshareSites(demo_frames(market, dt.date(2024, 7, 12))) as sites:
         findings = run_doctor(live_source(), TODAY, FUNCTION_HOSTS)
     assert [f.function for f in findings] == list(DATASETS)
     failed = {f.function: f.detail for f in findings if not f.ok}
@@ -67,7 +50,7 @@ def test_every_function_answers_as_the_contract_expects(market):
 def test_a_host_that_fails_is_reported_and_the_exit_code_says_so(market, monkeypatch, capsys):
     monkeypatch.setenv("MARGIN_WH_SOURCE", "akshare")
     monkeypatch.setattr("margin_wh.sources._akshare_source", live_source)
-    with AkshareSites(demo_frames(market)) as sites:
+    with AkshareSites(demo_frames(market, dt.date(2024, 7, 12))) as sites:
         sites.fail("stock_margin_detail_szse", times=5, error=500)
         sites.fail("stock_margin_bse", times=5, error="<html>维护中</html>")
         code = cli.main(["doctor", "--today", TODAY.isoformat()])

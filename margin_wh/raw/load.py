@@ -405,8 +405,7 @@ def _check_complete(
         )
         raise SourceDataError(
             f"{dataset.function}: no rows for {len(missing)} trading day(s) asked for, "
-            f"e.g. {sample} — not published yet, or the source skipped them "
-            "(get_futures_daily silently skips days missing from akshare's bundled calendar)"
+            f"e.g. {sample} — not published yet, or the source skipped them"
         )
 
 

@@ -744,7 +744,9 @@ class DemoMarket:
                 "年初至今涨跌幅": np.nan,
             }
         )
-        stocks = frame[~self.is_fund].reset_index(drop=True)  # Eastmoney's A-share boards
+        stocks = frame[~self.is_fund]  # Eastmoney's A-share boards
+        # akshare sorts the snapshot by 涨跌幅, highest first, and numbers it
+        stocks = stocks.sort_values("涨跌幅", ascending=False, kind="stable", ignore_index=True)
         return stocks.assign(序号=np.arange(1, len(stocks) + 1))
 
     def _day(self, date: object) -> int | None:
@@ -765,7 +767,8 @@ class DemoMarket:
         return np.flatnonzero((self.exchange == exchange) & (self.join_day <= t))
 
     def _ak_tool_trade_date_hist_sina(self) -> pd.DataFrame:
-        return pd.DataFrame({"trade_date": _dates(self._calendar)})
+        # akshare adds 1992-05-04 (a trading day Sina's file lacks) to whatever Sina sends
+        return pd.DataFrame({"trade_date": _dates([dt.date(1992, 5, 4), *self._calendar])})
 
     def _ak_stock_industry_clf_hist_sw(self) -> pd.DataFrame:
         level3 = self._industries["level3_code"].to_numpy()

@@ -2,7 +2,10 @@
 -- seed (every row has a source; is_date_confirmed = false marks an unconfirmed date),
 -- plus an 'unknown' member so facts never lose rows on a missing event.
 -- effective_trade_date: the first trading day on or after the effective date, the
--- day 0 of the event windows.
+-- day 0 of the event windows; none where the calendar does not cover the date (no
+-- trading day within two weeks after it: before the calendar's first day, or in a gap
+-- such as the one between 1992-05-04, which akshare adds to Sina's calendar, and a
+-- calendar that starts years later).
 
 {{ config(materialized='table') }}
 
@@ -28,11 +31,12 @@ calendar_bounds as (
 
 with_trade_date as (
 
-    -- no day 0 for an event before the calendar's first day
+    -- no day 0 for an event the calendar does not cover
     select
         events.* exclude (calendar_trade_date),
         case
             when events.effective_date >= calendar_bounds.first_trade_date
+                and events.calendar_trade_date <= events.effective_date + interval 14 day
                 then events.calendar_trade_date
         end as effective_trade_date,
     from (

@@ -1,0 +1,250 @@
+"""The live path through akshare's real functions, on site-shaped responses
+(tests/akshare_http.py) of the demo market: akshare's own parsing runs, no call reaches
+the network.
+
+The demo source answers each akshare function with the frame akshare would return; the
+sites here answer akshare's HTTP requests with the bodies that make akshare return that
+frame. So a live refresh over these sites must build the same warehouse as the demo
+refresh: any mismatch between akshare's real output and our contract shows as a
+difference or a refused frame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import akshare
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from conftest import make_settings
+
+from margin_wh.calendar import SHANGHAI
+from margin_wh.raw.load import WarehouseSourceError, ingest
+from margin_wh.raw.parse import SourceDataError
+from margin_wh.sources import get_source
+from margin_wh.sources.akshare_source import (
+    AkshareSource,
+    HostThrottle,
+    SourceResponseError,
+    SourceUnavailableError,
+)
+from margin_wh.sources.datasets import DATASETS
+from margin_wh.sources.demo import DemoMarket
+from orchestration.definitions import build_definitions
+from orchestration.runner import refresh
+from tests.akshare_http import AkshareSites, demo_frames
+
+START, END = dt.date(2024, 6, 24), dt.date(2024, 7, 12)
+LOAD_METADATA = ["_source", "_fetched_at"]
+
+
+def live_source(now: dt.datetime | None = None) -> AkshareSource:
+    """The live source on akshare itself, with no pauses: `now` decides which close a
+    snapshot shows."""
+    return AkshareSource(
+        module=akshare, attempts=2, backoff_initial_s=0, sleep=lambda s: None,
+        throttle=HostThrottle({}, sleep=lambda s: None),
+        now=(lambda: now) if now else (lambda: dt.datetime(2026, 12, 4, tzinfo=dt.UTC)),
+    )  # fmt: skip
+
+
+def evening(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(16, 0), tzinfo=SHANGHAI)
+
+
+def table(db: str, name: str, exclude: list[str] = ()) -> pd.DataFrame:
+    columns = f"* exclude ({', '.join(exclude)})" if exclude else "*"
+    with duckdb.connect(db, read_only=True) as con:
+        frame = con.execute(f"select {columns} from {name}").df()
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    """The same window refreshed from the demo source and, over the sites, from akshare."""
+    demo = make_settings(tmp_path_factory.mktemp("demo"))
+    live = make_settings(tmp_path_factory.mktemp("live"), MARGIN_WH_SOURCE="akshare")
+    refresh(demo, START, END, dg.DagsterInstance.ephemeral(), publish=False)
+    market: DemoMarket = get_source(demo).market
+    source = live_source(evening(END))  # the evening of the last day: one snapshot, as demo
+    with pytest.MonkeyPatch.context() as patch, AkshareSites(demo_frames(market, END)) as sites:
+        patch.setattr("margin_wh.sources._akshare_source", lambda: source)
+        refresh(live, START, END, dg.DagsterInstance.ephemeral(), publish=False,
+                defs=build_definitions(live))  # fmt: skip
+    return demo, live, sites
+
+
+@pytest.mark.parametrize("function", sorted(DATASETS))
+def test_a_live_refresh_through_akshare_loads_what_the_demo_source_loads(both, function):
+    demo, live, _ = both
+    # 序号 numbers the snapshot in akshare's sort by 涨跌幅, whose ties fall in any order
+    exclude = LOAD_METADATA + (["序号"] if function == "stock_zh_a_spot_em" else [])
+    got = table(str(live.db_path), f"raw.{function}", exclude)
+    want = table(str(demo.db_path), f"raw.{function}", exclude)
+    assert len(want) > 0, function
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9, check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    "mart",
+    ["fct_balance_to_float", "fct_short_concentration_by_industry", "fct_market_short_daily",
+     "fct_market_margin_daily", "fct_index_futures_basis"],
+)  # fmt: skip
+def test_the_marts_of_a_live_refresh_equal_the_demo_ones(both, mart):
+    demo, live, _ = both
+    got = table(str(live.db_path), f"marts.{mart}")
+    want = table(str(demo.db_path), f"marts.{mart}")
+    # SZSE's totals travel as text in 亿 with two decimals: a cent apart after conversion
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9, atol=0.05)
+
+
+def test_the_live_refresh_called_every_function_the_warehouse_uses(both):
+    _, _, sites = both
+    called = {function for function, _ in sites.calls}
+    assert called == set(DATASETS)
+    futures_days = [k["date"] for k in sites.calls_of("futures_hist_daily_cffex")]
+    assert futures_days == sorted(set(futures_days)) and len(futures_days) == 15  # per day
+    # funds asked of Sina's fund history, never of the stock history (which raises for them)
+    funds = {k["symbol"] for k in sites.calls_of("fund_etf_hist_sina")}
+    stocks = {k["symbol"] for k in sites.calls_of("stock_zh_a_daily")}
+    assert funds and not funds & stocks
+
+
+# --------------------------------------------------------------------------- one dataset
+
+
+@pytest.fixture
+def market() -> DemoMarket:
+    return DemoMarket(securities=40, start=dt.date(2024, 6, 1), end=dt.date(2024, 7, 31))
+
+
+def load(tmp_path, market, function, days, symbols=(), source=None, **site_options):
+    """One dataset through ingest, over the sites of `market`."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con, AkshareSites(
+        demo_frames(market), **site_options
+    ) as sites:
+        result = ingest(con, source or live_source(), DATASETS[function], days,
+                        tmp_path / "landing", symbols)  # fmt: skip
+        rows = con.execute(f"select count(*) from raw.{function}").fetchone()[0]
+    return result, rows, sites
+
+
+def test_bse_totals_arrive_in_10k_cny_and_pass_the_unit_checks(tmp_path, market):
+    day = dt.date(2024, 7, 10)
+    result, rows, _ = load(tmp_path, market, "stock_margin_bse", [day])
+    assert rows == 1
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        balance = con.execute('select "融资余额" from raw.stock_margin_bse').fetchone()[0]
+    detail = market.call("stock_margin_detail_bse", date="20240710")["融资余额"].sum()
+    assert detail / 1e4 <= balance <= detail / 1e4 * 1.006  # 万元: detail sum plus a residual
+
+
+def test_futures_of_2027_load_although_akshares_calendar_ends_in_2026(tmp_path):
+    """get_futures_daily skips every day missing from akshare's calendar.json (it ends
+    2026-12-31); CFFEX's daily file has no such gate."""
+    market = DemoMarket(securities=20, start=dt.date(2026, 12, 1), end=dt.date(2027, 1, 29))
+    day = dt.date(2027, 1, 4)
+    assert day in market.trading_days
+    with AkshareSites(demo_frames(market)):
+        assert akshare.get_futures_daily("20270104", "20270104", market="CFFEX").empty
+    result, rows, sites = load(tmp_path, market, "futures_hist_daily_cffex", [day])
+    assert rows > 0 and result.trading_days == [day]
+    assert sites.calls_of("futures_hist_daily_cffex") == [{"date": "20270104"}]
+
+
+def test_a_sina_row_on_a_non_trading_day_is_dropped_with_a_note(tmp_path, market):
+    """akshare outer-merges Sina's share-count change dates into the bars and forward-fills:
+    a stock suspended on Friday whose share count changes on Saturday gets a row dated
+    that Saturday (Thursday's prices) in a window that starts on the Friday."""
+    code, other = [c for c in market.codes if c.startswith("6")][:2]
+    symbol = f"sh{code}"
+    friday, saturday = dt.date(2024, 7, 12), dt.date(2024, 7, 13)
+    frames = demo_frames(market)
+
+    def suspended_with_a_saturday_change(function, kwargs):
+        frame = frames(function, kwargs)
+        if function == "stock_zh_a_daily" and kwargs["symbol"] == symbol:
+            frame = frame[frame["date"] != friday].reset_index(drop=True)
+            shares = frame.set_index("date")["outstanding_share"]
+            changes = shares[shares.ne(shares.shift())]
+            changes[saturday] = shares.iloc[-1] * 1.1
+            frame.attrs["share_changes"] = changes.sort_index()
+        return frame
+
+    days = [d for d in market.trading_days if friday <= d <= dt.date(2024, 7, 19)]
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con, AkshareSites(
+        suspended_with_a_saturday_change
+    ):
+        raw = akshare.stock_zh_a_daily(symbol, "20240712", "20240719")
+        assert saturday in set(raw["date"])  # the artefact, as akshare returns it
+        result = ingest(con, live_source(), DATASETS["stock_zh_a_daily"], days,
+                        tmp_path / "landing", [symbol, f"sh{other}"])  # fmt: skip
+        loaded = {
+            r[0] for r in con.execute(
+                "select trade_date from raw.stock_zh_a_daily where symbol = ?", [symbol]
+            ).fetchall()
+        }  # fmt: skip
+    assert saturday not in loaded and loaded and loaded <= set(days) - {friday}
+    assert any(
+        "dropped its row dated 2024-07-13" in note and symbol in note for note in result.notes
+    ), result.notes
+
+
+def test_numeric_cells_in_szses_xlsx_become_our_error_naming_the_call(tmp_path, market):
+    with pytest.raises(SourceResponseError) as raised:
+        load(tmp_path, market, "stock_margin_detail_szse", [dt.date(2024, 7, 10)],
+             numeric_cells=True)  # fmt: skip
+    message = str(raised.value)
+    assert "akshare.stock_margin_detail_szse(date='20240710') raised AttributeError" in message
+    assert "A retry may help" in message
+    assert raised.value.retry_may_help
+
+
+def test_eastmoney_failing_after_akshares_own_retries_is_retried_then_named(tmp_path, market):
+    day = market.trading_days[-1]
+    source = live_source(evening(day))
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con, AkshareSites(demo_frames(market)) as sites:
+        sites.fail("stock_zh_a_spot_em", times=100, error=503)
+        with pytest.raises(SourceUnavailableError) as raised:
+            ingest(con, source, DATASETS["stock_zh_a_spot_em"], [day], tmp_path / "landing")
+    message = str(raised.value)
+    assert "akshare.stock_zh_a_spot_em()" in message and "eastmoney" in message
+    assert "HTTPError" in message and "Tried 2 times" in message
+    # akshare tries three times itself, and we twice: six requests, no more
+    assert len(sites.calls_of("stock_zh_a_spot_em")) == 6
+
+
+def test_columns_swapped_at_the_source_are_refused_before_anything_is_written(tmp_path, market):
+    """SSE's JSON is named by position: if SSE swapped its balance and buy fields, akshare
+    would label each as the other. The frame is refused, and nothing is loaded."""
+    frames = demo_frames(market)
+
+    def swapped(function, kwargs):
+        frame = frames(function, kwargs)
+        if function == "stock_margin_detail_sse":
+            frame = frame.rename(columns={"融资余额": "融资买入额", "融资买入额": "融资余额"})
+            frame = frame[list(frames(function, kwargs).columns)]
+        return frame
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con, AkshareSites(swapped):
+        with pytest.raises(SourceDataError, match=r"sum\(融资买入额\) / sum\(融资余额\)"):
+            ingest(con, live_source(), DATASETS["stock_margin_detail_sse"],
+                   [dt.date(2024, 7, 10)], tmp_path / "landing")  # fmt: skip
+        tables = con.execute(
+            "select count(*) from information_schema.tables where table_name = 'stock_margin_detail_sse'"
+        ).fetchone()[0]
+    assert tables == 0  # nothing half-written
+    assert list((tmp_path / "landing" / "_rejected" / "stock_margin_detail_sse").glob("*.txt"))
+
+
+def test_a_warehouse_holds_one_source(tmp_path, market):
+    day = dt.date(2024, 7, 10)
+    demo_source = get_source(make_settings(tmp_path / "settings"))
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        ingest(con, demo_source, DATASETS["stock_margin_szse"], [day], tmp_path / "landing")
+    with pytest.raises(WarehouseSourceError, match=r"holds demo data; loading akshare data"):
+        load(tmp_path, market, "stock_margin_szse", [day])
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        assert con.execute("select _source from raw.stock_margin_szse").fetchall() == [("demo",)]
