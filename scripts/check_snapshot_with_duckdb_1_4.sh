@@ -5,13 +5,13 @@
 #   scripts/check_snapshot_with_duckdb_1_4.sh [path/to/margin_warehouse.duckdb]
 #
 # The path defaults to $MARGIN_WH_PUBLISH/margin_warehouse.duckdb, else
-# data/published/margin_warehouse.duckdb. Installs the latest duckdb 1.4.x from PyPI
+# data/demo/published/margin_warehouse.duckdb (MARGIN_WH_HOME moves it). Installs the latest duckdb 1.4.x from PyPI
 # into a throwaway venv under /tmp (reused on later runs; DUCKDB_14_VENV moves it).
 # Exits non-zero when the client cannot open or read the file.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-publish_dir="${MARGIN_WH_PUBLISH:-$repo_root/data/published}"
+publish_dir="${MARGIN_WH_PUBLISH:-${MARGIN_WH_HOME:-$repo_root/data/demo}/published}"
 snapshot="${1:-$publish_dir/margin_warehouse.duckdb}"
 venv="${DUCKDB_14_VENV:-/tmp/margin_wh_duckdb_1_4_venv}"
 python="${PYTHON:-python3}"
