@@ -237,6 +237,26 @@ def _summary_szse_like(
     return {"columns": columns, "row_rules": rules}
 
 
+def _sina_full_history(price_unit: str, close_plausible: tuple[float, float], tick: float) -> dict:
+    """A Sina bar file as akshare decodes it (indices, funds): the whole history of one
+    symbol per call, the symbol kept as a column."""
+    return {
+        "call": "per_symbol_full",
+        "columns": (
+            Column("date", "date"),
+            _num("open", price_unit),
+            _num("high", price_unit),
+            _num("low", price_unit),
+            _num("close", price_unit, close_plausible),
+            _num("volume", "shares"),
+        ),
+        "key": ("symbol",),
+        "date_column": "date",
+        "request_columns": ("symbol",),
+        "row_rules": (ordered("low", "close", "high", tolerance=tick * 1.1),),
+    }
+
+
 DATASETS: dict[str, Dataset] = {
     d.function: d
     for d in (
@@ -396,20 +416,8 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="fund_etf_hist_sina",
             description="Daily bars of the ETFs and LOFs on the margin lists (Sina), per fund.",
-            call="per_symbol_full",
-            columns=(
-                Column("date", "date"),
-                _num("open", "CNY"),
-                _num("high", "CNY"),
-                _num("low", "CNY"),
-                _num("close", "CNY", (0.01, 1e4)),
-                _num("volume", "shares"),
-            ),
-            key=("symbol",),
-            date_column="date",
-            request_columns=("symbol",),
-            row_rules=(ordered("low", "close", "high", tolerance=0.0011),),
             drops_non_trading_rows=True,
+            **_sina_full_history("CNY", (0.01, 1e4), tick=0.001),
         ),
         # akshare stock_feature/stock_hist_em.py, stock_zh_a_spot_em(): Eastmoney's clist
         # (every A share, 100 a page, akshare's own retries in utils/request.py), 32 fields
@@ -459,19 +467,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="stock_zh_index_daily",
             description="Spot index daily bars (Sina): CSI 300, SSE 50, CSI 500, CSI 1000.",
-            call="per_symbol_full",
-            columns=(
-                Column("date", "date"),
-                _num("open", "index_points"),
-                _num("high", "index_points"),
-                _num("low", "index_points"),
-                _num("close", "index_points", (100, 1e5)),
-                _num("volume", "shares"),
-            ),
-            key=("symbol",),
-            date_column="date",
-            request_columns=("symbol",),
-            row_rules=(ordered("low", "close", "high", tolerance=0.01),),
+            **_sina_full_history("index_points", (100, 1e5), tick=0.01),
         ),
         # akshare futures/futures_daily_bar.py, futures_hist_daily_cffex(date): CFFEX's daily
         # CSV (GBK), read by pd.read_csv(url) — urllib, not requests — with its 14 columns

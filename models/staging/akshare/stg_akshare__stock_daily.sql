@@ -14,11 +14,7 @@ renamed as (
     select
         cast(trade_date as date) as trade_date,
         right(trim(symbol), 6) as security_code,
-        case left(lower(trim(symbol)), 2)
-            when 'sh' then 'SSE'
-            when 'sz' then 'SZSE'
-            when 'bj' then 'BSE'
-        end as exchange,
+        {{ exchange_of_sina_symbol('symbol') }} as exchange,
         lower(trim(symbol)) as sina_symbol,
         cast(open as double) as open_cny,
         cast(high as double) as high_cny,
