@@ -118,6 +118,13 @@ def read_landed(path: Path) -> LandedFrame:
     )
 
 
+def landed_window(path: Path) -> tuple[dt.date, dt.date] | None:
+    """The trading-day window a landed frame was fetched for, read from its metadata only."""
+    meta = json.loads((pq.read_schema(path).metadata or {})[_META_KEY])
+    window = meta.get("window")
+    return (dt.date.fromisoformat(window[0]), dt.date.fromisoformat(window[1])) if window else None
+
+
 def landed_files(landing_dir: Path, function: str) -> list[Path]:
     folder = Path(landing_dir) / function
     return sorted(folder.glob("*.parquet")) if folder.exists() else []

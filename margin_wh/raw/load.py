@@ -25,6 +25,9 @@ from margin_wh.raw.parse import SourceDataError, describe_call, frame_notes, par
 from margin_wh.sources.datasets import Dataset
 
 RAW_SCHEMA = "raw"
+# Per-symbol calls committed together: an outage during a backfill of Sina's histories
+# loses at most this many calls' frames, and each commit is one transaction.
+SYMBOL_CALLS_PER_COMMIT = 50
 _DUCKDB_TYPES = {"text": "VARCHAR", "code": "VARCHAR", "number": "DOUBLE", "date": "DATE"}
 
 
@@ -75,6 +78,13 @@ class LoadResult:
     trading_days: list[dt.date] = field(default_factory=list)
     files: int = 0
     notes: list[str] = field(default_factory=list)  # for the run's log: let pass, not refused
+    skipped_calls: int = 0  # already landed and loaded by an earlier run: not made again
+
+    def add(self, other: LoadResult) -> None:
+        self.rows_written += other.rows_written
+        self.trading_days = sorted(set(self.trading_days) | set(other.trading_days))
+        self.files += other.files
+        self.notes += other.notes
 
     @property
     def date_range(self) -> str:
@@ -120,6 +130,50 @@ def plan_requests(
             for d in trading_days
         ]
     raise ValueError(f"unknown call pattern {dataset.call!r}")
+
+
+def already_landed(dataset: Dataset, request: Request, landing_dir: Path) -> bool:
+    """Whether an earlier run made this call and loaded its frame: a frame is accepted into
+    the landing zone only once its rows are committed. A full-history file (one per
+    symbol, rewritten by each fetch) counts only if it was fetched for a window that
+    covers this one. Static datasets (the calendar, the industries) are always fetched:
+    they are one call each and change without notice."""
+    if dataset.call == "static":
+        return False
+    path = landing.landing_path(landing_dir, dataset.function, request.landing_kwargs)
+    if not path.exists():
+        return False
+    if dataset.call == "per_symbol_full":
+        landed = landing.landed_window(path)
+        wanted = request.window
+        return bool(landed and wanted and landed[0] <= wanted[0] and landed[1] >= wanted[1])
+    return True
+
+
+def pending_requests(
+    dataset: Dataset,
+    trading_days: Sequence[dt.date],
+    landing_dir: Path,
+    symbols: Sequence[str] = (),
+    refetch: bool = False,
+) -> tuple[list[Request], int]:
+    """The calls a load still has to make, and how many it can skip (already loaded)."""
+    planned = plan_requests(dataset, trading_days, symbols)
+    if refetch:
+        return planned, 0
+    todo = [r for r in planned if not already_landed(dataset, r, landing_dir)]
+    return todo, len(planned) - len(todo)
+
+
+def commit_groups(dataset: Dataset, requests: Sequence[Request]) -> list[list[Request]]:
+    """The calls loaded in one transaction: a trading day, a block of symbols, or the one
+    call of a range, snapshot or static dataset."""
+    if dataset.call == "per_day":
+        return [[r] for r in requests]
+    if dataset.call in ("per_symbol_range", "per_symbol_full"):
+        step = SYMBOL_CALLS_PER_COMMIT
+        return [list(requests[i : i + step]) for i in range(0, len(requests), step)]
+    return [list(requests)] if requests else []
 
 
 def fetch(
@@ -238,6 +292,7 @@ def load_frames(
     trading_days: Sequence[dt.date],
     landing_dir: Path,
     replace_all: bool = False,
+    check_complete: bool = True,
 ) -> LoadResult:
     """Replace, in one transaction, what `parsed` covers in raw.<function>.
 
@@ -274,7 +329,8 @@ def load_frames(
             incoming = incoming.merge(winner, on=[*keys, "_order"], how="inner")
         else:  # a fetch: every row is its own call's, no resolving needed (10M-row backfills)
             winner = scope
-        _check_complete(dataset, incoming, winner, keys)
+        if check_complete:
+            _check_complete(dataset, incoming, winner, keys)
         result.trading_days = sorted(set(winner["trade_date"]))
     else:
         # Static datasets: the latest call is the whole table.
@@ -465,13 +521,53 @@ def ingest(
     landing_dir: Path,
     symbols: Sequence[str] = (),
     on_call: Callable[[Request], None] | None = None,
+    refetch: bool = False,
 ) -> LoadResult:
-    """Fetch a window of one dataset from the source and load it."""
+    """Fetch a window of one dataset from the source and load it, committing as it goes.
+
+    Calls an earlier run landed and loaded are not made again (unless `refetch`). The rest
+    are loaded a trading day (or a block of symbols) per transaction, so an outage loses
+    at most the block in flight: what was committed stays, and a re-run resumes.
+    """
     claim_warehouse(con, source.name)
-    requests = plan_requests(dataset, trading_days, symbols)
+    todo, skipped = pending_requests(dataset, trading_days, landing_dir, symbols, refetch)
+    result = LoadResult(dataset.function, skipped_calls=skipped)
+    per_symbol = dataset.call in ("per_symbol_range", "per_symbol_full")
+    groups = commit_groups(dataset, todo)
+    for done, group in enumerate(groups):
+        try:
+            result.add(
+                _fetch_and_load(con, source, dataset, group, trading_days, landing_dir, on_call,
+                                check_complete=not per_symbol)  # fmt: skip
+            )
+        except Exception as error:
+            if done or skipped:
+                error.add_note(
+                    f"{dataset.function}: {result.files + skipped} of {len(todo) + skipped} "
+                    "calls are loaded and kept; a re-run makes only the others."
+                )
+            raise
+    if dataset.call == "per_symbol_range" and todo and dataset.every_trading_day:
+        _check_days_covered(con, dataset, todo, trading_days)
+    return result
+
+
+def _fetch_and_load(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    dataset: Dataset,
+    requests: Sequence[Request],
+    trading_days: Sequence[dt.date],
+    landing_dir: Path,
+    on_call: Callable[[Request], None] | None,
+    check_complete: bool,
+) -> LoadResult:
+    """One transaction's calls: fetched, validated, loaded, then accepted as landed."""
     parsed = fetch(source, dataset, requests, landing_dir, on_call)
     try:
-        result = load_frames(con, dataset, parsed, trading_days, landing_dir)
+        result = load_frames(
+            con, dataset, parsed, trading_days, landing_dir, check_complete=check_complete
+        )
     except SourceDataError as error:
         # Refused as a whole (e.g. a trading day missing): keep its frames aside.
         kept = [landing.reject(p.pending, str(error)) for p in parsed if p.pending is not None]
@@ -484,6 +580,38 @@ def ingest(
         if item.pending is not None:
             landing.accept(item.pending)
     return result
+
+
+def _check_days_covered(
+    con: duckdb.DuckDBPyConnection,
+    dataset: Dataset,
+    requests: Sequence[Request],
+    trading_days: Sequence[dt.date],
+) -> None:
+    """Per-symbol quotes may miss days (suspensions), but once every block is loaded each
+    trading day asked for must have some security's quote."""
+    asked = {
+        day
+        for window in {r.window for r in requests if r.window}
+        for day in trading_days_between(trading_days, *window)
+    }
+    if not asked:
+        return
+    loaded = {
+        row[0]
+        for row in con.execute(
+            f"select distinct trade_date from {RAW_SCHEMA}.{dataset.function} "
+            "where trade_date between ? and ?",
+            [min(asked), max(asked)],
+        ).fetchall()
+    }
+    missing = sorted(asked - loaded)
+    if missing:
+        raise SourceDataError(
+            f"{dataset.function}: no rows for {len(missing)} trading day(s) asked for, e.g. "
+            f"{', '.join(str(d) for d in missing[:5])} — not published yet, or the source "
+            "skipped them"
+        )
 
 
 def replay(
