@@ -28,21 +28,55 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
-def _refresh(settings: Settings, start: dt.date, end: dt.date, raw_only: bool):
+def _console():
+    """A rich console; piped to a file or a log, wide enough for the tables."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
+# A refresh expected to take longer than this prints its plan (per dataset and host) first.
+LONG_REFRESH_S = 120
+
+
+def _print_cost(settings: Settings, start: dt.date, end: dt.date, refetch: bool) -> float:
+    """Print what the refresh will call, per dataset and host; return the expected seconds."""
+    from margin_wh.raw.cost import cost_table
+    from orchestration.runner import estimate_refresh
+
+    costs, notes = estimate_refresh(settings, start, end, refetch)
+    console = _console()
+    console.print(cost_table(costs, f"refresh {start} .. {end} ({settings.source})"))
+    for note in notes:
+        console.print(f"  * {note}", highlight=False)
+    return sum(c.expected_s for c in costs)
+
+
+def _refresh(
+    settings: Settings, start: dt.date, end: dt.date, raw_only: bool, refetch: bool = False
+):
     from orchestration.instance import get_instance
     from orchestration.runner import refresh
 
-    if end < start:
-        raise SystemExit(f"--end {end} is before --start {start}")
     settings.ensure_dirs()
     label = "SYNTHETIC demo source" if settings.source == "demo" else "live akshare source"
     print(f"Refreshing {settings.db_path} from the {label}, {start} .. {end}")
-    return refresh(settings, start, end, get_instance(), raw_only=raw_only)
+    if settings.source == "akshare" and _print_cost(settings, start, end, refetch) > LONG_REFRESH_S:
+        print("A long refresh: it commits as it goes, and a re-run resumes where it stopped.")
+    return refresh(settings, start, end, get_instance(), raw_only=raw_only, refetch=refetch)
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    result = _refresh(settings, args.start, args.end, raw_only=args.raw_only)
+    if args.end < args.start:
+        print(f"error: --end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        _print_cost(settings, args.start, args.end, args.refetch)
+        print("dry run: no call was made")
+        return 0
+    result = _refresh(settings, args.start, args.end, raw_only=args.raw_only, refetch=args.refetch)
     print(f"Loaded {result.trading_days} trading days, {result.first_day} .. {result.last_day}.")
     return 0
 
@@ -94,15 +128,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from margin_wh.calendar import shanghai_today
     from margin_wh.sources import get_source
     from margin_wh.sources.akshare_source import FUNCTION_HOSTS
     from margin_wh.sources.doctor import findings_table, run_doctor
 
     settings = Settings.from_env()
-    console = Console()
+    console = _console()
     source = get_source(settings)
     if settings.source == "demo":
         console.print("note: MARGIN_WH_SOURCE is demo: checking the SYNTHETIC demo source; "
@@ -177,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
         if name == "refresh":
             p.add_argument("--raw-only", action="store_true", help="skip the dbt models")
+        p.add_argument("--refetch", action="store_true",
+                       help="make every call again, even those an earlier run landed")
+        p.add_argument("--dry-run", action="store_true",
+                       help="print the calls per dataset and host and the expected time; call nothing")  # fmt: skip
         p.set_defaults(func=func)
 
     sub.add_parser("demo", help="refresh the whole demo market and print a summary").set_defaults(func=cmd_demo)

@@ -5,11 +5,22 @@ operator wants to see which asset is running, what it wrote, and what failed.
 """
 
 
+from __future__ import annotations
+
 import logging
+import time
 
 import dagster as dg
 from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 _console = Console(stderr=True, highlight=False)
 
@@ -65,3 +76,44 @@ def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     if not logger.handlers:
         logger.addHandler(_ProgressHandler())
     return logger
+
+
+class CallProgress:
+    """One dataset's calls as they are made: a bar with the ETA on a terminal (rich), and a
+    line in the run's log every tenth of the way, so the Dagster UI shows it too."""
+
+    def __init__(self, log: logging.Logger | dg.DagsterLogManager, function: str, total: int):
+        self._log, self._function, self._total = log, function, total
+        self._done = 0
+        self._started = time.monotonic()
+        self._next_log = max(1, total // 10)
+        self._bar: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> CallProgress:
+        if self._total > 1 and _console.is_terminal:
+            self._bar = Progress(
+                TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=_console, transient=True,
+            )  # fmt: skip
+            self._bar.start()
+            self._task = self._bar.add_task(self._function, total=self._total)
+        return self
+
+    def advance(self, _request: object = None) -> None:
+        self._done += 1
+        if self._bar is not None:
+            self._bar.advance(self._task)
+        if self._done >= self._next_log and self._done < self._total:
+            elapsed = time.monotonic() - self._started
+            eta = elapsed / self._done * (self._total - self._done)
+            self._log.info(
+                f"{self._function}: {self._done} of {self._total} calls made, "
+                f"about {eta / 60:.0f} min left"
+            )
+            self._next_log += max(1, self._total // 10)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -21,9 +21,10 @@ from margin_wh.calendar import (
     trading_days_between,
 )
 from margin_wh.config import Settings
+from margin_wh.sources.datasets import DATASETS
 from orchestration.assets.dbt import dbt_steps, reference_keys_to_leave_out
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
-from orchestration.assets.raw import raw_key
+from orchestration.assets.raw import REFETCH_TAG, raw_key
 from orchestration.definitions import build_definitions
 from orchestration.partitions import (
     TRADING_DAYS,
@@ -58,16 +59,53 @@ def _error_text(error) -> str:
     return "\n  caused by: ".join(parts)
 
 
+def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [
+        f"{e.step_key}: {_error_text(e.event_specific_data.error)}"
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE"
+    ] or ["(see the run in the Dagster UI)"]
+
+
+def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
+    return job.execute_in_process(instance=instance, run_config=RUN_CONFIG, raise_on_error=False, **kwargs)
+
+
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
-    result = job.execute_in_process(instance=instance, run_config=RUN_CONFIG, raise_on_error=False, **kwargs)
+    result = _run(job, instance, **kwargs)
     if not result.success:
-        failures = [
-            f"{e.step_key}: {_error_text(e.event_specific_data.error)}"
-            for e in result.all_events
-            if e.event_type_value == "STEP_FAILURE"
-        ]
-        raise RefreshError("run failed:\n" + "\n".join(failures or ["(see the run in the Dagster UI)"]))
+        raise RefreshError("run failed:\n" + "\n".join(_failures(result)))
     return result
+
+
+def _unmaterialized_raw(result: dg.ExecuteInProcessResult, keys: list[dg.AssetKey]) -> list[dg.AssetKey]:
+    """The raw assets of a run that produced nothing: their step failed."""
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    return [k for k in keys if k.path[0] == "raw" and k not in materialized]
+
+
+def stale_since(settings: Settings, calendar: list[dt.date], keys: list[dg.AssetKey]) -> list[str]:
+    """For each raw dataset, the day its data stops: the trading day after its last."""
+    import duckdb
+
+    lines = []
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        for key in keys:
+            function = key.path[-1]
+            if not DATASETS[function].partitioned:
+                lines.append(f"{function}: not refreshed (the copy loaded before is kept)")
+                continue
+            try:
+                last = con.execute(f"select max(trade_date) from raw.{function}").fetchone()[0]
+            except duckdb.CatalogException:
+                last = None
+            since = next((d for d in calendar if last is None or d > last), None)
+            lines.append(
+                f"{function}: stale since {since} (last day loaded: {last})"
+                if last
+                else f"{function}: nothing loaded yet"
+            )
+    return lines
 
 
 def refresh(
@@ -78,9 +116,16 @@ def refresh(
     raw_only: bool = False,
     defs: dg.Definitions | None = None,
     publish: bool = True,
+    refetch: bool = False,
 ) -> RefreshResult:
     """Load every raw dataset for the trading days in [start, end], then build the models
-    (and, unless publish=False, the BI publication: see `publish_run`)."""
+    (and, unless publish=False, the BI publication: see `publish_run`).
+
+    Calls an earlier run already landed are not made again unless `refetch`. When a raw
+    dataset fails (its host down, a frame refused), the models that do not read it are
+    still built, in a second run, and published; the ones that do keep their last good
+    state; and the refresh still fails, naming the stale datasets and since which day.
+    """
     defs = defs or build_definitions(settings)
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
     run_ids: list[str] = []
@@ -120,18 +165,83 @@ def refresh(
             dbt_steps(defs.resolve_asset_graph().assets_defs), settings.db_path
         )
     )
-    keys = list(selection.resolve(defs.resolve_asset_graph()))
-    run = _execute(
-        job,
-        instance,
-        asset_selection=keys,
-        tags={
-            "dagster/asset_partition_range_start": partition_key(loadable[0]),
-            "dagster/asset_partition_range_end": partition_key(loadable[-1]),
-        },
-    )
+    graph = defs.resolve_asset_graph()
+    keys = list(selection.resolve(graph))
+    tags = {
+        "dagster/asset_partition_range_start": partition_key(loadable[0]),
+        "dagster/asset_partition_range_end": partition_key(loadable[-1]),
+        **({REFETCH_TAG: "true"} if refetch else {}),
+    }
+    run = _run(job, instance, asset_selection=keys, tags=tags)
     run_ids.append(run.run_id)
+    if not run.success:
+        failures = _failures(run)
+        failed_raw = _unmaterialized_raw(run, keys)
+        if failed_raw and not raw_only:
+            # the blast radius: build what does not read the failed datasets, and publish
+            rest = (
+                dg.AssetSelection.assets(*keys)
+                - dg.AssetSelection.groups("raw")
+                - dg.AssetSelection.assets(*failed_raw).downstream()
+            ) | (dg.AssetSelection.assets(*keys) & dg.AssetSelection.groups(PUBLISH_GROUP))
+            rest_keys = list(rest.resolve(graph))
+            if rest_keys:
+                second = _run(job, instance, asset_selection=rest_keys, tags=tags)
+                run_ids.append(second.run_id)
+                if not second.success:
+                    failures += _failures(second)
+        stale = stale_since(settings, calendar, failed_raw) if failed_raw else []
+        raise RefreshError(
+            "run failed:\n" + "\n".join(failures)
+            + ("\nstale datasets (the models that read them keep their last good state; "
+               "the rest were built and published):\n  " + "\n  ".join(stale) if stale else "")
+        )  # fmt: skip
     return RefreshResult(loadable[0], loadable[-1], len(loadable), tuple(run_ids))
+
+
+def estimate_refresh(
+    settings: Settings, start: dt.date, end: dt.date, refetch: bool = False
+) -> tuple[list, list[str]]:
+    """The cost of `refresh(settings, start, end)` per dataset, from the landing zone and
+    the warehouse as they are (read-only), and notes on what is estimated. No data call."""
+    import duckdb
+
+    from margin_wh.raw.cost import refresh_cost
+    from margin_wh.sources import get_source
+    from margin_wh.sources.akshare_source import FUNCTION_HOSTS, MIN_INTERVAL_S
+
+    notes = []
+    calendar = load_calendar(settings.landing_dir)
+    if not calendar or calendar[-1] < end:
+        notes.append("no trading calendar landed up to the end yet: weekdays stand for trading days")
+        calendar = sorted(
+            set(calendar)
+            | {start + dt.timedelta(days=i) for i in range((end - start).days + 1)
+               if (start + dt.timedelta(days=i)).weekday() < 5}
+        )  # fmt: skip
+    in_range = trading_days_between(calendar, start, end)
+    loadable = set(publishable_days(calendar, settings, shanghai_today()))
+    days = [d for d in in_range if d in loadable]
+    if len(days) < len(in_range):
+        notes.append(
+            f"{len(in_range) - len(days)} trading day(s) of the range are not loadable: before "
+            f"MARGIN_WH_HISTORY_START ({settings.history_start}) or not published yet"
+        )
+    intervals = MIN_INTERVAL_S if settings.source == "akshare" else {}
+    source = get_source(settings)
+    if settings.db_path.exists():
+        try:
+            con = duckdb.connect(str(settings.db_path), read_only=True)
+        except duckdb.IOException as error:  # a refresh holds the warehouse
+            notes.append(f"the warehouse is in use ({error}): counted as empty")
+            con = duckdb.connect()
+    else:
+        con = duckdb.connect()
+    with con:
+        costs = refresh_cost(days, calendar, con, source, settings.landing_dir, FUNCTION_HOSTS,
+                             intervals, refetch)  # fmt: skip
+    notes += [f"{c.function}: {c.estimated}" for c in costs if c.estimated]
+    return costs, notes
 
 
 def publish_run(settings: Settings, instance: dg.DagsterInstance, defs: dg.Definitions | None = None) -> str:

@@ -65,22 +65,36 @@ def refresh_cost(
             costs.append(DatasetCost(function, host, 0, 0, interval))
             continue
         plan = plan_fetch(dataset, con, days, source, calendar)
-        symbols, estimated = plan.symbols, ""
+        fetch_days, symbols, estimated = plan.days, plan.symbols, ""
         kind = QUOTES_BY_SECURITY_TYPE.get(function)
-        if kind and plan.days and not symbols:
+        if kind and not symbols and not _detail_loaded(con, days):
             # the margin detail of the range is not loaded yet: the lists' usual size
+            fetch_days = fetch_days or list(days)
             symbols = [f"?{i}" for i in range(ASSUMED_LIST_SIZE[kind])]
             estimated = f"~{len(symbols)} {kind}s: the margin lists of the range are not loaded yet"
-        requests = plan_requests(dataset, plan.days, symbols) if plan.days else []
+        requests = plan_requests(dataset, fetch_days, symbols) if fetch_days else []
         landed = 0 if refetch else sum(already_landed(dataset, r, landing_dir) for r in requests)
         costs.append(DatasetCost(function, host, len(requests), landed, interval, estimated))
     return costs
 
 
+def _detail_loaded(con: duckdb.DuckDBPyConnection, days: Sequence[dt.date]) -> bool:
+    """Whether the SSE margin detail holds any day of the range (its securities known)."""
+    try:
+        return bool(
+            con.execute(
+                "select count(*) from raw.stock_margin_detail_sse where trade_date between ? and ?",
+                [min(days), max(days)],
+            ).fetchone()[0]
+        )
+    except duckdb.CatalogException:
+        return False
+
+
 def format_duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def cost_table(costs: Sequence[DatasetCost], title: str):
@@ -89,9 +103,9 @@ def cost_table(costs: Sequence[DatasetCost], title: str):
 
     table = Table(title=title)
     table.add_column("dataset", no_wrap=True)
-    table.add_column("host")
+    table.add_column("host", no_wrap=True)
     for name in ("calls", "landed", "to fetch", "interval", "expected"):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for c in costs:
         table.add_row(
             c.function + (" *" if c.estimated else ""), c.host, str(c.calls), str(c.landed),

@@ -182,22 +182,32 @@ def fetch(
     requests: Sequence[Request],
     landing_dir: Path,
     on_call: Callable[[Request], None] | None = None,
+    keep_on_call_failure: bool = False,
 ) -> list[ParsedFrame]:
     """Call the source for every request; write each frame beside its landing file; validate.
 
     A frame that fails validation is moved to `_rejected/` and the whole fetch fails:
-    nothing is loaded for this dataset, and what was loaded before stays. The frames
-    returned are still pending: `ingest` accepts them into the landing zone only once
-    they are loaded, so the landing zone never holds a frame the raw tables do not
-    (replay would load it) and a refused re-fetch never overwrites a loaded frame.
+    nothing is loaded for these requests, and what was loaded before stays. A call that
+    fails (the host is down) fails the fetch too, unless `keep_on_call_failure`: then
+    the frames fetched before it are returned, with the error as `.call_failure` of the
+    last one's list, so they can be loaded before it is raised. The frames returned are
+    still pending: `ingest` accepts them into the landing zone only once they are loaded,
+    so the landing zone never holds a frame the raw tables do not (replay would load it)
+    and a refused re-fetch never overwrites a loaded frame.
     """
-    parsed: list[ParsedFrame] = []
+    parsed: FetchedFrames = FetchedFrames()
     try:
         for request in requests:
-            if request.snapshot:
-                frame = source.snapshot(dataset.function, request.trade_day)
-            else:
-                frame = source.call(dataset.function, **request.kwargs)
+            try:
+                if request.snapshot:
+                    frame = source.snapshot(dataset.function, request.trade_day)
+                else:
+                    frame = source.call(dataset.function, **request.kwargs)
+            except Exception as error:
+                if keep_on_call_failure and parsed:
+                    parsed.call_failure = error
+                    return parsed
+                raise
             fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             pending = landing.write_pending(
                 landing_dir,
@@ -233,6 +243,12 @@ def fetch(
         _discard(parsed)
         raise
     return parsed
+
+
+class FetchedFrames(list):
+    """The frames of a fetch, and the call failure that ended it early, if any."""
+
+    call_failure: BaseException | None = None
 
 
 def _discard(parsed: Sequence[ParsedFrame]) -> None:
@@ -534,19 +550,23 @@ def ingest(
     result = LoadResult(dataset.function, skipped_calls=skipped)
     per_symbol = dataset.call in ("per_symbol_range", "per_symbol_full")
     groups = commit_groups(dataset, todo)
-    for done, group in enumerate(groups):
+    for group in groups:
+        failure: BaseException | None = None
         try:
-            result.add(
-                _fetch_and_load(con, source, dataset, group, trading_days, landing_dir, on_call,
-                                check_complete=not per_symbol)  # fmt: skip
-            )
+            loaded, failure = _fetch_and_load(
+                con, source, dataset, group, trading_days, landing_dir, on_call,
+                check_complete=not per_symbol,
+            )  # fmt: skip
+            result.add(loaded)
         except Exception as error:
-            if done or skipped:
-                error.add_note(
+            failure = error
+        if failure is not None:
+            if result.files or skipped:
+                failure.add_note(
                     f"{dataset.function}: {result.files + skipped} of {len(todo) + skipped} "
                     "calls are loaded and kept; a re-run makes only the others."
                 )
-            raise
+            raise failure
     if dataset.call == "per_symbol_range" and todo and dataset.every_trading_day:
         _check_days_covered(con, dataset, todo, trading_days)
     return result
@@ -561,9 +581,13 @@ def _fetch_and_load(
     landing_dir: Path,
     on_call: Callable[[Request], None] | None,
     check_complete: bool,
-) -> LoadResult:
-    """One transaction's calls: fetched, validated, loaded, then accepted as landed."""
-    parsed = fetch(source, dataset, requests, landing_dir, on_call)
+) -> tuple[LoadResult, BaseException | None]:
+    """One transaction's calls: fetched, validated, loaded, then accepted as landed. When
+    a call fails midway, the frames fetched before it are loaded first, and the failure
+    is returned to be raised: an outage loses only the call in flight."""
+    parsed = fetch(source, dataset, requests, landing_dir, on_call, keep_on_call_failure=True)
+    if not parsed:
+        return LoadResult(dataset.function), parsed.call_failure
     try:
         result = load_frames(
             con, dataset, parsed, trading_days, landing_dir, check_complete=check_complete
@@ -579,7 +603,7 @@ def _fetch_and_load(
     for item in parsed:  # loaded: now the landing zone holds them (atomic renames)
         if item.pending is not None:
             landing.accept(item.pending)
-    return result
+    return result, parsed.call_failure
 
 
 def _check_days_covered(

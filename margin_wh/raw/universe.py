@@ -55,6 +55,10 @@ def plan_fetch(
     days = list(trading_days)
     if not dataset.partitioned:
         return FetchPlan([], [])
+    if dataset.first_day and days and days[0] < dataset.first_day:
+        days = [d for d in days if d >= dataset.first_day]
+        if not days:
+            return FetchPlan([], [], f"{dataset.function} publishes from {dataset.first_day}")
     if dataset.call == "snapshot":
         fetched = snapshot_days(days, lambda d: source.can_snapshot(d, calendar))
         why = (

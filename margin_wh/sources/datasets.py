@@ -15,6 +15,7 @@ on site-shaped responses against this table.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -80,6 +81,9 @@ class Dataset:
     # Sina merges share-count change dates into its bars, so a history can carry a row on
     # a day the exchange did not trade: such rows are dropped with a note, not refused.
     drops_non_trading_rows: bool = False
+    # The first trading day the source publishes: earlier days are neither asked for nor
+    # missing (a backfill from 2010 makes no BSE call before BSE's margin trading began).
+    first_day: dt.date | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -181,6 +185,15 @@ def average_price_within_bar(
         (amount, volume, low, high),
     )
 
+
+# The first day of each market's margin data: the SSE / SZSE pilot began on 2010-03-31
+# (DOMAIN.md); BSE's margin trading on 2023-02-13 (*unconfirmed*: from another public
+# loader's notes, "NEEQ北交所融资融券2023-02-13开通前无该所数据"; a BSE day before the real
+# start would be refused as "not published yet", never loaded as empty); CFFEX's first
+# equity-index future, IF, on 2010-04-16.
+MARGIN_PILOT_START = dt.date(2010, 3, 31)
+BSE_MARGIN_START = dt.date(2023, 2, 13)
+CFFEX_INDEX_FUTURES_START = dt.date(2010, 4, 16)
 
 # ----------------------------------------------------------------------- margin data
 # The margin detail per security. akshare: stock_feature/stock_margin_szse.py and
@@ -293,6 +306,7 @@ DATASETS: dict[str, Dataset] = {
         # it from the close (a fund's from the fund's own close).
         Dataset(
             function="stock_margin_detail_sse",
+            first_day=MARGIN_PILOT_START,
             description="SSE margin detail per security and day (融资融券明细).",
             call="per_day",
             columns=(
@@ -315,6 +329,7 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             function="stock_margin_detail_szse",
+            first_day=MARGIN_PILOT_START,
             description="SZSE margin detail per security and day; no date column.",
             call="per_day",
             columns=_DETAIL_SZSE_LIKE,
@@ -323,6 +338,7 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             function="stock_margin_detail_bse",
+            first_day=BSE_MARGIN_START,
             description="BSE margin detail per security and day; no date column.",
             call="per_day",
             columns=_DETAIL_SZSE_LIKE,
@@ -334,6 +350,7 @@ DATASETS: dict[str, Dataset] = {
         # 5000), 13 fields named BY POSITION. Units: 元 and 股.
         Dataset(
             function="stock_margin_sse",
+            first_day=MARGIN_PILOT_START,
             description="SSE margin totals per day (融资融券汇总), in CNY and shares.",
             call="range",
             columns=(
@@ -358,6 +375,7 @@ DATASETS: dict[str, Dataset] = {
         # `.str.replace`. Units: 亿元 (1e8 CNY) and 亿股 (1e8 shares), rounded to 0.01.
         Dataset(
             function="stock_margin_szse",
+            first_day=MARGIN_PILOT_START,
             description="SZSE margin totals per day, in 亿 (100 million) CNY and shares.",
             call="per_day",
             key=(),
@@ -369,6 +387,7 @@ DATASETS: dict[str, Dataset] = {
         # unpublished day is an empty frame with the columns.
         Dataset(
             function="stock_margin_bse",
+            first_day=BSE_MARGIN_START,
             description="BSE margin totals per day, in 万 (10 thousand) CNY and shares.",
             call="per_day",
             key=(),
@@ -478,6 +497,7 @@ DATASETS: dict[str, Dataset] = {
         # bundled calendar.json, which ends 2026-12-31.
         Dataset(
             function="futures_hist_daily_cffex",
+            first_day=CFFEX_INDEX_FUTURES_START,
             description="CFFEX futures daily bars per contract (options already dropped).",
             call="per_day",
             columns=(

@@ -32,7 +32,13 @@ import numpy as np
 import pandas as pd
 
 from margin_wh.config import REPO_ROOT
-from margin_wh.sources.datasets import DATASETS, SPOT_INDEX_SYMBOLS, security_type, sina_symbol
+from margin_wh.sources.datasets import (
+    BSE_MARGIN_START,
+    DATASETS,
+    SPOT_INDEX_SYMBOLS,
+    security_type,
+    sina_symbol,
+)
 
 DEMO_LABEL = "SYNTHETIC DEMO DATA (margin_wh demo source): not market data"
 
@@ -760,9 +766,13 @@ class DemoMarket:
         hi = np.searchsorted(self._ordinals, last, side="right")
         return np.arange(lo, max(lo, hi), dtype=np.int64)
 
+    def _publishes(self, t: int | None, exchange: str) -> bool:
+        """Whether the exchange publishes margin data on day t (BSE from its start)."""
+        return t is not None and (exchange != "BSE" or self.trading_days[t] >= BSE_MARGIN_START)
+
     def _listed(self, t: int | None, exchange: str) -> np.ndarray:
         """Securities of an exchange on the margin list on day t (none if t is None)."""
-        if t is None:
+        if not self._publishes(t, exchange):
             return np.array([], dtype=np.int64)
         return np.flatnonzero((self.exchange == exchange) & (self.join_day <= t))
 
@@ -870,7 +880,7 @@ class DemoMarket:
     def _summary_row(self, date: str, exchange: str, unit: float, decimals: int):
         t = self._day(date)
         s = self.summary[exchange]
-        rows = [] if t is None else [t]
+        rows = [t] if self._publishes(t, exchange) else []
         values = {
             k: s[k][rows] for k in ("融资买入额", "融资余额", "融券卖出量", "融券余量", "融券余额")
         }

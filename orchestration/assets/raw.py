@@ -8,7 +8,7 @@ landing zone, validates it and replaces those trading days in raw.<function>.
 import dagster as dg
 
 from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today
-from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest
+from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest, pending_requests
 from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, QUOTES_BY_SECURITY_TYPE, plan_fetch
 from margin_wh.sources.datasets import DATASETS, MARGIN_DETAIL_FUNCTIONS, Dataset
 from orchestration.partitions import (
@@ -17,9 +17,11 @@ from orchestration.partitions import (
     sync_trading_days,
     window_days,
 )
+from orchestration.progress import CallProgress
 from orchestration.resources import WarehouseDuckDB, WarehouseResource
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
+REFETCH_TAG = "margin_wh/refetch"  # "true": make every call again, even those already landed
 OWNERS = ["team:margin-warehouse"]
 PREVIEW_ROWS = 5
 PREVIEW_MAX_DAYS = 5
@@ -72,12 +74,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         calendar = warehouse.calendar()
         days = window_days(context.partition_key_range, calendar) if partitioned else []
         source = warehouse.get_source()
-        calls = {"n": 0}
-
-        def on_call(_request) -> None:
-            calls["n"] += 1
-            if calls["n"] % 200 == 0:
-                context.log.info(f"{dataset.function}: {calls['n']} calls made")
+        refetch = context.run.tags.get(REFETCH_TAG) == "true"
 
         with duckdb.get_connection() as con:
             plan = plan_fetch(dataset, con, days, source, calendar)
@@ -87,9 +84,20 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
                 result = LoadResult(dataset.function)
                 context.log.info(f"{dataset.function}: nothing to fetch: {why}")
             else:
-                result = ingest(
-                    con, source, dataset, plan.days, settings.landing_dir, plan.symbols, on_call
+                todo, skipped = pending_requests(
+                    dataset, plan.days, settings.landing_dir, plan.symbols, refetch
                 )
+                if skipped:
+                    context.log.info(
+                        f"{dataset.function}: {skipped} call(s) already landed and loaded by "
+                        f"an earlier run, {len(todo)} to make (a run tagged {REFETCH_TAG}=true "
+                        "makes them all)"
+                    )
+                with CallProgress(context.log, dataset.function, len(todo)) as progress:
+                    result = ingest(
+                        con, source, dataset, plan.days, settings.landing_dir, plan.symbols,
+                        progress.advance, refetch,
+                    )  # fmt: skip
             for note in result.notes:
                 context.log.warning(note)
             # Dagster copies a ranged run's metadata onto every partition's event: keep the
@@ -101,6 +109,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
             "rows_written": dg.MetadataValue.int(result.rows_written),
             "rows_in_table": dg.MetadataValue.int(total),
             "calls": dg.MetadataValue.int(result.files),
+            "calls_skipped_already_landed": dg.MetadataValue.int(result.skipped_calls),
             "source": dg.MetadataValue.text(source.name),
         }
         if why:
