@@ -157,6 +157,29 @@ def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale
         assert last("fct_index_futures_basis") == first_end  # kept its last good state
 
 
+def test_the_report_says_which_dataset_is_stale_and_since_when(tmp_path, monkeypatch):
+    settings = make_settings(tmp_path)
+    demo = get_source(settings)
+    monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: demo)
+    refresh(settings, START, dt.date(2024, 7, 5), dg.DagsterInstance.ephemeral(),
+            defs=build_definitions(settings))  # fmt: skip
+    down = CallLog(demo, fail_function="futures_hist_daily_cffex")
+    monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: down)
+    with pytest.raises(RefreshError):
+        refresh(settings, dt.date(2024, 7, 8), END, dg.DagsterInstance.ephemeral(),
+                defs=build_definitions(settings))  # fmt: skip
+    snapshot = settings.publish_dir / "margin_warehouse.duckdb"
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        stale = con.execute(
+            "select dataset, last_trade_date, stale_since from main.dataset_freshness where is_stale"
+        ).fetchall()
+        published_to = con.execute("select last_trade_date from main.snapshot_info").fetchone()[0]
+    assert stale == [("futures_hist_daily_cffex", dt.date(2024, 7, 5), dt.date(2024, 7, 8))]
+    assert published_to == END  # the rest was published
+    report = (settings.publish_dir / "report.html").read_text()
+    assert "Stale data: futures_hist_daily_cffex since 2024-07-08 (last day loaded 2024-07-05)" in report
+
+
 def test_the_dry_run_counts_the_calls_a_refresh_makes(uninterrupted, monkeypatch):
     settings, clean_calls, _ = uninterrupted
     # everything is landed: only the static datasets would be fetched again

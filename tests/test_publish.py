@@ -186,16 +186,14 @@ def test_reader_holding_the_snapshot_does_not_block_refresh_and_sees_new_day(own
     assert NEXT_DAY.isoformat() in (settings.publish_dir / REPORT_NAME).read_text()
 
 
-def test_failed_refresh_leaves_the_published_files_byte_for_byte(own_warehouse, monkeypatch):
+def test_a_refused_dataset_publishes_the_rest_and_marks_it_stale(own_warehouse, monkeypatch):
+    """A frame refused at load (a column akshare renamed, say) fails the refresh; the
+    models that do not read it are built and published, the ones that do keep their last
+    good day, and the snapshot and report say which dataset is stale since when."""
     settings, instance, defs = own_warehouse
     published = settings.publish_dir
-    files = [
-        snapshot_path(published),
-        published / REPORT_NAME,
-        parquet_dir(published) / MANIFEST_NAME,
-    ]
-    before = {p: _sha256(p) for p in files}
-    link = os.readlink(parquet_dir(published))
+    with duckdb.connect(str(snapshot_path(published)), read_only=True) as con:
+        last_before = con.execute("select max(trade_date) from marts.fct_balance_to_float").fetchone()[0]
     real_call = DemoSource.call
 
     def malformed(self, function, **kwargs):
@@ -205,10 +203,17 @@ def test_failed_refresh_leaves_the_published_files_byte_for_byte(own_warehouse, 
         return frame
 
     monkeypatch.setattr(DemoSource, "call", malformed)
-    with pytest.raises(RefreshError, match="stock_margin_detail_szse"):
+    with pytest.raises(RefreshError, match="stock_margin_detail_szse") as error:
         refresh(settings, DAY_AFTER, DAY_AFTER, instance, defs=defs)
-    assert {p: _sha256(p) for p in files} == before
-    assert os.readlink(parquet_dir(published)) == link
+    assert f"stock_margin_detail_szse: stale since {DAY_AFTER}" in str(error.value)
+    with duckdb.connect(str(snapshot_path(published)), read_only=True) as con:
+        stale = con.execute(
+            "select dataset, stale_since from main.dataset_freshness where is_stale"
+        ).fetchall()
+        last_after = con.execute("select max(trade_date) from marts.fct_balance_to_float").fetchone()[0]
+    assert stale == [("stock_margin_detail_szse", DAY_AFTER)]
+    assert last_after == last_before < DAY_AFTER  # the margin marts keep their last good day
+    assert f"stock_margin_detail_szse since {DAY_AFTER}" in (published / REPORT_NAME).read_text()
     assert not list(published.glob(".warehouse_snapshot.*"))
 
 

@@ -56,6 +56,7 @@ FONT = (
 @dataclass
 class ReportData:
     info: dict
+    stale: pd.DataFrame  # main.dataset_freshness: the daily datasets behind the others
     market: pd.DataFrame  # fct_market_short_daily, every day
     events: pd.DataFrame  # dim_policy_event within the market's days
     top: pd.DataFrame  # fct_balance_to_float, latest day, highest short_to_float_ratio
@@ -97,6 +98,15 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     if has_info:
         row = _df(con, "select * from main.snapshot_info")
         info = row.iloc[0].to_dict() if not row.empty else {}
+    has_freshness = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'main' and table_name = 'dataset_freshness'"
+    ).fetchall()[0][0]
+    stale = (
+        _df(con, "select * from main.dataset_freshness where is_stale order by stale_since")
+        if has_freshness
+        else pd.DataFrame(columns=["dataset", "last_trade_date", "is_stale", "stale_since"])
+    )
     events = _df(
         con,
         """
@@ -173,7 +183,8 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         [first, last],
     )
     return ReportData(
-        info, market, events, top, industry_l1, industry_l2, industry_hhi, basis, event_windows
+        info, stale, market, events, top, industry_l1, industry_l2, industry_hhi, basis,
+        event_windows,
     )
 
 
@@ -691,6 +702,15 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
         if demo
         else ""
     )
+    if len(data.stale):
+        items = "; ".join(
+            f"{_e(r.dataset)} since {_date(r.stale_since)} (last day loaded {_date(r.last_trade_date)})"
+            for r in data.stale.itertuples()
+        )
+        banner += (
+            f"<div class='demo'>⚠ Stale data: {items}. Its source was down or refused at the "
+            "last refresh; the views that read it stop there, the others are current.</div>"
+        )
     first_day = _date(data.market["trade_date"].iloc[0])
     sections = [
         f"<h2 id='key-figures'>{_e(VIEW_TITLES['key_figures'])}</h2>",

@@ -40,6 +40,9 @@ MIN_READER_VERSION = "1.4.0"
 PUBLISHED_SCHEMAS = ("marts", "reference")
 # One row about the snapshot itself: when, from what, up to which trading day.
 INFO_TABLE = "main.snapshot_info"
+# One row per daily dataset: its last loaded trading day, and whether it lags the others
+# (a source that was down): the report says which and since when.
+FRESHNESS_TABLE = "main.dataset_freshness"
 TMP_PREFIX = ".warehouse_snapshot."
 # Temporary files of a publish that died (killed, power cut) are deleted by a later
 # publish once they are this old: no live publish takes that long.
@@ -269,6 +272,46 @@ def _sync_table(con: duckdb.DuckDBPyConnection, qualified: str, order_by: str) -
     con.execute(f"insert into snapshot.{qualified} select * from warehouse.{qualified} where {where}{order}")
 
 
+def _write_freshness(con: duckdb.DuckDBPyConnection) -> None:
+    """snapshot.main.dataset_freshness from the warehouse's raw tables: each daily dataset
+    (one call per trading day or range) and its last day; one behind the newest is stale
+    from the next trading day on."""
+    from margin_wh.sources.datasets import DATASETS
+
+    daily = [f for f, d in DATASETS.items() if d.call in ("per_day", "range")]
+    present = {name for _, name in list_tables(con, "warehouse", ("raw",))}
+    lasts = [
+        f"select '{f}' as dataset, max(trade_date) as last_trade_date from warehouse.raw.{f}"
+        for f in daily
+        if f in present
+    ]
+    con.execute(f"drop table if exists snapshot.{FRESHNESS_TABLE}")
+    if not lasts:
+        return
+    calendar = (
+        "(select trade_date from warehouse.raw.tool_trade_date_hist_sina)"
+        if "tool_trade_date_hist_sina" in present
+        else "(select cast(null as date) as trade_date)"
+    )
+    con.execute(
+        f"""
+        create table snapshot.{FRESHNESS_TABLE} as
+        with lasts as ({" union all ".join(lasts)}),
+        newest as (select max(last_trade_date) as day from lasts)
+        select
+            lasts.dataset,
+            lasts.last_trade_date,
+            lasts.last_trade_date < newest.day as is_stale,
+            case when lasts.last_trade_date < newest.day then (
+                select min(trade_date) from {calendar} as calendar
+                where calendar.trade_date > lasts.last_trade_date
+            ) end as stale_since,
+        from lasts, newest
+        order by lasts.dataset
+        """
+    )
+
+
 def publish_snapshot(
     db_path: Path,
     publish_dir: Path,
@@ -348,6 +391,7 @@ def publish_snapshot(
                     duckdb.__version__,
                 ],
             )
+            _write_freshness(con)
             con.execute("checkpoint snapshot")
             con.execute("detach snapshot")
             con.execute("detach warehouse")

@@ -25,9 +25,10 @@ from margin_wh.raw.parse import SourceDataError, describe_call, frame_notes, par
 from margin_wh.sources.datasets import Dataset
 
 RAW_SCHEMA = "raw"
-# Per-symbol calls committed together: an outage during a backfill of Sina's histories
-# loses at most this many calls' frames, and each commit is one transaction.
-SYMBOL_CALLS_PER_COMMIT = 50
+# Calls committed in one transaction during a backfill. An outage loses only the call in
+# flight (the frames fetched before it are loaded first); a kill loses at most the frames
+# of this many calls, and a refused frame refuses the ones fetched with it.
+CALLS_PER_COMMIT = 25
 _DUCKDB_TYPES = {"text": "VARCHAR", "code": "VARCHAR", "number": "DOUBLE", "date": "DATE"}
 
 
@@ -165,15 +166,10 @@ def pending_requests(
     return todo, len(planned) - len(todo)
 
 
-def commit_groups(dataset: Dataset, requests: Sequence[Request]) -> list[list[Request]]:
-    """The calls loaded in one transaction: a trading day, a block of symbols, or the one
-    call of a range, snapshot or static dataset."""
-    if dataset.call == "per_day":
-        return [[r] for r in requests]
-    if dataset.call in ("per_symbol_range", "per_symbol_full"):
-        step = SYMBOL_CALLS_PER_COMMIT
-        return [list(requests[i : i + step]) for i in range(0, len(requests), step)]
-    return [list(requests)] if requests else []
+def commit_groups(requests: Sequence[Request]) -> list[list[Request]]:
+    """The calls loaded in one transaction: blocks of trading days or of symbols."""
+    step = CALLS_PER_COMMIT
+    return [list(requests[i : i + step]) for i in range(0, len(requests), step)]
 
 
 def fetch(
@@ -542,14 +538,15 @@ def ingest(
     """Fetch a window of one dataset from the source and load it, committing as it goes.
 
     Calls an earlier run landed and loaded are not made again (unless `refetch`). The rest
-    are loaded a trading day (or a block of symbols) per transaction, so an outage loses
-    at most the block in flight: what was committed stays, and a re-run resumes.
+    are loaded a block of calls per transaction, and when a call fails the frames fetched
+    before it are loaded first: an outage loses only the call in flight, what was
+    committed stays, and a re-run resumes.
     """
     claim_warehouse(con, source.name)
     todo, skipped = pending_requests(dataset, trading_days, landing_dir, symbols, refetch)
     result = LoadResult(dataset.function, skipped_calls=skipped)
     per_symbol = dataset.call in ("per_symbol_range", "per_symbol_full")
-    groups = commit_groups(dataset, todo)
+    groups = commit_groups(todo)
     for group in groups:
         failure: BaseException | None = None
         try:
