@@ -22,6 +22,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from margin_wh.raw.cost import format_duration
+
 _console = Console(stderr=True, highlight=False)
 
 
@@ -78,6 +80,9 @@ def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     return logger
 
 
+QUIET_FOR_S = 30  # no progress line in the run's log before a dataset has run this long
+
+
 class CallProgress:
     """One dataset's calls as they are made: a bar with the ETA on a terminal (rich), and a
     line in the run's log every tenth of the way, so the Dagster UI shows it too."""
@@ -106,13 +111,15 @@ class CallProgress:
         if self._bar is not None:
             self._bar.advance(self._task)
         if self._done >= self._next_log and self._done < self._total:
+            self._next_log += max(1, self._total // 10)
             elapsed = time.monotonic() - self._started
+            if elapsed < QUIET_FOR_S:
+                return  # a quick load (the demo, a daily run) needs no progress lines
             eta = elapsed / self._done * (self._total - self._done)
             self._log.info(
                 f"{self._function}: {self._done} of {self._total} calls made, "
-                f"about {eta / 60:.0f} min left"
+                f"about {format_duration(eta)} left"
             )
-            self._next_log += max(1, self._total // 10)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
