@@ -22,7 +22,10 @@ What it measures, in one run (see BENCHMARKS.md for the targets):
      (or, when there is none, the warehouse file opened read-only);
   5. the same marts by a plain pandas script (benchmarks/pandas_baseline.py) on the same raw
      tables, and its time over ours;
-  6. the models' compiled SQL run directly on DuckDB (a copy of the warehouse), without dbt.
+  6. the models' compiled SQL run directly on DuckDB (a copy of the warehouse), without dbt;
+  7. backfills (benchmarks/backfill.py): the dry run's estimate against the calls made, and
+     a backfill interrupted three times against an uninterrupted one (`--backfill-only`
+     runs this phase alone).
 """
 
 from __future__ import annotations
@@ -1042,11 +1045,13 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, help="where to build (default: a new temporary directory)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["replay", "pandas", "direct", "queries", "short", "cli"],
+    parser.add_argument("--skip", nargs="*", default=[], choices=["replay", "pandas", "direct", "queries", "short", "cli", "backfill"],
                         help="phases to skip")  # fmt: skip
     parser.add_argument(
         "--output", type=Path, help="append this run's output to this Markdown file"
     )
+    parser.add_argument("--backfill-only", action="store_true",
+                        help="run only phase 7 (backfill estimate and interruptions)")  # fmt: skip
     args = parser.parse_args(argv)
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="margin_wh_bench_"))).absolute()
@@ -1091,7 +1096,21 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             return False
 
+    def backfill_phase() -> None:
+        from benchmarks.backfill import run_backfill_benchmark
+
+        with phase(report, f"7. backfill: estimate, interruptions, {long.label}"):
+            def settings_for(label: str) -> Settings:
+                return make_warehouse(workdir / label, label, months, args.securities, args.seed).settings
+
+            attempt("backfill", lambda: run_backfill_benchmark(report, settings_for, long.start,
+                                                                long.end), long, "backfill")  # fmt: skip
+
     try:
+        if args.backfill_only:
+            backfill_phase()
+            report(f"   total benchmark time {(time.perf_counter() - started) / 60:.1f} min")
+            return 1 if errors else 0
         with phase(report, f"1. raw layer, whole history, {long.label}"):
             loaded = attempt("raw load", lambda: load_raw(report, long), long, "raw")
             if loaded and "replay" not in args.skip:
@@ -1170,6 +1189,8 @@ def main(argv: list[str] | None = None) -> int:
                         )
             if "day" in long.results and "day" in short.results:
                 _compare_days(report, long, short)
+        if "backfill" not in args.skip:
+            backfill_phase()
         summary(report, args, long, short, errors)
         report(calibration_line("start", speed_at_start))
         report(calibration_line("end", calibration()))
