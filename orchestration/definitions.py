@@ -20,8 +20,8 @@ from orchestration.schedules import (
     REFRESH_JOB_NAME,
     SNAPSHOT_JOB_NAME,
     build_daily_schedule,
+    build_failure_sensor,
     build_snapshot_schedule,
-    report_failed_refresh,
 )
 
 
@@ -42,7 +42,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         tags={"margin_wh/source": settings.source},
     )
     assets = [*RAW_ASSETS, *dbt_assets, *build_publish_assets(dbt_assets)]
-    return dg.Definitions(
+    # the sensor resolves the asset graph of these Definitions when a run fails
+    failure_sensor = build_failure_sensor(refresh_job, lambda: definitions.resolve_asset_graph())
+    definitions = dg.Definitions(
         assets=assets,
         asset_checks=RAW_CHECKS,
         jobs=[refresh_job, snapshot_job],
@@ -50,7 +52,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_daily_schedule(settings, refresh_job, assets),
             build_snapshot_schedule(settings, snapshot_job),
         ],
-        sensors=[report_failed_refresh],
+        sensors=[failure_sensor],
         resources=build_resources(settings),
         # Every step of a run in the run's own process, one after another. DuckDB has one
         # writer per file, so the `duckdb_writer` pool ran them one at a time anyway;
@@ -60,6 +62,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         executor=dg.in_process_executor,
         loggers={"progress": progress_logger},
     )
+    return definitions
 
 
 @dg.definitions

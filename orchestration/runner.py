@@ -32,7 +32,7 @@ from orchestration.partitions import (
     publishable_days,
     sync_trading_days,
 )
-from orchestration.schedules import REFRESH_JOB_NAME
+from orchestration.schedules import REFRESH_JOB_NAME, rest_after_failed_sources
 
 RUN_CONFIG = {"loggers": {"progress": {}}}
 
@@ -179,12 +179,7 @@ def refresh(
         failed_raw = _unmaterialized_raw(run, keys)
         if failed_raw and not raw_only:
             # the blast radius: build what does not read the failed datasets, and publish
-            rest = (
-                dg.AssetSelection.assets(*keys)
-                - dg.AssetSelection.groups("raw")
-                - dg.AssetSelection.assets(*failed_raw).downstream()
-            ) | (dg.AssetSelection.assets(*keys) & dg.AssetSelection.groups(PUBLISH_GROUP))
-            rest_keys = list(rest.resolve(graph))
+            rest_keys = rest_after_failed_sources(keys, failed_raw, graph)
             if rest_keys:
                 second = _run(job, instance, asset_selection=rest_keys, tags=tags)
                 run_ids.append(second.run_id)

@@ -15,6 +15,7 @@ import dagster as dg
 from margin_wh.calendar import SHANGHAI, day_to_load_on, is_trading_day, load_calendar
 from margin_wh.config import Settings
 from orchestration.assets.dbt import dbt_steps, reference_keys_to_leave_out
+from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.partitions import TRADING_DAYS, partition_key
 
 REFRESH_JOB_NAME = "refresh_warehouse"
@@ -119,21 +120,76 @@ def build_snapshot_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
     return closing_snapshot
 
 
-@dg.run_failure_sensor(
-    description="Reports a failed warehouse refresh once its retries are exhausted.",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def report_failed_refresh(context: dg.RunFailureSensorContext) -> None:
-    run = context.dagster_run
-    retries_left = int(run.tags.get("dagster/max_retries", 0)) - int(run.tags.get("dagster/retry_number", 0))
-    if retries_left > 0:
-        return
-    partition = run.tags.get("dagster/partition") or (
-        f"{run.tags.get('dagster/asset_partition_range_start')}.."
-        f"{run.tags.get('dagster/asset_partition_range_end')}"
+AFTER_FAILED_RUN_TAG = "margin_wh/rest_of_run"  # a run that builds what a failed source spares
+
+
+def rest_after_failed_sources(
+    keys: Collection[dg.AssetKey], failed_raw: Collection[dg.AssetKey], graph
+) -> list[dg.AssetKey]:
+    """What a run can still build when the raw datasets `failed_raw` failed: every model
+    that does not read them, and the publication (whose freshness table and report then
+    say which datasets are stale)."""
+    selected = dg.AssetSelection.assets(*keys)
+    rest = (
+        selected
+        - dg.AssetSelection.groups("raw")
+        - dg.AssetSelection.assets(*failed_raw).downstream()
+    ) | (selected & dg.AssetSelection.groups(PUBLISH_GROUP))
+    return sorted(rest.resolve(graph), key=lambda k: k.to_user_string())
+
+
+def failed_raw_assets(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetKey]:
+    """The raw datasets whose step failed in a run (their source was down or refused)."""
+    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    steps = {e.dagster_event.step_key for e in failures if e.dagster_event}
+    return sorted(
+        dg.AssetKey(["raw", step.removeprefix("raw__")])
+        for step in steps
+        if step and step.startswith("raw__")
     )
-    context.log.error(
-        f"Warehouse refresh FAILED for trading day(s) {partition} (run {run.run_id}): "
-        f"{context.failure_event.message}. The published snapshot still serves the last good "
-        "refresh; fix the cause and re-execute the run from the failure."
+
+
+def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDefinition:
+    """Reports a failed refresh once its retries are exhausted; when raw datasets failed,
+    requests a run of what they spare (models that do not read them, the publication),
+    as `margin-wh refresh` does, so a futures outage does not hold the margin marts back."""
+
+    @dg.run_failure_sensor(
+        name="report_failed_refresh",
+        description="Reports a failed warehouse refresh once its retries are exhausted, and "
+        "builds and publishes what the failed sources spare.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        monitored_jobs=[job],
+        request_job=job,
     )
+    def report_failed_refresh(context: dg.RunFailureSensorContext):
+        run = context.dagster_run
+        retries_left = int(run.tags.get("dagster/max_retries", 0)) - int(
+            run.tags.get("dagster/retry_number", 0)
+        )
+        if retries_left > 0:
+            return None
+        partition = run.tags.get("dagster/partition") or (
+            f"{run.tags.get('dagster/asset_partition_range_start')}.."
+            f"{run.tags.get('dagster/asset_partition_range_end')}"
+        )
+        context.log.error(
+            f"Warehouse refresh FAILED for trading day(s) {partition} (run {run.run_id}): "
+            f"{context.failure_event.message}. The published snapshot still serves the last good "
+            "refresh; fix the cause and re-execute the run from the failure."
+        )
+        failed = failed_raw_assets(context.instance, run.run_id)
+        if not failed or run.tags.get(AFTER_FAILED_RUN_TAG) or not run.asset_selection:
+            return None
+        keys = rest_after_failed_sources(run.asset_selection, failed, asset_graph())
+        if not keys:
+            return None
+        tags = {k: v for k, v in run.tags.items() if k.startswith("dagster/asset_partition_range")}
+        return dg.RunRequest(
+            run_key=f"rest-of-{run.run_id}",
+            asset_selection=keys,
+            partition_key=run.tags.get("dagster/partition"),
+            tags={**tags, AFTER_FAILED_RUN_TAG: run.run_id},
+        )
+
+    return report_failed_refresh

@@ -144,8 +144,11 @@ def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale
     first_end = dt.date(2024, 7, 5)
     run(settings, CallLog(demo), monkeypatch, end=first_end)
     down = CallLog(demo, fail_function="futures_hist_daily_cffex")
+    instance = dg.DagsterInstance.ephemeral()
+    defs = build_definitions(settings)
+    monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: down)
     with pytest.raises(RefreshError) as error:
-        run(settings, down, monkeypatch, start=dt.date(2024, 7, 8), end=END)
+        refresh(settings, dt.date(2024, 7, 8), END, instance, publish=False, defs=defs)
     message = str(error.value)
     assert "futures_hist_daily_cffex: stale since 2024-07-08 (last day loaded: 2024-07-05)" in message
     with duckdb.connect(str(settings.db_path), read_only=True) as con:
@@ -155,6 +158,20 @@ def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale
         assert last("fct_balance_to_float") == END  # the margin marts are current
         assert last("fct_market_short_daily") == END
         assert last("fct_index_futures_basis") == first_end  # kept its last good state
+
+    # A scheduled run has no second run of its own: the failure sensor asks for it.
+    failed = next(r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE)
+    event = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
+    context = dg.build_run_status_sensor_context(
+        sensor_name="report_failed_refresh", dagster_event=event.dagster_event,
+        dagster_instance=instance, dagster_run=failed,
+    ).for_run_failure()  # fmt: skip
+    request = defs.get_sensor_def("report_failed_refresh")(context)
+    keys = {k.to_user_string() for k in request.asset_selection}
+    assert {"marts/fct_balance_to_float", "marts/fct_market_short_daily"} <= keys
+    assert not {k for k in keys if k.startswith("raw/")}
+    assert "marts/fct_index_futures_basis" not in keys
+    assert request.tags["dagster/asset_partition_range_end"] == END.isoformat()
 
 
 def test_the_report_says_which_dataset_is_stale_and_since_when(tmp_path, monkeypatch):
