@@ -26,15 +26,18 @@ OUTAGES_AT = (0.25, 0.5, 0.75)  # of the uninterrupted backfill's calls
 
 
 class CountingSource:
-    """The demo source with its calls counted, failing the call numbers in `fail_at`."""
+    """The demo source with its calls counted, failing as an unreachable host does the
+    call numbers in `fail_at` (from 1, in the order made) and every call of
+    `fail_function`."""
 
-    def __init__(self, inner: Any, fail_at: set[int] = frozenset()):
-        self.inner, self.name, self.fail_at = inner, inner.name, set(fail_at)
+    def __init__(self, inner: Any, fail_at=(), fail_function: str | None = None):
+        self.inner, self.name = inner, inner.name
+        self.fail_at, self.fail_function = set(fail_at), fail_function
         self.calls: list[str] = []
 
     def _count(self, function: str) -> None:
         self.calls.append(function)
-        if len(self.calls) in self.fail_at:
+        if len(self.calls) in self.fail_at or function == self.fail_function:
             raise SourceUnavailableError(
                 f"akshare.{function}(...): injected outage", call=function, host="benchmark",
                 retry_may_help=True,

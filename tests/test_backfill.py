@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from conftest import make_settings
 
+from benchmarks.backfill import CountingSource
 from margin_wh.raw.universe import plan_fetch
 from margin_wh.sources import get_source
-from margin_wh.sources.akshare_source import SourceUnavailableError
 from margin_wh.sources.datasets import BSE_MARGIN_START, DATASETS
 from orchestration.definitions import build_definitions
 from orchestration.runner import RefreshError, estimate_refresh, refresh
@@ -25,36 +25,7 @@ START, END = dt.date(2024, 6, 17), dt.date(2024, 7, 12)  # four weeks
 PER_SECURITY = ("stock_zh_a_daily", "fund_etf_hist_sina", "stock_zh_index_daily")
 
 
-class CallLog:
-    """The demo source with every call counted, and the calls a test picks failing as an
-    unreachable host does (numbered from 1, in the order made)."""
-
-    def __init__(self, inner, fail_at=(), fail_function: str | None = None):
-        self.inner, self.name = inner, inner.name
-        self.fail_at, self.fail_function = set(fail_at), fail_function
-        self.calls: list[str] = []
-
-    def _count(self, function: str) -> None:
-        self.calls.append(function)
-        if len(self.calls) in self.fail_at or function == self.fail_function:
-            raise SourceUnavailableError(
-                f"akshare.{function}(...): injected outage", call=function, host="test",
-                retry_may_help=True,
-            )  # fmt: skip
-
-    def call(self, function, **kwargs):
-        self._count(function)
-        return self.inner.call(function, **kwargs)
-
-    def can_snapshot(self, day, calendar):
-        return self.inner.can_snapshot(day, calendar)
-
-    def snapshot(self, function, day):
-        self._count(function)
-        return self.inner.snapshot(function, day)
-
-
-def run(settings, source: CallLog, monkeypatch, start=START, end=END, **kwargs):
+def run(settings, source: CountingSource, monkeypatch, start=START, end=END, **kwargs):
     monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: source)
     return refresh(settings, start, end, dg.DagsterInstance.ephemeral(), publish=False,
                    defs=build_definitions(settings), **kwargs)  # fmt: skip
@@ -79,7 +50,7 @@ MARTS = ["marts.fct_balance_to_float", "marts.fct_short_concentration_by_industr
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("uninterrupted"))
-    source = CallLog(get_source(settings))
+    source = CountingSource(get_source(settings))
     with pytest.MonkeyPatch.context() as patch:
         run(settings, source, patch)
     return settings, source.calls, tables(settings, RAW + MARTS)
@@ -97,7 +68,7 @@ def test_outages_at_chosen_calls_then_reruns_build_the_same_warehouse(
     made, runs = 0, 0
     while True:
         runs += 1
-        source = CallLog(demo, fail_at=[k - made for k in outages if k > made])
+        source = CountingSource(demo, fail_at=[k - made for k in outages if k > made])
         try:
             run(settings, source, monkeypatch)
             made += len(source.calls)
@@ -122,7 +93,7 @@ def test_outages_at_random_calls_lose_only_the_call_in_flight(uninterrupted, tmp
     outages = sorted(random.Random(20240711).sample(range(10, n - 1), 3))
     made = 0
     for _ in range(6):
-        source = CallLog(demo, fail_at=[k - made for k in outages if k > made])
+        source = CountingSource(demo, fail_at=[k - made for k in outages if k > made])
         try:
             run(settings, source, monkeypatch, raw_only=True)
             made += len(source.calls)
@@ -142,8 +113,8 @@ def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale
     settings = make_settings(tmp_path)
     demo = get_source(settings)
     first_end = dt.date(2024, 7, 5)
-    run(settings, CallLog(demo), monkeypatch, end=first_end)
-    down = CallLog(demo, fail_function="futures_hist_daily_cffex")
+    run(settings, CountingSource(demo), monkeypatch, end=first_end)
+    down = CountingSource(demo, fail_function="futures_hist_daily_cffex")
     instance = dg.DagsterInstance.ephemeral()
     defs = build_definitions(settings)
     monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: down)
@@ -180,7 +151,7 @@ def test_the_report_says_which_dataset_is_stale_and_since_when(tmp_path, monkeyp
     monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: demo)
     refresh(settings, START, dt.date(2024, 7, 5), dg.DagsterInstance.ephemeral(),
             defs=build_definitions(settings))  # fmt: skip
-    down = CallLog(demo, fail_function="futures_hist_daily_cffex")
+    down = CountingSource(demo, fail_function="futures_hist_daily_cffex")
     monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: down)
     with pytest.raises(RefreshError):
         refresh(settings, dt.date(2024, 7, 8), END, dg.DagsterInstance.ephemeral(),
@@ -207,7 +178,7 @@ def test_the_dry_run_counts_the_calls_a_refresh_makes(uninterrupted, monkeypatch
     # forced fresh calls: the estimate is the calls made, dataset by dataset
     costs, notes = estimate_refresh(settings, START, END, refetch=True)
     assert not notes
-    source = CallLog(get_source(settings))  # before run() patches the source
+    source = CountingSource(get_source(settings))  # before run() patches the source
     run(settings, source, monkeypatch, refetch=True)
     made = pd.Series(source.calls).value_counts().to_dict()
     assert {c.function: c.to_fetch for c in costs if c.to_fetch} == made

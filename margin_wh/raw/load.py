@@ -603,6 +603,24 @@ def _fetch_and_load(
     return result, parsed.call_failure
 
 
+def loaded_days(
+    con: duckdb.DuckDBPyConnection, function: str, first: dt.date, last: dt.date
+) -> set[dt.date]:
+    """The trading days in [first, last] that raw.<function> holds rows for (none if the
+    table does not exist yet)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [RAW_SCHEMA, function],
+    ).fetchone()[0]
+    if not exists:
+        return set()
+    rows = con.execute(
+        f"select distinct trade_date from {RAW_SCHEMA}.{function} where trade_date between ? and ?",
+        [first, last],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def _check_days_covered(
     con: duckdb.DuckDBPyConnection,
     dataset: Dataset,
@@ -618,15 +636,7 @@ def _check_days_covered(
     }
     if not asked:
         return
-    loaded = {
-        row[0]
-        for row in con.execute(
-            f"select distinct trade_date from {RAW_SCHEMA}.{dataset.function} "
-            "where trade_date between ? and ?",
-            [min(asked), max(asked)],
-        ).fetchall()
-    }
-    missing = sorted(asked - loaded)
+    missing = sorted(asked - loaded_days(con, dataset.function, min(asked), max(asked)))
     if missing:
         raise SourceDataError(
             f"{dataset.function}: no rows for {len(missing)} trading day(s) asked for, e.g. "

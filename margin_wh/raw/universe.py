@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from margin_wh.raw.load import loaded_days
 from margin_wh.sources.datasets import (
     DATASETS,
     MARGIN_DETAIL_FUNCTIONS,
@@ -129,19 +130,6 @@ def days_without_snapshot(
     with no snapshot loaded (contiguous, because a load replaces whole windows)."""
     if not trading_days:
         return []
-    covered: set[dt.date] = set()
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?",
-        [snapshot_function],
-    ).fetchone()[0]
-    if exists:
-        covered = {
-            r[0]
-            for r in con.execute(
-                f"select distinct trade_date from raw.{snapshot_function} "
-                "where trade_date between ? and ?",
-                [min(trading_days), max(trading_days)],
-            ).fetchall()
-        }
+    covered = loaded_days(con, snapshot_function, min(trading_days), max(trading_days))
     missing = [i for i, d in enumerate(trading_days) if d not in covered]
     return list(trading_days[missing[0] : missing[-1] + 1]) if missing else []
