@@ -137,7 +137,7 @@ def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale
         sensor_name="report_failed_refresh", dagster_event=event.dagster_event,
         dagster_instance=instance, dagster_run=failed,
     ).for_run_failure()  # fmt: skip
-    request = defs.get_sensor_def("report_failed_refresh")(context)
+    request = defs.resolve_sensor_def("report_failed_refresh")(context)
     keys = {k.to_user_string() for k in request.asset_selection}
     assert {"marts/fct_balance_to_float", "marts/fct_market_short_daily"} <= keys
     assert not {k for k in keys if k.startswith("raw/")}
