@@ -329,3 +329,28 @@ def test_planned_calls_bind_to_akshares_arguments():
         symbols = SYMBOLS if dataset.request_columns else ()
         for request in plan_requests(dataset, DAYS, symbols):
             inspect.signature(getattr(ak, function)).bind(**request.kwargs)  # TypeError if not
+
+
+# --------------------------------------------------------------------------- hangs
+
+
+def test_a_call_that_never_returns_fails_within_its_limit():
+    """Not every hang is HTTP (akshare decodes Sina's files with JavaScript): the whole
+    call has a wall-clock limit, after which it fails like a timeout (and is retried)."""
+    import time
+
+    class Hanging:
+        __version__ = "1.19.5"
+
+        def stock_zh_a_daily(self, symbol, start_date="19900101", end_date="21000118", adjust=""):
+            time.sleep(30)
+
+    waits: list[float] = []
+    source = make_source(Hanging(), waits, attempts=2, call_limit_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailableError) as raised:
+        source.call("stock_zh_a_daily", symbol="sh600000")
+    assert time.monotonic() - started < 2
+    assert "did not return within 0.2 s" in str(raised.value)
+    assert "A retry may help" in str(raised.value)
+    assert len(waits) == 1  # retried once, like a timeout

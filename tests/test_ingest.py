@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -785,3 +786,24 @@ def test_calls_overlap_only_when_a_day_and_symbol_is_covered_twice():
             call("sh600000", "2024-01-31", "2024-02-29"),
         ],
     )
+
+
+# --------------------------------------------------------------------------- leftovers
+
+
+def test_the_next_load_removes_what_a_killed_run_left_in_the_landing_zone(wh):
+    """A kill between fetch and commit leaves `.….parquet.<pid>.pending` files that
+    nothing will accept: the next load of the dataset removes those of dead processes."""
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    folder = wh.landing / "stock_margin_detail_sse"
+    folder.mkdir(parents=True, exist_ok=True)
+    orphan = folder / f".date=20240926.parquet.{dead.pid}.pending"
+    orphan.write_bytes(b"half a frame")
+    alive = folder / f".date=20241231.parquet.{os.getpid()}.pending"  # a run still going
+    alive.write_bytes(b"in flight")
+    wh.load("stock_margin_detail_sse")
+    assert not orphan.exists() and alive.exists()
+    alive.unlink()

@@ -131,13 +131,23 @@ def test_failed_publish_leaves_the_snapshot_and_no_temporary_file(tmp_path, ware
 
 
 def test_publish_clears_temporaries_of_dead_publishes_only(tmp_path, warehouse):
-    dead = tmp_path / ".warehouse_snapshot.999999.tmp.duckdb"
-    running = tmp_path / ".warehouse_snapshot.999998.tmp.duckdb"
-    for path in (dead, running):
-        path.write_bytes(b"half a snapshot")
-    os.utime(dead, (0, 0))  # long ago
-    result = publish_snapshot(warehouse.settings.db_path, tmp_path, source="demo")
-    assert result.path.exists() and not dead.exists() and running.exists()
+    """A killed publish leaves `.warehouse_snapshot.<pid>.tmp.duckdb` (and its .wal): the
+    next publish removes those whose process is gone, at once, and leaves a running one's."""
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    running_process = subprocess.Popen(["sleep", "60"])
+    try:
+        dead = tmp_path / f".warehouse_snapshot.{finished.pid}.tmp.duckdb"
+        dead_wal = tmp_path / f".warehouse_snapshot.{finished.pid}.tmp.duckdb.wal"
+        running = tmp_path / f".warehouse_snapshot.{running_process.pid}.tmp.duckdb"
+        for path in (dead, dead_wal, running):
+            path.write_bytes(b"half a snapshot")
+        result = publish_snapshot(warehouse.settings.db_path, tmp_path, source="demo")
+        assert result.path.exists() and running.exists()
+        assert not dead.exists() and not dead_wal.exists()
+    finally:
+        running_process.kill()
+        running_process.wait()
 
 
 # ---------------------------------------------------------------- readers and refreshes

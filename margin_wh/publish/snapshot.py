@@ -31,6 +31,8 @@ from pathlib import Path
 
 import duckdb
 
+from margin_wh.leftovers import remove_leftovers
+
 SNAPSHOT_NAME = "margin_warehouse.duckdb"
 # The on-disk format of the snapshot: what DuckDB 1.4 LTS clients read. DuckDB tags a
 # database written this way with storage_version 'v1.4.0+' (see duckdb_databases()).
@@ -174,21 +176,9 @@ def remove_stale_temporaries(
     publish_dir: Path, pattern: str, older_than_s: float = STALE_AFTER_S
 ) -> int:
     """Delete what publishes that died half-way left behind (files or directories matching
-    `pattern`), once they are old enough not to belong to a publish still running."""
-    removed = 0
-    now = time.time()
-    for leftover in Path(publish_dir).glob(pattern):
-        try:
-            if now - leftover.stat().st_mtime < older_than_s:
-                continue
-            if leftover.is_dir():
-                shutil.rmtree(leftover)
-            else:
-                leftover.unlink()
-            removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
+    `pattern`): at once when the process named in them is gone, else once they are old
+    enough not to belong to a publish still running."""
+    return remove_leftovers(publish_dir, pattern, older_than_s)
 
 
 def _fsync_dir(directory: Path) -> None:

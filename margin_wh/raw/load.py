@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from margin_wh.calendar import trading_days_between
+from margin_wh.leftovers import remove_leftovers
 from margin_wh.raw import landing
 from margin_wh.raw.parse import SourceDataError, describe_call, frame_notes, parse_frame
 from margin_wh.sources.datasets import Dataset
@@ -543,6 +544,8 @@ def ingest(
     committed stays, and a re-run resumes.
     """
     claim_warehouse(con, source.name)
+    # frames a killed run had fetched but not loaded: nothing will accept them now
+    remove_leftovers(Path(landing_dir) / dataset.function, ".*.pending")
     todo, skipped = pending_requests(dataset, trading_days, landing_dir, symbols, refetch)
     result = LoadResult(dataset.function, skipped_calls=skipped)
     per_symbol = dataset.call in ("per_symbol_range", "per_symbol_full")

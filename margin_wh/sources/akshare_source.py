@@ -82,6 +82,34 @@ def is_transient(error: BaseException) -> bool:
     )  # fmt: skip
 
 
+class CallTimeoutError(TimeoutError):
+    """A source call that did not return within its wall-clock limit."""
+
+
+def call_within(seconds: float, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """fn(**kwargs), or CallTimeoutError after `seconds`. Not every hang is HTTP (akshare
+    decodes Sina's files with JavaScript, pages through Eastmoney with sleeps), so the
+    whole call gets a limit; the abandoned call runs on in a daemon thread and its result,
+    if any, is dropped."""
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["value"] = fn(**kwargs)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller below
+            outcome["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="akshare-call", daemon=True).start()
+    if not done.wait(seconds):
+        raise CallTimeoutError(f"did not return within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 class SourceCallError(RuntimeError):
     """An akshare call gave no frame. Names the call and says whether a retry may help."""
 
@@ -212,6 +240,7 @@ class AkshareSource:
         backoff_initial_s: float = 2.0,
         backoff_max_s: float = 60.0,
         http_timeout_s: float = 60.0,
+        call_limit_s: float = 300.0,  # the whole call: Eastmoney's ~55 pages take ~100 s
         throttle: HostThrottle | None = None,
         sleep: Callable[[float], None] = time.sleep,  # backoff sleeps; tests pass a recorder
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
@@ -222,6 +251,7 @@ class AkshareSource:
         self._attempts = attempts
         self._wait = wait_exponential_jitter(initial=backoff_initial_s, max=backoff_max_s)
         self._http_timeout_s = http_timeout_s
+        self._call_limit_s = call_limit_s
         self._throttle = throttle or HostThrottle(MIN_INTERVAL_S)
         self._sleep = sleep
         self._now = now
@@ -255,7 +285,7 @@ class AkshareSource:
                 with attempt:
                     self._throttle.wait(host)
                     with default_http_timeout(self._http_timeout_s):
-                        return fn(**kwargs)
+                        return call_within(self._call_limit_s, fn, **kwargs)
         except Exception as error:  # every failure becomes one error that names the call
             retried = (
                 f" Tried {self._attempts} times over {time.monotonic() - started:.0f}s."
