@@ -807,3 +807,21 @@ def test_the_next_load_removes_what_a_killed_run_left_in_the_landing_zone(wh):
     wh.load("stock_margin_detail_sse")
     assert not orphan.exists() and alive.exists()
     alive.unlink()
+
+
+# --------------------------------------------------------------------------- a stale day
+
+
+@pytest.mark.parametrize("function", ["stock_margin_detail_szse", "stock_margin_szse"])
+def test_the_previous_days_file_under_a_new_date_is_refused(wh, function):
+    """An exchange that has not published day T yet may serve T-1's file under T's date:
+    every balance equal to the previous trading day's. Refused, nothing written."""
+    wh.load(function, WINDOW[:2])
+    before = wh.rows(function, exclude=("_fetched_at",))
+    previous_day = wh.ak.clean(function, date=ymd(WINDOW[1]))
+    wh.ak.quirk(function, lambda frame: previous_day.copy(), date=ymd(WINDOW[2]))
+    with pytest.raises(SourceDataError, match=f"repeats {WINDOW[1]}'s 融资余额, 融券余量") as error:
+        wh.load(function, WINDOW[2:3])
+    assert "not published yet" in str(error.value)
+    assert wh.rows(function, exclude=("_fetched_at",)) == before
+    assert wh.rejected(function)  # kept aside, with the reason

@@ -344,6 +344,8 @@ def load_frames(
             winner = scope
         if check_complete:
             _check_complete(dataset, incoming, winner, keys)
+        if dataset.moves_daily:
+            _refuse_repeated_days(con, dataset, incoming)
         result.trading_days = sorted(set(winner["trade_date"]))
     else:
         # Static datasets: the latest call is the whole table.
@@ -440,6 +442,48 @@ def _scope_rows(
             block[name] = np.repeat([parsed[i].landed.kwargs[name] for i in calls], len(days))
         blocks.append(block)
     return rows, pd.concat(blocks, ignore_index=True)
+
+
+def _refuse_repeated_days(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, incoming: pd.DataFrame
+) -> None:
+    """Refuse a day whose balances all repeat the day before it (in this load, or the last
+    one loaded): an exchange that has not published yet may serve the last file under the
+    new date."""
+    columns = [*dataset.key, *dataset.moves_daily]
+    days = sorted(set(incoming["trade_date"]))
+    rows = incoming[["trade_date", *columns]]
+    if loaded_days(con, dataset.function, dt.date.min, days[0] - dt.timedelta(days=1)):
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        last = con.execute(
+            f"select max(trade_date) from {RAW_SCHEMA}.{dataset.function} where trade_date < ?",
+            [days[0]],
+        ).fetchone()[0]
+        stored = con.execute(
+            f"select trade_date, {quoted} from {RAW_SCHEMA}.{dataset.function} "
+            "where trade_date = ?",
+            [last],
+        ).df()
+        stored["trade_date"] = last
+        rows = pd.concat([stored, rows], ignore_index=True)
+        days = [last, *days]
+    by_day = {
+        day: sorted(
+            zip(*(group[k].astype(str) for k in dataset.key),
+                *(group[c].astype(float).fillna(0.0) for c in dataset.moves_daily), strict=True)
+        )  # fmt: skip
+        for day, group in rows.groupby("trade_date")
+    }
+    for before_day, day in itertools.pairwise(days):
+        now = by_day.get(day)
+        if not now or now != by_day.get(before_day):
+            continue
+        if any(value for row in now for value in row[len(dataset.key):]):
+            raise SourceDataError(
+                f"{dataset.function}: the frame for {day} repeats {before_day}'s "
+                f"{', '.join(dataset.moves_daily)} on every row — not published yet (the "
+                "exchange served the previous file under the new date); refused, not loaded"
+            )
 
 
 def _calls_overlap(dataset: Dataset, parsed: Sequence[ParsedFrame]) -> bool:

@@ -84,6 +84,10 @@ class Dataset:
     # The first trading day the source publishes: earlier days are neither asked for nor
     # missing (a backfill from 2010 makes no BSE call before BSE's margin trading began).
     first_day: dt.date | None = None
+    # Balances that cannot all stand still from one trading day to the next: a day whose
+    # rows repeat the previous day's in these columns is the old file served under the
+    # new date ("not published yet"), refused rather than loaded as the new day.
+    moves_daily: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -307,6 +311,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="stock_margin_detail_sse",
             first_day=MARGIN_PILOT_START,
+            moves_daily=("融资余额", "融券余量"),
             description="SSE margin detail per security and day (融资融券明细).",
             call="per_day",
             columns=(
@@ -330,6 +335,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="stock_margin_detail_szse",
             first_day=MARGIN_PILOT_START,
+            moves_daily=("融资余额", "融券余量"),
             description="SZSE margin detail per security and day; no date column.",
             call="per_day",
             columns=_DETAIL_SZSE_LIKE,
@@ -339,6 +345,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="stock_margin_detail_bse",
             first_day=BSE_MARGIN_START,
+            moves_daily=("融资余额", "融券余量"),
             description="BSE margin detail per security and day; no date column.",
             call="per_day",
             columns=_DETAIL_SZSE_LIKE,
@@ -376,6 +383,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="stock_margin_szse",
             first_day=MARGIN_PILOT_START,
+            moves_daily=("融资余额", "融券余量"),
             description="SZSE margin totals per day, in 亿 (100 million) CNY and shares.",
             call="per_day",
             key=(),
@@ -388,6 +396,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="stock_margin_bse",
             first_day=BSE_MARGIN_START,
+            moves_daily=("融资余额", "融券余量"),
             description="BSE margin totals per day, in 万 (10 thousand) CNY and shares.",
             call="per_day",
             key=(),
