@@ -10,7 +10,9 @@ range past the calendar's end) a first run fetches the calendar.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
@@ -108,6 +110,51 @@ def stale_since(settings: Settings, calendar: list[dt.date], keys: list[dg.Asset
     return lines
 
 
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def lock_holder(message: str) -> tuple[int, str] | None:
+    """(PID, command line) of the process DuckDB names as holding the warehouse's lock."""
+    match = _LOCK_HOLDER.search(message)
+    if not match:
+        return None
+    pid = int(match["pid"])
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        command = match["program"]
+    return pid, command or match["program"]
+
+
+def ensure_warehouse_free(settings: Settings) -> None:
+    """Fail at once, naming the holder, when another process holds the warehouse: DuckDB
+    allows one writer (or readers only) per file, and a run would otherwise retry in
+    silence before failing with DuckDB's lock error."""
+    import duckdb
+
+    if not settings.db_path.exists():
+        return
+    try:
+        duckdb.connect(str(settings.db_path)).close()
+    except duckdb.IOException as error:
+        holder = lock_holder(str(error))
+        if holder is None:
+            raise
+        pid, command = holder
+        if any(name in command for name in ("margin-wh", "margin_wh", "dagster")):
+            what = "another refresh (or the Dagster UI running one): wait for it to finish"
+        else:
+            what = (
+                "a reader, e.g. a BI tool or a notebook: readers should open the published "
+                f"snapshot {settings.publish_dir / 'margin_warehouse.duckdb'}, which never "
+                "blocks a refresh; close it on the warehouse"
+            )
+        raise RefreshError(
+            f"the warehouse {settings.db_path} is held by process {pid} ({command}): {what}, "
+            "then run the refresh again"
+        ) from None
+
+
 def refresh(
     settings: Settings,
     start: dt.date,
@@ -126,6 +173,7 @@ def refresh(
     still built, in a second run, and published; the ones that do keep their last good
     state; and the refresh still fails, naming the stale datasets and since which day.
     """
+    ensure_warehouse_free(settings)
     defs = defs or build_definitions(settings)
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
     run_ids: list[str] = []

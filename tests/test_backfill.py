@@ -193,3 +193,30 @@ def test_bse_is_not_asked_for_before_its_margin_trading_began():
             assert plan.days == days[2:]
         assert plan_fetch(DATASETS["stock_margin_bse"], con, days[:2], None, days).days == []
         assert plan_fetch(DATASETS["stock_margin_detail_sse"], con, days, None, days).days == days
+
+
+def test_a_refresh_that_cannot_get_the_warehouse_says_at_once_who_holds_it(tmp_path):
+    """DuckDB has one writer per file: a notebook holding the warehouse open makes a
+    refresh fail at once, naming the process and what to do (not after a silent wait)."""
+    import subprocess
+    import sys
+    import time
+
+    settings = make_settings(tmp_path)
+    duckdb.connect(str(settings.db_path)).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); sys.stdin.readline()", str(settings.db_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        started = time.monotonic()
+        with pytest.raises(RefreshError) as error:
+            refresh(settings, START, END, dg.DagsterInstance.ephemeral())
+        assert time.monotonic() - started < 5
+        message = str(error.value)
+        assert f"held by process {holder.pid}" in message
+        assert "a reader" in message and "margin_warehouse.duckdb" in message
+    finally:
+        holder.communicate("\n")
