@@ -115,7 +115,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from margin_wh.calendar import load_calendar
     from margin_wh.raw.load import replay
     from margin_wh.sources.datasets import DATASETS
-
     from orchestration.runner import ensure_warehouse_free
 
     settings = Settings.from_env()
