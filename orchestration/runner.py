@@ -10,7 +10,9 @@ range past the calendar's end) a first run fetches the calendar.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +71,39 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
     ] or ["(see the run in the Dagster UI)"]
 
 
+# Which process runs a CLI run: a run whose process is gone (killed, a power cut) is
+# marked failed by the next refresh, freeing the pool slots it held.
+PID_TAG, HOST_TAG = "margin_wh/pid", "margin_wh/host"
+
+
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
-    return job.execute_in_process(instance=instance, run_config=RUN_CONFIG, raise_on_error=False, **kwargs)
+    tags = {**kwargs.pop("tags", {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    return job.execute_in_process(
+        instance=instance, run_config=RUN_CONFIG, raise_on_error=False, tags=tags, **kwargs
+    )
+
+
+def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the CLI runs still STARTED whose process on this host is gone, and free
+    the `duckdb_writer` pool slots they held: otherwise the next run waits for those slots
+    for ever. Runs the daemon launched are Dagster's run monitoring's (dagster.yaml)."""
+    from margin_wh.leftovers import process_is_gone
+
+    failed = []
+    active = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    )
+    for run in active:
+        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+        if pid is None or host != socket.gethostname() or not process_is_gone(int(pid)):
+            continue
+        instance.report_run_failed(
+            run, f"its process {pid} is gone (killed, or the machine went down); marked failed "
+            "by the next margin-wh refresh, which frees the slots it held"
+        )  # fmt: skip
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        failed.append(run.run_id)
+    return failed
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
@@ -174,6 +207,8 @@ def refresh(
     state; and the refresh still fails, naming the stale datasets and since which day.
     """
     ensure_warehouse_free(settings)
+    for run_id in fail_runs_of_dead_processes(instance):
+        print(f"note: run {run_id} was left STARTED by a process that is gone: marked failed")
     defs = defs or build_definitions(settings)
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
     run_ids: list[str] = []

@@ -220,3 +220,42 @@ def test_a_refresh_that_cannot_get_the_warehouse_says_at_once_who_holds_it(tmp_p
         assert "a reader" in message and "margin_warehouse.duckdb" in message
     finally:
         holder.communicate("\n")
+
+
+def test_a_refresh_killed_mid_run_blocks_nothing_and_a_plain_rerun_completes(tmp_path):
+    """kill -9 of `margin-wh refresh` during a raw load leaves its run STARTED holding the
+    duckdb_writer pool's slot; the next refresh marks it failed, frees the slot, and
+    completes, with the raw tables of an uninterrupted load."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from orchestration.instance import instance_at
+
+    home = tmp_path / "home"
+    env = {**os.environ, "MARGIN_WH_HOME": str(home), "MARGIN_WH_HISTORY_START": "2024-06-03",
+           "MARGIN_WH_DEMO_END": "2024-07-31", "MARGIN_WH_DEMO_SECURITIES": "60"}  # fmt: skip
+    env.pop("DAGSTER_HOME", None)
+    command = [sys.executable, "-m", "margin_wh.cli", "load-raw", "--start", "2024-06-03",
+               "--end", "2024-07-12"]  # fmt: skip
+    first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    for line in first.stderr:  # kill it in the middle of a raw load
+        if "raw__stock_margin_detail_szse" in line:
+            break
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    instance = instance_at(home / "dagster")
+    assert any(r.status == dg.DagsterRunStatus.STARTED for r in instance.get_runs())
+
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "marked failed" in second.stdout
+    instance = instance_at(home / "dagster")
+    assert not any(r.status == dg.DagsterRunStatus.STARTED for r in instance.get_runs())
+    assert not list((home / "landing").rglob("*.pending"))
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        days = con.execute(
+            "select count(distinct trade_date) from raw.stock_margin_detail_szse"
+        ).fetchone()[0]
+    assert days == 30  # 2024-06-03 .. 2024-07-12 on the demo calendar
