@@ -812,7 +812,7 @@ def test_the_next_load_removes_what_a_killed_run_left_in_the_landing_zone(wh):
 # --------------------------------------------------------------------------- a stale day
 
 
-@pytest.mark.parametrize("function", ["stock_margin_detail_szse", "stock_margin_szse"])
+@pytest.mark.parametrize("function", ["stock_margin_detail_szse", "stock_margin_detail_bse"])
 def test_the_previous_days_file_under_a_new_date_is_refused(wh, function):
     """An exchange that has not published day T yet may serve T-1's file under T's date:
     every balance equal to the previous trading day's. Refused, nothing written."""

@@ -86,7 +86,8 @@ class Dataset:
     first_day: dt.date | None = None
     # Balances that cannot all stand still from one trading day to the next: a day whose
     # rows repeat the previous day's in these columns is the old file served under the
-    # new date ("not published yet"), refused rather than loaded as the new day.
+    # new date ("not published yet"), refused rather than loaded as the new day. Set for
+    # the per-security detail only: a summary's one row, rounded to 0.01 亿, can repeat.
     moves_daily: tuple[str, ...] = ()
 
     @property
@@ -383,7 +384,6 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="stock_margin_szse",
             first_day=MARGIN_PILOT_START,
-            moves_daily=("融资余额", "融券余量"),
             description="SZSE margin totals per day, in 亿 (100 million) CNY and shares.",
             call="per_day",
             key=(),
@@ -396,7 +396,6 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="stock_margin_bse",
             first_day=BSE_MARGIN_START,
-            moves_daily=("融资余额", "融券余量"),
             description="BSE margin totals per day, in 万 (10 thousand) CNY and shares.",
             call="per_day",
             key=(),
