@@ -29,6 +29,7 @@ from standins import (
     SUSPENDED,
     SZSE,
     TRADING_DAY_SET,
+    TRADING_DAYS,
     WINDOW,
     FakeAkshare,
     UnreachableAkshare,
@@ -825,3 +826,16 @@ def test_the_previous_days_file_under_a_new_date_is_refused(wh, function):
     assert "not published yet" in str(error.value)
     assert wh.rows(function, exclude=("_fetched_at",)) == before
     assert wh.rejected(function)  # kept aside, with the reason
+
+
+def test_a_refresh_of_days_a_backfill_covered_makes_no_sina_call_again(wh):
+    """One Sina call per security covers a whole window: a later refresh of some of its
+    days finds every security's quotes landed for a window covering them."""
+    wh.refresh()
+    calls = len(wh.ak.calls_of("stock_zh_a_daily"))
+    result = wh.load("stock_zh_a_daily", WINDOW[2:4], refetch=False)
+    assert len(wh.ak.calls_of("stock_zh_a_daily")) == calls
+    assert result.skipped_calls == len(SINA_SYMBOLS)
+    later = [d for d in TRADING_DAYS if d > WINDOW[-1]][:2]  # beyond the backfill: fetched
+    wh.load("stock_zh_a_daily", later, symbols=sorted(SINA_SYMBOLS.values()), refetch=False)
+    assert len(wh.ak.calls_of("stock_zh_a_daily")) == calls + len(SINA_SYMBOLS)

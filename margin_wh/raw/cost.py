@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from margin_wh.raw.load import already_landed, plan_requests
+from margin_wh.raw.load import pending_requests
 from margin_wh.raw.universe import QUOTES_BY_SECURITY_TYPE, plan_fetch
 from margin_wh.sources.datasets import DATASETS
 
@@ -72,9 +72,12 @@ def refresh_cost(
             fetch_days = fetch_days or list(days)
             symbols = [f"?{i}" for i in range(ASSUMED_LIST_SIZE[kind])]
             estimated = f"~{len(symbols)} {kind}s: the margin lists of the range are not loaded yet"
-        requests = plan_requests(dataset, fetch_days, symbols) if fetch_days else []
-        landed = 0 if refetch else sum(already_landed(dataset, r, landing_dir) for r in requests)
-        costs.append(DatasetCost(function, host, len(requests), landed, interval, estimated))
+        todo, landed = (
+            pending_requests(dataset, fetch_days, landing_dir, symbols, refetch)
+            if fetch_days
+            else ([], 0)
+        )
+        costs.append(DatasetCost(function, host, len(todo) + landed, landed, interval, estimated))
     return costs
 
 

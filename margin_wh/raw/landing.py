@@ -125,6 +125,20 @@ def landed_window(path: Path) -> tuple[dt.date, dt.date] | None:
     return (dt.date.fromisoformat(window[0]), dt.date.fromisoformat(window[1])) if window else None
 
 
+def landed_symbol_windows(
+    landing_dir: Path, function: str
+) -> dict[str, list[tuple[dt.date, dt.date]]]:
+    """For a per-symbol dataset: the trading-day windows each symbol's accepted landing
+    files were fetched for (from the file names and metadata, not the frames)."""
+    windows: dict[str, list[tuple[dt.date, dt.date]]] = {}
+    for path in landed_files(landing_dir, function):
+        kwargs = dict(part.split("=", 1) for part in path.stem.split("__") if "=" in part)
+        window = landed_window(path)
+        if "symbol" in kwargs and window:
+            windows.setdefault(kwargs["symbol"], []).append(window)
+    return windows
+
+
 def landed_files(landing_dir: Path, function: str) -> list[Path]:
     folder = Path(landing_dir) / function
     return sorted(folder.glob("*.parquet")) if folder.exists() else []

@@ -134,22 +134,29 @@ def plan_requests(
     raise ValueError(f"unknown call pattern {dataset.call!r}")
 
 
-def already_landed(dataset: Dataset, request: Request, landing_dir: Path) -> bool:
+def already_landed(
+    dataset: Dataset,
+    request: Request,
+    landing_dir: Path,
+    symbol_windows: dict[str, list[tuple[dt.date, dt.date]]] | None = None,
+) -> bool:
     """Whether an earlier run made this call and loaded its frame: a frame is accepted into
-    the landing zone only once its rows are committed. A full-history file (one per
-    symbol, rewritten by each fetch) counts only if it was fetched for a window that
-    covers this one. Static datasets (the calendar, the industries) are always fetched:
-    they are one call each and change without notice."""
+    the landing zone only once its rows are committed. A per-symbol call counts as made
+    when any landed call of that symbol was fetched for a window covering this one (a
+    backfill's, say: a refresh of a few of its days makes no Sina call again). Static
+    datasets (the calendar, the industries) are always fetched: one call each, and they
+    change without notice. `symbol_windows`: landing.landed_symbol_windows, read once."""
     if dataset.call == "static":
         return False
-    path = landing.landing_path(landing_dir, dataset.function, request.landing_kwargs)
-    if not path.exists():
-        return False
-    if dataset.call == "per_symbol_full":
-        landed = landing.landed_window(path)
+    if dataset.request_columns == ("symbol",):
+        if symbol_windows is None:
+            symbol_windows = landing.landed_symbol_windows(landing_dir, dataset.function)
         wanted = request.window
-        return bool(landed and wanted and landed[0] <= wanted[0] and landed[1] >= wanted[1])
-    return True
+        return bool(wanted) and any(
+            first <= wanted[0] and wanted[1] <= last
+            for first, last in symbol_windows.get(request.kwargs["symbol"], [])
+        )
+    return landing.landing_path(landing_dir, dataset.function, request.landing_kwargs).exists()
 
 
 def pending_requests(
@@ -163,7 +170,12 @@ def pending_requests(
     planned = plan_requests(dataset, trading_days, symbols)
     if refetch:
         return planned, 0
-    todo = [r for r in planned if not already_landed(dataset, r, landing_dir)]
+    windows = (
+        landing.landed_symbol_windows(landing_dir, dataset.function)
+        if dataset.request_columns == ("symbol",)
+        else None
+    )
+    todo = [r for r in planned if not already_landed(dataset, r, landing_dir, windows)]
     return todo, len(planned) - len(todo)
 
 
