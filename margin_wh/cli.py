@@ -36,7 +36,8 @@ def _console():
     return console if console.is_terminal else Console(width=120)
 
 
-# A refresh expected to take longer than this prints its plan (per dataset and host) first.
+# A live refresh prints its plan (per dataset and host) first; one expected to take
+# longer than this also says that it commits as it goes and resumes.
 LONG_REFRESH_S = 120
 
 

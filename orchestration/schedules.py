@@ -159,7 +159,6 @@ def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDef
         description="Reports a failed warehouse refresh once its retries are exhausted, and "
         "builds and publishes what the failed sources spare.",
         default_status=dg.DefaultSensorStatus.RUNNING,
-        monitored_jobs=[job],
         request_job=job,
     )
     def report_failed_refresh(context: dg.RunFailureSensorContext):
@@ -178,6 +177,8 @@ def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDef
             f"{context.failure_event.message}. The published snapshot still serves the last good "
             "refresh; fix the cause and re-execute the run from the failure."
         )
+        if run.job_name != job.name:  # the closing snapshot's runs: reported, nothing to spare
+            return None
         failed = failed_raw_assets(context.instance, run.run_id)
         if not failed or run.tags.get(AFTER_FAILED_RUN_TAG) or not run.asset_selection:
             return None

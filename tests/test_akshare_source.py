@@ -336,7 +336,8 @@ def test_planned_calls_bind_to_akshares_arguments():
 
 def test_a_call_that_never_returns_fails_within_its_limit():
     """Not every hang is HTTP (akshare decodes Sina's files with JavaScript): the whole
-    call has a wall-clock limit, after which it fails like a timeout (and is retried)."""
+    call has a wall-clock limit, after which it fails like a timeout; not retried in the
+    same run, since the abandoned call may still be running."""
     import time
 
     class Hanging:
@@ -353,4 +354,4 @@ def test_a_call_that_never_returns_fails_within_its_limit():
     assert time.monotonic() - started < 2
     assert "did not return within 0.2 s" in str(raised.value)
     assert "A retry may help" in str(raised.value)
-    assert len(waits) == 1  # retried once, like a timeout
+    assert waits == []  # no retry beside the abandoned call

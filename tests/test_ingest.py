@@ -564,7 +564,7 @@ BAD_INPUT = {
         lambda ak: [ak.scale("stock_margin_szse", c, 1e8, date="20241008")
                     for c in ("融资余额", "融资融券余额")],
         ["stock_margin_szse(date='20241008')", "trading day 2024-10-08", "wrong unit",
-         "[10, 100000] 100m_CNY", "arrived with median"],
+         "[0.001, 100000] 100m_CNY", "arrived with median"],
     ),
     "outstanding_share in 万股": (
         "stock_zh_a_daily",
@@ -839,3 +839,48 @@ def test_a_refresh_of_days_a_backfill_covered_makes_no_sina_call_again(wh):
     later = [d for d in TRADING_DAYS if d > WINDOW[-1]][:2]  # beyond the backfill: fetched
     wh.load("stock_zh_a_daily", later, symbols=sorted(SINA_SYMBOLS.values()), refetch=False)
     assert len(wh.ak.calls_of("stock_zh_a_daily")) == calls + len(SINA_SYMBOLS)
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def test_a_new_warehouse_beside_an_old_landing_zone_loads_rather_than_skips(wh, tmp_path):
+    """A landed call counts as made only if this warehouse holds its rows: a warehouse
+    rebuilt beside the landing zone calls again instead of loading nothing."""
+    wh.load("stock_margin_detail_sse", refetch=False)
+    (tmp_path / "rebuilt").mkdir()
+    fresh = Warehouse(tmp_path / "rebuilt", ak=wh.ak)
+    fresh.landing = wh.landing
+    calls = len(wh.ak.calls_of("stock_margin_detail_sse"))
+    result = fresh.load("stock_margin_detail_sse", refetch=False)
+    assert result.skipped_calls == 0
+    assert len(wh.ak.calls_of("stock_margin_detail_sse")) == calls + len(WINDOW)
+    assert len(fresh.rows("stock_margin_detail_sse")) == expected_rows("stock_margin_detail_sse")
+    fresh.con.close()
+
+
+def test_a_day_every_quote_lacks_is_refused_and_asked_for_again(wh):
+    """A backfill while Sina lacks the window's last day for every security: the load
+    fails, and the next run asks for those calls again instead of taking the landed
+    files as complete; once Sina has the day, the quotes are whole."""
+    for function in ("stock_margin_detail_sse", "stock_margin_detail_szse", "stock_margin_detail_bse"):
+        wh.load(function, refetch=False)
+    last = WINDOW[-1]
+    wh.ak.quirk("stock_zh_a_daily", lambda frame: frame[frame["date"] != last])
+    with pytest.raises(SourceDataError, match="no rows for 1 trading day"):
+        wh.load("stock_zh_a_daily", refetch=False)
+    made = len(wh.ak.calls_of("stock_zh_a_daily"))
+    with pytest.raises(SourceDataError):
+        wh.load("stock_zh_a_daily", refetch=False)  # asked again, not skipped
+    assert len(wh.ak.calls_of("stock_zh_a_daily")) == 2 * made
+    wh.ak.clear()
+    wh.load("stock_zh_a_daily", refetch=False)
+    assert len(wh.rows("stock_zh_a_daily")) == expected_rows("stock_zh_a_daily")
+
+
+def test_a_spot_index_missing_a_day_is_refused(wh):
+    wh.ak.quirk(
+        "stock_zh_index_daily", lambda frame: frame[frame["date"] != WINDOW[3]], symbol="sh000300"
+    )
+    with pytest.raises(SourceDataError, match="no rows for 1 trading day"):
+        wh.load("stock_zh_index_daily")

@@ -73,7 +73,7 @@ def refresh_cost(
             symbols = [f"?{i}" for i in range(ASSUMED_LIST_SIZE[kind])]
             estimated = f"~{len(symbols)} {kind}s: the margin lists of the range are not loaded yet"
         todo, landed = (
-            pending_requests(dataset, fetch_days, landing_dir, symbols, refetch)
+            pending_requests(dataset, fetch_days, landing_dir, symbols, refetch, con)
             if fetch_days
             else ([], 0)
         )

@@ -165,18 +165,47 @@ def pending_requests(
     landing_dir: Path,
     symbols: Sequence[str] = (),
     refetch: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> tuple[list[Request], int]:
-    """The calls a load still has to make, and how many it can skip (already loaded)."""
+    """The calls a load still has to make, and how many it can skip: landed, and (with
+    `con`) held by this warehouse, so a new warehouse beside an old landing zone calls
+    again rather than skipping what it does not hold."""
     planned = plan_requests(dataset, trading_days, symbols)
-    if refetch:
+    if refetch or not planned:
         return planned, 0
     windows = (
         landing.landed_symbol_windows(landing_dir, dataset.function)
         if dataset.request_columns == ("symbol",)
         else None
     )
-    todo = [r for r in planned if not already_landed(dataset, r, landing_dir, windows)]
+    held = _held(con, dataset, planned) if con is not None else None
+    todo = [
+        r
+        for r in planned
+        if not already_landed(dataset, r, landing_dir, windows)
+        or (held is not None and not held(r))
+    ]
     return todo, len(planned) - len(todo)
+
+
+def _held(con: duckdb.DuckDBPyConnection, dataset: Dataset, requests: Sequence[Request]):
+    """A test of whether raw.<function> holds a request's rows: every day of a one-day
+    call; some row of the symbol in the window for a per-symbol call; the window's first
+    and last day for a range call."""
+    if dataset.call == "static":
+        return lambda request: True
+    first = min(r.window[0] for r in requests if r.window)
+    last = max(r.window[1] for r in requests if r.window)
+    days = loaded_days(con, dataset.function, first, last)
+    if dataset.request_columns == ("symbol",):
+        symbols = (
+            {row[0] for row in con.execute(
+                f"select distinct symbol from {RAW_SCHEMA}.{dataset.function} "
+                "where trade_date between ? and ?", [first, last]).fetchall()}
+            if days else set()
+        )  # fmt: skip
+        return lambda request: request.kwargs["symbol"] in symbols
+    return lambda request: request.window[0] in days and request.window[1] in days
 
 
 def commit_groups(requests: Sequence[Request]) -> list[list[Request]]:
@@ -602,16 +631,22 @@ def ingest(
     claim_warehouse(con, source.name)
     # frames a killed run had fetched but not loaded: nothing will accept them now
     remove_leftovers(Path(landing_dir) / dataset.function, ".*.pending")
-    todo, skipped = pending_requests(dataset, trading_days, landing_dir, symbols, refetch)
+    todo, skipped = pending_requests(dataset, trading_days, landing_dir, symbols, refetch, con)
     result = LoadResult(dataset.function, skipped_calls=skipped)
+    # Per-security quotes may miss days (suspensions): their days are checked once every
+    # block is loaded, and their frames accepted as landed only then, so a day the source
+    # lacked is asked for again by the next run. The spot indices trade every day.
     per_symbol = dataset.call in ("per_symbol_range", "per_symbol_full")
+    days_checked_at_end = per_symbol and not dataset.each_symbol_every_day
+    accepted_at_end: list[Path] = []
     groups = commit_groups(todo)
     for group in groups:
         failure: BaseException | None = None
         try:
             loaded, failure = _fetch_and_load(
                 con, source, dataset, group, trading_days, landing_dir, on_call,
-                check_complete=not per_symbol,
+                check_complete=not days_checked_at_end,
+                pending_out=accepted_at_end if days_checked_at_end else None,
             )  # fmt: skip
             result.add(loaded)
         except Exception as error:
@@ -622,9 +657,18 @@ def ingest(
                     f"{dataset.function}: {result.files + skipped} of {len(todo) + skipped} "
                     "calls are loaded and kept; a re-run makes only the others."
                 )
+            for pending in accepted_at_end:  # committed before the outage: resume from them
+                landing.accept(pending)
             raise failure
-    if dataset.call == "per_symbol_range" and todo and dataset.every_trading_day:
-        _check_days_covered(con, dataset, todo, trading_days)
+    if days_checked_at_end and todo and dataset.every_trading_day:
+        try:
+            _check_days_covered(con, dataset, todo, trading_days)
+        except SourceDataError as error:
+            for pending in accepted_at_end:  # the next run asks for these calls again
+                landing.reject(pending, str(error))
+            raise
+    for pending in accepted_at_end:
+        landing.accept(pending)
     return result
 
 
@@ -637,6 +681,7 @@ def _fetch_and_load(
     landing_dir: Path,
     on_call: Callable[[Request], None] | None,
     check_complete: bool,
+    pending_out: list[Path] | None = None,
 ) -> tuple[LoadResult, BaseException | None]:
     """One transaction's calls: fetched, validated, loaded, then accepted as landed. When
     a call fails midway, the frames fetched before it are loaded first, and the failure
@@ -658,7 +703,10 @@ def _fetch_and_load(
         raise
     for item in parsed:  # loaded: now the landing zone holds them (atomic renames)
         if item.pending is not None:
-            landing.accept(item.pending)
+            if pending_out is not None:
+                pending_out.append(item.pending)  # accepted by the caller, later
+            else:
+                landing.accept(item.pending)
     return result, parsed.call_failure
 
 

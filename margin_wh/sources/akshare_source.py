@@ -71,7 +71,10 @@ def http_status(error: BaseException) -> int | None:
 
 
 def is_transient(error: BaseException) -> bool:
-    """A network failure or an overloaded host: retried with backoff."""
+    """A network failure or an overloaded host: retried with backoff. Not a call that hit
+    its wall-clock limit: it may still be running, and would run beside its retry."""
+    if isinstance(error, CallTimeoutError):
+        return False
     status = http_status(error)
     if status is not None:
         return status in TRANSIENT_HTTP_STATUSES
@@ -159,7 +162,7 @@ def describe_failure(
             ),
             call=call, host=host, retry_may_help=published,
         )  # fmt: skip
-    if is_transient(error):
+    if is_transient(error) or isinstance(error, CallTimeoutError):
         return SourceUnavailableError(
             f"{call}: the {host} host is down, slow or blocking us ({kind}).{retried}",
             call=call, host=host, retry_may_help=True,

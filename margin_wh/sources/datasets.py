@@ -89,6 +89,9 @@ class Dataset:
     # new date ("not published yet"), refused rather than loaded as the new day. Set for
     # the per-security detail only: a summary's one row, rounded to 0.01 亿, can repeat.
     moves_daily: tuple[str, ...] = ()
+    # Per-symbol data that has a row for every symbol on every trading day (the spot
+    # indices): checked per symbol and day, not only per day (suspensions).
+    each_symbol_every_day: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -200,6 +203,11 @@ MARGIN_PILOT_START = dt.date(2010, 3, 31)
 BSE_MARGIN_START = dt.date(2023, 2, 13)
 CFFEX_INDEX_FUTURES_START = dt.date(2010, 4, 16)
 
+# A day's financing buys (or repayments) against the balance: a few percent in a running
+# market, up to about 1 on the pilot's first days (the balance is that day's buys), and
+# the inverse, far above 2, when the two columns are swapped.
+FLOW_TO_BALANCE_MAX = 2.0
+
 # ----------------------------------------------------------------------- margin data
 # The margin detail per security. akshare: stock_feature/stock_margin_szse.py and
 # stock_margin_bse.py. SZSE and BSE publish the same table; akshare gives BSE's fields
@@ -224,7 +232,7 @@ _DETAIL_SZSE_LIKE = (
 _DETAIL_SZSE_LIKE_RULES = (
     sums_to("融资融券余额", ("融资余额", "融券余额"), rel=1e-6, absolute=1.0),
     ratio_within("融券余额", "融券余量", 0.05, 5000, "the close, CNY per share"),
-    sum_ratio_within("融资买入额", "融资余额", 1e-4, 0.5, "the day's buys to the balance"),
+    sum_ratio_within("融资买入额", "融资余额", 0, FLOW_TO_BALANCE_MAX, "the day's buys to the balance"),
 )
 _SUMMARY_SZSE_LIKE = (
     "融资买入额",
@@ -250,7 +258,7 @@ def _summary_szse_like(
         sums_to("融资融券余额", ("融资余额", "融券余额"), rel=1e-6, absolute=rounding),
         # 亿元 / 亿股 and 万元 / 万股 are both CNY per share: the market's average close
         ratio_within("融券余额", "融券余量", 0.5, 500, "the average close, CNY per share"),
-        ratio_within("融资买入额", "融资余额", 1e-4, 0.5, "the day's buys to the balance"),
+        ratio_within("融资买入额", "融资余额", 0, FLOW_TO_BALANCE_MAX, "the day's buys to the balance"),
     )
     return {"columns": columns, "row_rules": rules}
 
@@ -329,8 +337,8 @@ DATASETS: dict[str, Dataset] = {
             key=("标的证券代码",),
             date_column="信用交易日期",
             row_rules=(
-                sum_ratio_within("融资买入额", "融资余额", 1e-4, 0.5, "the day's buys to the balance"),
-                sum_ratio_within("融资偿还额", "融资余额", 1e-4, 0.5, "the day's repayments to the balance"),
+                sum_ratio_within("融资买入额", "融资余额", 0, FLOW_TO_BALANCE_MAX, "the day's buys to the balance"),
+                sum_ratio_within("融资偿还额", "融资余额", 0, FLOW_TO_BALANCE_MAX, "the day's repayments to the balance"),
             ),
         ),
         Dataset(
@@ -363,19 +371,19 @@ DATASETS: dict[str, Dataset] = {
             call="range",
             columns=(
                 Column("信用交易日期", "date"),
-                _num("融资余额", "CNY", (1e9, 1e13)),
+                _num("融资余额", "CNY", (1e5, 1e13)),  # 2010-03-31: ~6.6 million
                 _num("融资买入额", "CNY"),
                 _num("融券余量", "shares"),
                 _num("融券余量金额", "CNY"),
                 _num("融券卖出量", "shares"),
-                _num("融资融券余额", "CNY", (1e9, 1e13)),
+                _num("融资融券余额", "CNY", (1e5, 1e13)),
             ),
             key=(),
             date_column="信用交易日期",
             row_rules=(
                 sums_to("融资融券余额", ("融资余额", "融券余量金额"), rel=1e-6, absolute=1.0),
                 ratio_within("融券余量金额", "融券余量", 0.5, 500, "the average close, CNY per share"),
-                ratio_within("融资买入额", "融资余额", 1e-4, 0.5, "the day's buys to the balance"),
+                ratio_within("融资买入额", "融资余额", 0, FLOW_TO_BALANCE_MAX, "the day's buys to the balance"),
             ),
         ),
         # akshare stock_feature/stock_margin_szse.py, stock_margin_szse(date): SZSE's JSON
@@ -387,7 +395,7 @@ DATASETS: dict[str, Dataset] = {
             description="SZSE margin totals per day, in 亿 (100 million) CNY and shares.",
             call="per_day",
             key=(),
-            **_summary_szse_like("100m_CNY", "100m_shares", (1e1, 1e5), rounding=0.011),
+            **_summary_szse_like("100m_CNY", "100m_shares", (1e-3, 1e5), rounding=0.011),
         ),
         # akshare stock_feature/stock_margin_bse.py, stock_margin_bse(date): BSE's JSONP
         # (summaryInfoResult.do), the *Round fields picked BY NAME: 万元 (1e4 CNY) and 万股
@@ -399,7 +407,7 @@ DATASETS: dict[str, Dataset] = {
             description="BSE margin totals per day, in 万 (10 thousand) CNY and shares.",
             call="per_day",
             key=(),
-            **_summary_szse_like("10k_CNY", "10k_shares", (1e3, 1e8), rounding=0.011),
+            **_summary_szse_like("10k_CNY", "10k_shares", (1e1, 1e8), rounding=0.011),
         ),
         # ------------------------------------------------------------------- quotes
         # akshare stock/stock_zh_a_sina.py, stock_zh_a_daily(symbol, start_date, end_date,
@@ -494,6 +502,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             function="stock_zh_index_daily",
             description="Spot index daily bars (Sina): CSI 300, SSE 50, CSI 500, CSI 1000.",
+            each_symbol_every_day=True,
             **_sina_full_history("index_points", (100, 1e5), tick=0.01),
         ),
         # akshare futures/futures_daily_bar.py, futures_hist_daily_cffex(date): CFFEX's daily

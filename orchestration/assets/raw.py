@@ -85,7 +85,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
                 context.log.info(f"{dataset.function}: nothing to fetch: {why}")
             else:
                 todo, skipped = pending_requests(
-                    dataset, plan.days, settings.landing_dir, plan.symbols, refetch
+                    dataset, plan.days, settings.landing_dir, plan.symbols, refetch, con
                 )
                 if skipped:
                     context.log.info(
