@@ -91,15 +91,18 @@ def test_outages_at_random_calls_lose_only_the_call_in_flight(uninterrupted, tmp
     demo = get_source(settings)
     n = len(clean_calls)
     outages = sorted(random.Random(20240711).sample(range(10, n - 1), 3))
-    made = 0
+    made, done = 0, False
     for _ in range(6):
         source = CountingSource(demo, fail_at=[k - made for k in outages if k > made])
         try:
             run(settings, source, monkeypatch, raw_only=True)
             made += len(source.calls)
+            done = True
             break
-        except RefreshError:
+        except RefreshError as error:
             made += len(source.calls)
+            assert "injected outage" in str(error)
+    assert done
     got = tables(settings, RAW)
     for name in RAW:
         pd.testing.assert_frame_equal(got[name], clean[name], check_exact=False, rtol=1e-9, atol=0.05,

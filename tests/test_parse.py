@@ -174,7 +174,7 @@ BAD_CASES = {
     "SZSE summary in CNY instead of 亿": (
         "stock_margin_szse", {"date": DATE},
         lambda ak: ak.scale("stock_margin_szse", "融资余额", 1e8),
-        ["column '融资余额'", "wrong unit", "[10, 100000] 100m_CNY", "arrived with median"],
+        ["column '融资余额'", "wrong unit", "[0.001, 100000] 100m_CNY", "arrived with median"],
     ),
     "outstanding_share in 万股": (
         "stock_zh_a_daily",

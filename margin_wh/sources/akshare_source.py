@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import http.client
 import inspect
 import socket
 import threading
@@ -78,10 +79,11 @@ def is_transient(error: BaseException) -> bool:
     status = http_status(error)
     if status is not None:
         return status in TRANSIENT_HTTP_STATUSES
+    # a connection dropped mid-download (chunked, or short of its length) included
     return isinstance(
         error,
-        (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError,
-         urllib.error.URLError),
+        (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+         http.client.IncompleteRead, ConnectionError, TimeoutError, urllib.error.URLError),
     )  # fmt: skip
 
 
