@@ -57,7 +57,7 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 
-from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings  # noqa: E402
+from margin_wh.config import REPO_ROOT, Settings  # noqa: E402
 
 HISTORY_END = dt.date(2025, 6, 30)  # the last day of the loaded history (then one-day refreshes)
 QUERY_RUNS = 20
@@ -521,8 +521,8 @@ def first_publication(report: Report, wh: Warehouse) -> float:
 
 def previous_morning(report: Report, wh: Warehouse) -> float:
     """The history's last day refreshed again through Dagster (idempotent), as the morning
-    before the measured day. A warehouse that refreshes daily has had one; it stores the
-    reference nodes' fingerprints (orchestration/dbt_reference.py), the CLI's build not."""
+    before the measured day. A warehouse that refreshes daily has had one: its dbt steps'
+    partial-parse state is in place."""
     from orchestration.runner import refresh
 
     prime_partial_parse(wh)
@@ -735,14 +735,16 @@ def bi_queries(report: Report, wh: Warehouse, runs: int = QUERY_RUNS) -> dict[st
 
 
 def dbt_step_nodes(
-    run_id: str,
+    wh: Warehouse,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
-    """Per-node times and parse/run times of the dbt steps of a Dagster run, from
-    dagster-dbt's per-invocation target dirs (removed afterwards: they are this run's)."""
+    """Per-node times and parse/run times of the latest invocation of each dbt step of
+    this warehouse, from the steps' target directories (orchestration/assets/dbt.py)."""
+    from orchestration.assets.dbt import DBT_STEPS, step_target_path
+
     nodes: dict[str, list[dict[str, Any]]] = {}
     info: dict[str, dict[str, Any]] = {}
-    for folder in (DBT_PROJECT_DIR / "target").glob(f"*-{run_id[:7]}-*"):
-        step = folder.name.split("-")[0]
+    for step in DBT_STEPS:
+        folder = step_target_path(wh.settings, step)
         results = folder / "run_results.json"
         if results.exists():
             nodes[step] = node_times(results)
@@ -750,24 +752,27 @@ def dbt_step_nodes(
         log = folder / "dbt.log"
         if log.exists():
             info.setdefault(step, {}).update(dbt_log_phases(log))
-        shutil.rmtree(folder, ignore_errors=True)
     return nodes, info
 
 
 def dbt_log_phases(log: Path) -> dict[str, Any]:
-    """From dbt's JSON log: seconds from its first line to the end of parsing (FoundStats),
-    from there to its last line, and why partial parsing was refused (a full parse)."""
+    """From dbt's JSON log, its latest invocation: seconds from its first line to the end
+    of parsing (FoundStats), from there to its last line, and why partial parsing was
+    refused (a full parse)."""
     stamps: list[float] = []
     found: float | None = None
     reasons: list[str] = []
+    records = []
     for line in log.read_text(errors="replace").splitlines():
-        try:
+        with contextlib.suppress(ValueError):
             record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict):  # in-process dbt writes text lines
-            continue
+            if isinstance(record, dict):
+                records.append(record)
+    last = records[-1].get("info", {}).get("invocation_id") if records else None
+    for record in records:
         info = record.get("info", {})
+        if info.get("invocation_id") != last:
+            continue
         with contextlib.suppress(KeyError, ValueError):
             ts = dt.datetime.fromisoformat(info["ts"].replace("Z", "+00:00")).timestamp()
             stamps.append(ts)
@@ -813,13 +818,9 @@ def one_day(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
         publish_s = time.perf_counter() - t
     result = dataclasses.replace(result, run_ids=(*result.run_ids, publish_id))
     steps: dict[str, float] = {}
-    dbt_nodes: dict[str, list[dict[str, Any]]] = {}
-    dbt_info: dict[str, dict[str, Any]] = {}
     for run_id in result.run_ids:
         steps.update(step_seconds(wh.instance, run_id))
-        nodes, info = dbt_step_nodes(run_id)
-        dbt_nodes.update(nodes)
-        dbt_info.update(info)
+    dbt_nodes, dbt_info = dbt_step_nodes(wh)
     report(
         f"   [{wh.label}] refresh({day}, {day}, publish=False), raw load + dbt: {seconds:.2f} s end to "
         f"end in-process (SQLite Dagster instance, as the CLI's); then the BI publication of "

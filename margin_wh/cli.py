@@ -174,23 +174,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.call(command, cwd=REPO_ROOT)
 
 
-# dbt commands that build nothing in the warehouse
-READ_ONLY_DBT_COMMANDS = {"ls", "list", "parse", "compile", "test", "docs", "debug", "deps", "clean", "show", "source"}
 
 
 def cmd_dbt(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
     dbt_args = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args
-    if dbt_args and dbt_args[0] not in READ_ONLY_DBT_COMMANDS:
-        # dbt by hand may build the seeds from definitions the daily runs never saw: make
-        # the next run build the reference nodes again (orchestration/dbt_reference.py)
-        from orchestration.dbt_reference import forget_state
-
-        try:
-            forget_state(settings.db_path)
-        except Exception as error:  # noqa: BLE001 - dbt itself will say why it cannot open the warehouse
-            print(f"note: could not reset the reference-node fingerprints: {error}", file=sys.stderr)
     return subprocess.call(
         [dbt, *dbt_args, "--profiles-dir", str(DBT_PROJECT_DIR)],
         cwd=DBT_PROJECT_DIR,

@@ -2,10 +2,10 @@
 
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from margin_wh.sources.datasets import EXCHANGES, Exchange
 from orchestration.assets.raw import raw_key
-from orchestration.resources import WarehouseDuckDB
 
 # A margin list rarely moves by more than a few percent a day; a bigger jump is a
 # half-published or wrongly parsed day.
@@ -36,7 +36,7 @@ def build_row_count_check(exchange: Exchange) -> dg.AssetChecksDefinition:
         description=f"{exchange.name} detail rows on the latest day within "
         f"{ROW_COUNT_TOLERANCE_RATIO:.0%} of the previous loaded trading day.",
     )
-    def check(duckdb: WarehouseDuckDB) -> dg.AssetCheckResult:
+    def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             change = row_count_change(con, f"raw.{exchange.detail_function}")
         if change is None:
@@ -91,7 +91,7 @@ def build_totals_check(exchange: Exchange) -> dg.AssetChecksDefinition:
         f"{TOTALS_TOLERANCE_RATIO:.0%} of the sum of its detail rows, on the latest "
         f"{TOTALS_RECENT_DAYS} loaded days.",
     )
-    def check(duckdb: WarehouseDuckDB) -> dg.AssetCheckResult:
+    def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             rows = totals_vs_detail(con, exchange)
         worst = rows[0] if rows else None

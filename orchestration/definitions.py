@@ -49,7 +49,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=RAW_CHECKS,
         jobs=[refresh_job, snapshot_job],
         schedules=[
-            build_daily_schedule(settings, refresh_job, assets),
+            build_daily_schedule(settings, refresh_job),
             build_snapshot_schedule(settings, snapshot_job),
         ],
         sensors=[failure_sensor],

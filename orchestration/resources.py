@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import yaml
-from dagster._utils.backoff import backoff
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
-from pydantic import PrivateAttr
 
 from margin_wh.calendar import load_calendar
 from margin_wh.config import DBT_PROJECT_DIR, Settings
@@ -69,71 +64,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 @cache
-def dbt_duckdb_settings() -> dict[str, str]:
-    """The DuckDB settings dbt applies to its connections (profiles.yml), as SET values."""
+def dbt_duckdb_settings() -> dict[str, object]:
+    """The DuckDB settings dbt's connections get (profiles.yml): the raw loads' connections
+    get the same, so one memory limit holds for every writer of the warehouse."""
     profiles = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
     profile = profiles["margin_warehouse"]
-    settings = profile["outputs"][profile["target"]].get("settings") or {}
-    return {key: str(value) for key, value in settings.items()}
-
-
-class WarehouseDuckDB(DuckDBResource):
-    """The warehouse file, opened once per run: each step's connection is a cursor on it.
-
-    Opening the ten-year warehouse costs 20 - 30 ms, closing it after writes checkpoints,
-    and a new database instance starts with an empty buffer pool: in each of a day's ~20
-    steps. During a run (between Dagster's setup and teardown of this resource) the file
-    is opened once, with dbt-duckdb's configuration (none: dagster-duckdb's adds a user
-    agent, and DuckDB refuses a second configuration for an open file), so the dbt steps'
-    connections in the same process join this database instance too; dbt's settings
-    (profiles.yml) apply to it. It is closed when the run ends, or by
-    `close_run_connection` before a step that opens the file another way (the snapshot
-    attaches it read-only). Outside a run each `get_connection` opens and closes the
-    file, as DuckDBResource does. `connection_config` must stay empty (build_resources):
-    with any setting, dbt's connections in the run would be refused.
-    """
-
-    _in_run: bool = PrivateAttr(default=False)
-    _run_connection: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._in_run = True
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        self.close_run_connection()
-        self._in_run = False
-
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        # retried as DuckDBResource does: another process (a `margin-wh dbt`) may hold the file
-        con = backoff(
-            fn=duckdb.connect,
-            retry_on=(RuntimeError, duckdb.IOException),
-            kwargs={"database": self.database, "read_only": False, "config": dict(self.connection_config)},
-            max_retries=10,
-        )
-        for key, value in dbt_duckdb_settings().items():
-            con.execute(f"set {key} = '{value}'")
-        return con
-
-    def open_run_connection(self) -> None:
-        """Open the run's database instance now (so that dbt joins it); no-op outside a run."""
-        if self._in_run and self._run_connection is None:
-            self._run_connection = self._connect()
-
-    @contextmanager
-    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.open_run_connection()
-        con = self._run_connection.cursor() if self._run_connection is not None else self._connect()
-        try:
-            yield con
-        finally:
-            con.close()
-
-    def close_run_connection(self) -> None:
-        """Close the run's database instance; the next `get_connection` opens it again."""
-        if self._run_connection is not None:
-            self._run_connection.close()
-            self._run_connection = None
+    return dict(profile["outputs"][profile["target"]].get("settings") or {})
 
 
 def dbt_cli() -> DbtCliResource:
@@ -149,6 +85,6 @@ def build_resources(settings: Settings) -> dict[str, object]:
     settings.ensure_dirs()
     return {
         "warehouse": WarehouseResource.from_settings(settings),
-        "duckdb": WarehouseDuckDB(database=str(settings.db_path)),
+        "duckdb": DuckDBResource(database=str(settings.db_path), connection_config=dbt_duckdb_settings()),
         "dbt": dbt_cli(),
     }

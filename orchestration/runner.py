@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import re
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,8 @@ from margin_wh.calendar import (
     shanghai_today,
     trading_days_between,
 )
-from margin_wh.config import Settings
+from margin_wh.config import REPO_ROOT, Settings
 from margin_wh.sources.datasets import DATASETS
-from orchestration.assets.dbt import dbt_steps, reference_keys_to_leave_out
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import REFETCH_TAG, raw_key
 from orchestration.definitions import build_definitions
@@ -63,7 +63,7 @@ def _error_text(error) -> str:
     return "\n  caused by: ".join(parts)
 
 
-def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
+def _failures(result: dg.ExecutionResult) -> list[str]:
     return [
         f"{e.step_key}: {_error_text(e.event_specific_data.error)}"
         for e in result.all_events
@@ -76,11 +76,56 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
 PID_TAG, HOST_TAG = "margin_wh/pid", "margin_wh/host"
 
 
-def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
-    tags = {**kwargs.pop("tags", {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    return job.execute_in_process(
-        instance=instance, run_config=RUN_CONFIG, raise_on_error=False, tags=tags, **kwargs
+# The code location `dagster dev -m orchestration.definitions` (`margin-wh ui`) serves.
+CODE_LOCATION = "orchestration.definitions"
+
+
+def code_location_job_origin(job_name: str):
+    """The origin the UI gives runs of `job_name` in this code location. The UI's Overview
+    timeline, Jobs page and asset pages find a job's runs by this origin; Dagster's public
+    ways to run a job in this process (`execute_in_process`, `execute_job`) leave it empty,
+    so their runs would show on the Runs page only."""
+    from dagster._core.definitions.repository_definition.valid_definitions import (
+        SINGLETON_REPOSITORY_NAME,
     )
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteRepositoryOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    location = InProcessCodeLocationOrigin(
+        loadable_target_origin=LoadableTargetOrigin(
+            executable_path=sys.executable, module_name=CODE_LOCATION, working_directory=str(REPO_ROOT)
+        ),
+        location_name=CODE_LOCATION,
+    )
+    return RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME).get_job_origin(job_name)
+
+
+def _run(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    asset_selection: list[dg.AssetKey] | None = None,
+    tags: dict[str, str] | None = None,
+):
+    """One run of `job` (its `asset_selection`) in this process, as `execute_in_process`
+    runs it, but recorded with the code location's origin (code_location_job_origin) and
+    the process that runs it (PID_TAG, HOST_TAG)."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.api import create_execution_plan, execute_run
+
+    tags = {**job.run_tags, **(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    selected = job.get_subset(asset_selection=set(asset_selection)) if asset_selection else job
+    plan = create_execution_plan(
+        selected, run_config=RUN_CONFIG, instance_ref=instance.get_ref() if instance.is_persistent else None
+    )
+    run = instance.create_run_for_job(
+        job_def=selected,
+        execution_plan=plan,
+        run_config=RUN_CONFIG,
+        tags=tags,
+        asset_selection=frozenset(asset_selection) if asset_selection else None,
+        remote_job_origin=code_location_job_origin(job.name),
+    )
+    return execute_run(InMemoryJob(job), run, instance)
 
 
 def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
@@ -106,14 +151,14 @@ def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
     return failed
 
 
-def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecutionResult:
     result = _run(job, instance, **kwargs)
     if not result.success:
         raise RefreshError("run failed:\n" + "\n".join(_failures(result)))
     return result
 
 
-def _unmaterialized_raw(result: dg.ExecuteInProcessResult, keys: list[dg.AssetKey]) -> list[dg.AssetKey]:
+def _unmaterialized_raw(result: dg.ExecutionResult, keys: list[dg.AssetKey]) -> list[dg.AssetKey]:
     """The raw assets of a run that produced nothing: their step failed."""
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     return [k for k in keys if k.path[0] == "raw" and k not in materialized]
@@ -242,12 +287,6 @@ def refresh(
         selection = selection - dg.AssetSelection.assets(raw_key(CALENDAR_FUNCTION))
     if not publish:
         selection = selection - dg.AssetSelection.groups(PUBLISH_GROUP)
-    # seeds and what is built from them alone, unchanged since they were built: left out
-    selection = selection - dg.AssetSelection.assets(
-        *reference_keys_to_leave_out(
-            dbt_steps(defs.resolve_asset_graph().assets_defs), settings.db_path
-        )
-    )
     graph = defs.resolve_asset_graph()
     keys = list(selection.resolve(graph))
     tags = {

@@ -8,13 +8,12 @@
 
 
 import datetime as dt
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 
 import dagster as dg
 
 from margin_wh.calendar import SHANGHAI, day_to_load_on, is_trading_day, load_calendar
 from margin_wh.config import Settings
-from orchestration.assets.dbt import dbt_steps, reference_keys_to_leave_out
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.partitions import TRADING_DAYS, partition_key
 
@@ -26,17 +25,8 @@ SNAPSHOT_CRON = "40 15 * * *"  # 15:40, after STAR's after-hours session ends at
 RETRY_TAGS = {"dagster/max_retries": str(RUN_RETRIES), "dagster/retry_strategy": "FROM_FAILURE"}
 
 
-def daily_run_request(
-    calendar: list[dt.date],
-    run_day: dt.date,
-    existing_keys: list[str],
-    job_keys: Sequence[dg.AssetKey] = (),
-    leave_out: Callable[[], Collection[dg.AssetKey]] = frozenset,
-) -> dg.RunRequest | dg.SkipReason:
-    """The run for a morning: load T-1 on trading days, skip anything else. The assets
-    `leave_out()` names (reference nodes unchanged since they were built) are not
-    selected; it is asked only on days a run starts (it reads the warehouse, and a
-    read-only connection held while a writer connects makes that writer wait or fail)."""
+def daily_run_request(calendar: list[dt.date], run_day: dt.date) -> dg.RunRequest | dg.SkipReason:
+    """The run for a morning: load T-1 on trading days, skip anything else."""
     if not calendar:
         return dg.SkipReason(
             "no trading calendar in the landing zone yet: materialize raw/tool_trade_date_hist_sina"
@@ -45,9 +35,7 @@ def daily_run_request(
     if day is None:
         return dg.SkipReason(f"{run_day} is not a trading day: nothing is published")
     key = partition_key(day)
-    left_out = leave_out()
-    selection = [k for k in job_keys if k not in left_out] if left_out else None
-    return dg.RunRequest(run_key=key, partition_key=key, tags=RETRY_TAGS, asset_selection=selection)
+    return dg.RunRequest(run_key=key, partition_key=key, tags=RETRY_TAGS)
 
 
 def snapshot_run_request(calendar: list[dt.date], run_day: dt.date) -> dg.RunRequest | dg.SkipReason:
@@ -69,13 +57,7 @@ def _register(context, key: str) -> None:
         context.instance.add_dynamic_partitions(TRADING_DAYS.name, [key])
 
 
-def build_daily_schedule(
-    settings: Settings, job, assets: Sequence[dg.AssetsDefinition]
-) -> dg.ScheduleDefinition:
-    """`assets`: every asset of the refresh job (its selection is all of them)."""
-    job_keys = sorted({key for a in assets for key in a.keys}, key=lambda k: k.to_user_string())
-    steps = dbt_steps(assets)
-
+def build_daily_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
     @dg.schedule(
         job=job,
         cron_schedule=DAILY_CRON,
@@ -87,12 +69,7 @@ def build_daily_schedule(
     )
     def daily_refresh(context: dg.ScheduleEvaluationContext):
         run_day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
-        calendar = load_calendar(settings.landing_dir)
-        existing = context.instance.get_dynamic_partitions(TRADING_DAYS.name)
-        request = daily_run_request(
-            calendar, run_day, existing, job_keys,
-            leave_out=lambda: reference_keys_to_leave_out(steps, settings.db_path),
-        )  # fmt: skip
+        request = daily_run_request(load_calendar(settings.landing_dir), run_day)
         if isinstance(request, dg.RunRequest):
             _register(context, request.partition_key)
         return request

@@ -63,52 +63,37 @@ def test_runs_from_the_schedule_and_the_ui_execute_their_steps_in_one_process(wa
         assert job.executor_def is dg.in_process_executor, job.name
 
 
-def test_a_run_opens_the_warehouse_once_and_its_dbt_steps_join_it(warehouse, monkeypatch):
-    """Every step of a run works on one DuckDB database instance (WarehouseDuckDB): the
-    dbt steps' connections join the one the run opened, and the snapshot still attaches
-    the file read-only at the end. Each connection to the warehouse is asked whether it
-    sees a database attached to the run's instance when it was opened."""
-    from orchestration.resources import WarehouseDuckDB
-
-    warehouse_path = str(warehouse.settings.db_path)
-    opened, closed = WarehouseDuckDB._connect, WarehouseDuckDB.close_run_connection
-    connect = duckdb.connect
-    log = []  # "open", then for each connection to the warehouse: sees the run's instance
-
-    def open_with_marker(self):
-        con = opened(self)
-        con.execute("attach ':memory:' as run_marker")
-        log.append("open")
-        return con
-
-    def close_and_log(self):
-        if self._run_connection is not None:
-            log.append("close")
-        closed(self)
-
-    def recording_connect(database=":memory:", *args, **kwargs):
-        con = connect(database, *args, **kwargs)
-        if str(database) == warehouse_path and log and log[-1] != "close":
-            log.append(
-                con.execute("select count(*) from duckdb_databases() where database_name = 'run_marker'").fetchone()[0]
-            )
-        return con
-
-    monkeypatch.setattr(WarehouseDuckDB, "_connect", open_with_marker)
-    monkeypatch.setattr(WarehouseDuckDB, "close_run_connection", close_and_log)
-    monkeypatch.setattr(duckdb, "connect", recording_connect)
+def test_a_run_leaves_the_warehouse_free_and_publishes_its_day(warehouse):
+    """The raw steps' connections close with their step, and dbt runs as its own process:
+    after a run nothing holds the warehouse, and the snapshot has the run's day."""
     day = warehouse.last_day
     result = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs)
-    monkeypatch.undo()
-
     assert result.first_day == day
-    # opened once (by the first raw step), joined by dbt's three steps (and the
-    # reference-node bookkeeping), closed before the snapshot
-    assert log[0] == "open" and log[-1] == "close" and log.count("open") == 1, log
-    assert len(log) >= 5 and set(log[1:-1]) == {1}, log
-    published = warehouse.settings.publish_dir / "margin_warehouse.duckdb"
-    with connect(str(published), read_only=True) as con:
+    with duckdb.connect(str(warehouse.settings.db_path), config={"threads": 1}) as con:
         assert con.execute("select max(trade_date) from marts.fct_balance_to_float").fetchone()[0] == day
+    published = warehouse.settings.publish_dir / "margin_warehouse.duckdb"
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("select max(trade_date) from marts.fct_balance_to_float").fetchone()[0] == day
+
+
+def test_cli_runs_carry_the_code_locations_origin(warehouse):
+    """The UI finds a job's runs (Overview timeline, Jobs page) by the code location's
+    origin, which `margin-wh ui` names after the module it loads (`dagster dev -m`)."""
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+    from dagster._core.workspace.load_target import ModuleTarget
+
+    from orchestration.runner import CODE_LOCATION
+
+    [origin] = ModuleTarget(
+        module_name="orchestration.definitions", attribute=None, working_directory=None, location_name=None
+    ).create_origins()
+    assert origin.location_name == CODE_LOCATION
+    runs = warehouse.instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=REFRESH_JOB_NAME, tags={REPOSITORY_LABEL_TAG: f"__repository__@{CODE_LOCATION}"}
+        )
+    )
+    assert runs and all(run.remote_job_origin.location_name == CODE_LOCATION for run in runs)
 
 
 def test_refresh_builds_raw_tables_and_marts(warehouse):
@@ -204,45 +189,19 @@ def _materialized(instance, run_id) -> set[str]:
     return {e.dagster_event.asset_key.to_user_string() for e in events}
 
 
-def test_reference_nodes_are_built_again_only_when_their_definitions_change(warehouse):
-    """Seeds and the models built from them alone: the first refresh built them and stored
-    their fingerprint; later daily runs leave them (and their tests) out, until the
-    fingerprint no longer matches what the warehouse stores."""
-    from orchestration.assets.dbt import dbt_steps
-    from orchestration.dbt_reference import STATE_TABLE, current_reference_keys
-    from orchestration.runner import _execute
-
-    db = warehouse.settings.db_path
-    steps = dbt_steps(warehouse.defs.resolve_asset_graph().assets_defs)
-    reference = {k.to_user_string() for k in current_reference_keys(steps, db)}
+def test_a_daily_run_rebuilds_the_seeds_and_views(warehouse):
+    """Seeds and views are rebuilt by every run, so a changed seed or view definition is
+    in place after the next run without any state of ours."""
+    day = warehouse.last_day
+    run = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs).run_ids[-1]
+    built = _materialized(warehouse.instance, run)
     assert {
         "reference/policy_events",
         "reference/sw2021_industries",
         "staging/stg_reference__policy_events",
-        "staging/stg_reference__sw2021_industries",
-    } <= reference
-    assert not any(k.startswith(("marts/fct_", "raw/")) for k in reference)
-
-    day = warehouse.last_day
-    run = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs).run_ids[-1]
-    built = _materialized(warehouse.instance, run)
-    assert not built & reference
-    assert {"marts/fct_balance_to_float", "staging/stg_akshare__stock_daily"} <= built
-
-    with duckdb.connect(str(db)) as con:  # as if a seed file had changed
-        con.execute(f"update {STATE_TABLE} set fingerprint = 'an older definition'")
-    assert current_reference_keys(steps, db) == set()
-    # materializing one seed from the UI builds it, but not the step: nothing is recorded
-    _execute(
-        warehouse.defs.resolve_job_def(REFRESH_JOB_NAME),
-        warehouse.instance,
-        asset_selection=[dg.AssetKey(["reference", "policy_events"])],
-        tags={"dagster/partition": day.isoformat()},
-    )
-    assert current_reference_keys(steps, db) == set()
-    run = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs).run_ids[-1]
-    assert reference <= _materialized(warehouse.instance, run)
-    assert {k.to_user_string() for k in current_reference_keys(steps, db)} == reference
+        "staging/stg_akshare__stock_daily",
+        "marts/fct_balance_to_float",
+    } <= built
 
 
 def test_two_consecutive_partitions_extend_the_marts(settings_factory):
@@ -328,12 +287,12 @@ def test_window_days_and_partition_order():
 def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse, tmp_path_factory):
     calendar = load_calendar(warehouse.settings.landing_dir)
     trading_monday = next(d for d in calendar if d.weekday() == 0 and d > dt.date(2024, 7, 1))
-    request = daily_run_request(calendar, trading_monday, [])
+    request = daily_run_request(calendar, trading_monday)
     assert isinstance(request, dg.RunRequest)
     expected = max(d for d in calendar if d < trading_monday)
     assert request.partition_key == expected.isoformat() and expected.weekday() == 4
-    assert isinstance(daily_run_request(calendar, dt.date(2024, 10, 1), []), dg.SkipReason)  # National Day
-    assert isinstance(daily_run_request(calendar, dt.date(2024, 7, 6), []), dg.SkipReason)  # Saturday
+    assert isinstance(daily_run_request(calendar, dt.date(2024, 10, 1)), dg.SkipReason)  # National Day
+    assert isinstance(daily_run_request(calendar, dt.date(2024, 7, 6)), dg.SkipReason)  # Saturday
 
     schedule = warehouse.defs.resolve_schedule_def("daily_refresh")
     shanghai = dt.timezone(dt.timedelta(hours=8))
@@ -350,10 +309,7 @@ def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse, tmp_path_fa
             result = schedule.evaluate_tick(context)
             if loads:
                 assert [r.partition_key for r in result.run_requests] == [loads]
-                # reference nodes unchanged since built are not selected; the rest is
-                selected = {k.to_user_string() for k in result.run_requests[0].asset_selection}
-                assert "marts/fct_balance_to_float" in selected and "raw/stock_margin_detail_sse" in selected
-                assert "reference/policy_events" not in selected
+                assert result.run_requests[0].asset_selection is None  # the whole job
                 assert result.run_requests[0].tags["dagster/max_retries"] == "2"
                 # the partition is registered with the run, so the run can start
                 assert instance.get_dynamic_partitions(TRADING_DAYS.name) == [loads]

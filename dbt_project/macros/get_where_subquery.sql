@@ -2,11 +2,11 @@
     Tests on the daily incremental models follow the run's trading-day window.
 
     dbt wraps the model of every generic test in get_where_subquery (that is how the
-    `where` test config works). When a run has a window (vars start_date / end_date,
-    see run_window.sql), a generic test on an incremental model keyed on trade_date
+    `where` test config works). When a run has a window (see
+    run_window.sql), a generic test on an incremental model keyed on trade_date
     checks only the rows of that window: the days the run just rewrote, since the
     other days are untouched. A one-day refresh then tests one day, not the history.
-    Full builds (empty vars or --full-refresh) test everything. A test's own `where`
+    Full builds (no window, or --full-refresh) test everything. A test's own `where`
     config still applies.
 -#}
 {% macro duckdb__get_where_subquery(relation) -%}

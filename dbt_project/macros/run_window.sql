@@ -1,8 +1,12 @@
 {#-
     The trading-day window of a run, in one place.
 
-    Dagster passes the partition range as the vars `start_date` / `end_date` (ISO dates,
-    both inclusive). Empty vars, or `--full-refresh`, mean "everything": a full build.
+    Dagster passes the partition range in the environment variables
+    MARGIN_WH_WINDOW_START / MARGIN_WH_WINDOW_END (ISO dates, both inclusive); by hand,
+    the vars `start_date` / `end_date` do the same and win over the environment. Empty
+    both, or `--full-refresh`, mean "everything": a full build. (An environment variable
+    re-parses only the files that read it when it changes; changed vars re-parse the
+    whole project.)
     Every incremental model filters its inputs with `run_window_filter()` and keeps only
     the window in its output, so refreshing one day rebuilds one day.
 
@@ -15,16 +19,17 @@
 -#}
 
 {% macro run_window_start() -%}
-    {{ return(_run_window_date('start_date')) }}
+    {{ return(_run_window_date('start_date', env_var('MARGIN_WH_WINDOW_START', ''))) }}
 {%- endmacro %}
 
 {% macro run_window_end() -%}
-    {{ return(_run_window_date('end_date')) }}
+    {{ return(_run_window_date('end_date', env_var('MARGIN_WH_WINDOW_END', ''))) }}
 {%- endmacro %}
 
-{#- The var as an ISO date string ('' when empty); anything else is refused. -#}
-{% macro _run_window_date(name) -%}
-    {%- set value = (var(name, '') or '') | string | trim -%}
+{#- The var, else the environment's value, as an ISO date string ('' when empty);
+    anything else is refused. -#}
+{% macro _run_window_date(name, from_environment) -%}
+    {%- set value = (var(name, '') or from_environment or '') | string | trim -%}
     {%- if value != '' -%}
         {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value) -%}
             {{ exceptions.raise_compiler_error(

@@ -22,7 +22,7 @@ from margin_wh.publish.snapshot import PUBLISHED_SCHEMAS, publish_snapshot, snap
 from margin_wh.sources.demo import DEMO_LABEL
 from orchestration.assets.dbt import DBT_PROJECT
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
-from orchestration.resources import WarehouseDuckDB, WarehouseResource
+from orchestration.resources import WarehouseResource
 
 SNAPSHOT_KEY = dg.AssetKey(["publish", "warehouse_snapshot"])
 PARQUET_KEY = dg.AssetKey(["publish", "parquet_export"])
@@ -73,12 +73,9 @@ def build_publish_assets(upstream: Sequence[dg.AssetsDefinition]) -> list[dg.Ass
         tags=TAGS,
     )
     def warehouse_snapshot(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, duckdb: WarehouseDuckDB
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         settings = warehouse.settings
-        # The snapshot attaches the warehouse read-only, which DuckDB refuses while this
-        # process holds it open with another configuration: the run's instance closes.
-        duckdb.close_run_connection()
         result = publish_snapshot(
             settings.db_path,
             settings.publish_dir,

@@ -6,6 +6,7 @@ landing zone, validates it and replaces those trading days in raw.<function>.
 
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest, pending_requests
@@ -18,7 +19,7 @@ from orchestration.partitions import (
     window_days,
 )
 from orchestration.progress import CallProgress
-from orchestration.resources import WarehouseDuckDB, WarehouseResource
+from orchestration.resources import WarehouseResource
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
 REFETCH_TAG = "margin_wh/refetch"  # "true": make every call again, even those already landed
@@ -68,7 +69,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         tags={"margin_wh/layer": "raw"},
     )
     def raw_asset(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, duckdb: WarehouseDuckDB
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, duckdb: DuckDBResource
     ) -> dg.MaterializeResult:
         settings = warehouse.settings
         calendar = warehouse.calendar()
