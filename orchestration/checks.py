@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from margin_wh.sources.datasets import EXCHANGES, Exchange
 from orchestration.assets.raw import raw_key
+from orchestration.resources import warehouse_connection
 
 # A margin list rarely moves by more than a few percent a day; a bigger jump is a
 # half-published or wrongly parsed day.
@@ -37,7 +38,7 @@ def build_row_count_check(exchange: Exchange) -> dg.AssetChecksDefinition:
         f"{ROW_COUNT_TOLERANCE_RATIO:.0%} of the previous loaded trading day.",
     )
     def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
+        with warehouse_connection(duckdb) as con:
             change = row_count_change(con, f"raw.{exchange.detail_function}")
         if change is None:
             return dg.AssetCheckResult(passed=True, metadata={"note": "fewer than two days loaded"})
@@ -92,7 +93,7 @@ def build_totals_check(exchange: Exchange) -> dg.AssetChecksDefinition:
         f"{TOTALS_RECENT_DAYS} loaded days.",
     )
     def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
+        with warehouse_connection(duckdb) as con:
             rows = totals_vs_detail(con, exchange)
         worst = rows[0] if rows else None
         failing = [r for r in rows if r[3] is not None and r[3] > TOTALS_TOLERANCE_RATIO]
@@ -109,6 +110,5 @@ def build_totals_check(exchange: Exchange) -> dg.AssetChecksDefinition:
     return check
 
 
-RAW_CHECKS = [build_row_count_check(e) for e in EXCHANGES] + [
-    build_totals_check(e) for e in EXCHANGES
-]
+def build_raw_checks() -> list[dg.AssetChecksDefinition]:
+    return [build_row_count_check(e) for e in EXCHANGES] + [build_totals_check(e) for e in EXCHANGES]

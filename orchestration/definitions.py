@@ -5,15 +5,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from margin_wh.config import Settings
 from margin_wh.raw.universe import QUOTE_SNAPSHOT
 from orchestration.assets.dbt import build_dbt_assets, ensure_manifest
 from orchestration.assets.publish import build_publish_assets
-from orchestration.assets.raw import RAW_ASSETS, raw_key
-from orchestration.checks import RAW_CHECKS
-from orchestration.partitions import TRADING_DAYS
+from orchestration.assets.raw import build_raw_assets, raw_key
+from orchestration.checks import build_raw_checks
 from orchestration.progress import progress_logger
 from orchestration.resources import build_resources
 from orchestration.schedules import (
@@ -26,27 +27,33 @@ from orchestration.schedules import (
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    # BackfillPolicy (one run for a range of trading days) is marked beta in Dagster 1.13,
+    # which constraints.txt pins: said once here, not once per asset in every run's log.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)
+        return _build_definitions(settings)
+
+
+def _build_definitions(settings: Settings) -> dg.Definitions:
     dbt_assets = build_dbt_assets(ensure_manifest(settings))
     refresh_job = dg.define_asset_job(
         REFRESH_JOB_NAME,
         selection=dg.AssetSelection.all(),
-        partitions_def=TRADING_DAYS,
         description="Load the raw datasets for a range of trading days and build every model.",
         tags={"margin_wh/source": settings.source},
     )
     snapshot_job = dg.define_asset_job(
         SNAPSHOT_JOB_NAME,
         selection=dg.AssetSelection.assets(raw_key(QUOTE_SNAPSHOT)),
-        partitions_def=TRADING_DAYS,
         description="Take the market's closing snapshot (close, float market cap) of a trading day.",
         tags={"margin_wh/source": settings.source},
     )
-    assets = [*RAW_ASSETS, *dbt_assets, *build_publish_assets(dbt_assets)]
+    assets = [*build_raw_assets(), *dbt_assets, *build_publish_assets(dbt_assets)]
     # the sensor resolves the asset graph of these Definitions when a run fails
     failure_sensor = build_failure_sensor(refresh_job, lambda: definitions.resolve_asset_graph())
     definitions = dg.Definitions(
         assets=assets,
-        asset_checks=RAW_CHECKS,
+        asset_checks=build_raw_checks(),
         jobs=[refresh_job, snapshot_job],
         schedules=[
             build_daily_schedule(settings, refresh_job),
@@ -55,10 +62,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[failure_sensor],
         resources=build_resources(settings),
         # Every step of a run in the run's own process, one after another. DuckDB has one
-        # writer per file, so the `duckdb_writer` pool ran them one at a time anyway;
-        # Dagster's default executor also started a Python process per step, each loading
-        # this code location again (dagster, dbt's manifest): a scheduled one-day refresh
-        # of the tiny demo market took 144 s that way, against 20 s for `margin-wh refresh`.
+        # writer per file, so the `duckdb_writer` pool runs them one at a time anyway;
+        # Dagster's default executor would also start a Python process per step, each
+        # loading this code location again (BENCHMARKS.md has what that cost a day's run).
         executor=dg.in_process_executor,
         loggers={"progress": progress_logger},
     )

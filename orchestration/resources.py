@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import yaml
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
@@ -70,6 +73,16 @@ def dbt_duckdb_settings() -> dict[str, object]:
     profiles = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
     profile = profiles["margin_warehouse"]
     return dict(profile["outputs"][profile["target"]].get("settings") or {})
+
+
+@contextlib.contextmanager
+def warehouse_connection(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`resource.get_connection()`, closed when the block fails too: dagster-duckdb closes
+    it only after a block that succeeds, and a connection left open would keep this
+    process holding the warehouse (the refresh's report of stale datasets, a dbt step,
+    could not open it)."""
+    with resource.get_connection() as con, contextlib.closing(con):
+        yield con
 
 
 def dbt_cli() -> DbtCliResource:

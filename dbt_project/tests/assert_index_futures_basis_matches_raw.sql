@@ -10,14 +10,14 @@ with
 futures as (
 
     select
-        date as trade_date,
-        upper(symbol) as contract,
-        upper(variety) as variety,
+        trade_date,
+        upper(trim(symbol)) as contract,
+        upper(regexp_extract(trim(symbol), '^[A-Za-z]+')) as variety,
         close,
         open_interest,
         volume,
-    from {{ source('raw', 'get_futures_daily') }}
-    where upper(variety) in ('IF', 'IH', 'IC', 'IM')
+    from {{ source('raw', 'futures_hist_daily_cffex') }}
+    where upper(regexp_extract(trim(symbol), '^[A-Za-z]+')) in ('IF', 'IH', 'IC', 'IM')
 
 ),
 

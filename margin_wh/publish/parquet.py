@@ -71,7 +71,7 @@ def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[dict[str, st
 
 def _year_fingerprints(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, list[int]]:
     """Per calendar year: [rows, XOR of row hashes]. Rows are unique by the mart's key, so
-    equal fingerprints mean an unchanged year (~1 s for ten years of 4,000 securities)."""
+    equal fingerprints mean an unchanged year, which the export leaves as it is."""
     return {
         str(year): [int(rows), int(digest)]
         for year, rows, digest in con.execute(

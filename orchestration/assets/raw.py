@@ -19,7 +19,7 @@ from orchestration.partitions import (
     window_days,
 )
 from orchestration.progress import CallProgress
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseResource, warehouse_connection
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
 REFETCH_TAG = "margin_wh/refetch"  # "true": make every call again, even those already landed
@@ -77,7 +77,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         source = warehouse.get_source()
         refetch = context.run.tags.get(REFETCH_TAG) == "true"
 
-        with duckdb.get_connection() as con:
+        with warehouse_connection(duckdb) as con:
             plan = plan_fetch(dataset, con, days, source, calendar)
             why = plan.why
             if partitioned and not plan.days:
@@ -132,4 +132,5 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
     return raw_asset
 
 
-RAW_ASSETS = [build_raw_asset(d) for d in DATASETS.values()]
+def build_raw_assets() -> list[dg.AssetsDefinition]:
+    return [build_raw_asset(d) for d in DATASETS.values()]
