@@ -409,3 +409,18 @@ def test_the_margin_lists_hold_funds_that_only_the_fund_functions_answer_for(def
     snapshot = default_market.call("stock_zh_a_spot_em")
     assert not set(funds) & set(snapshot["代码"])  # Eastmoney's A-share boards only
     assert default_market.call("fund_etf_hist_sina", symbol="sh600000").shape == (0, 0)
+
+
+def test_a_reclassified_security_is_named_after_its_industry_from_that_day(market):
+    """Names carry the industry ('演示半导体07'): a security moved to another industry is
+    renamed the same day, so a name never contradicts the industry shown beside it."""
+    short = market._industries["short_name"].to_numpy()
+    stocks = np.flatnonzero(~market.is_fund)
+    movers = [i for i in stocks if market.reclass_day[i] < len(market.trading_days)]
+    assert movers
+    for t in (0, len(market.trading_days) // 2, len(market.trading_days) - 1):
+        names = market.names_on(t)
+        assert len(set(names)) == len(names)  # unique on every day
+        for i in stocks:
+            industry = market.industry_after[i] if t >= market.reclass_day[i] else market.industry[i]
+            assert names[i].startswith(f"演示{short[industry]}"), (t, i, names[i])

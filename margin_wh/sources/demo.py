@@ -356,10 +356,31 @@ class DemoMarket:
         self.reclass_day[movers] = rng.integers(1, max(days, 2), size=len(movers))
         shift = rng.integers(1, len(industries), size=len(movers))
         self.industry_after[movers] = (self.industry[movers] + shift) % len(industries)
+        # A reclassified company takes a name of its new industry the same day (a renamed
+        # business), so a name never contradicts the industry the warehouse shows with it.
+        self.names_after = self._renamed(industries["short_name"].to_numpy(), movers)
         # First classification: some day between 2010 and a month before the demo starts.
         first_ordinal = dt.date(2010, 1, 1).toordinal()
         last_ordinal = max(first_ordinal + 1, (self.start - dt.timedelta(days=30)).toordinal())
         self.classified_on = rng.integers(first_ordinal, last_ordinal, size=n)
+
+    def names_on(self, t: int | None) -> np.ndarray:
+        """Every security's name on trading day index `t` (after its reclassification, the
+        name of its new industry)."""
+        if t is None:
+            return self.names
+        return np.where(t >= self.reclass_day, self.names_after, self.names)
+
+    def _renamed(self, short_names: np.ndarray, movers: np.ndarray) -> np.ndarray:
+        """Names after reclassification: the new industry's, numbered on after the names
+        that industry already has (names stay unique)."""
+        names = self.names.copy()
+        taken = np.bincount(self.industry, minlength=len(short_names))
+        for i in sorted(int(m) for m in movers if not self.is_fund[m]):
+            k = self.industry_after[i]
+            taken[k] += 1
+            names[i] = f"演示{short_names[k]}{taken[k]:02d}"
+        return names
 
     def _security_names(self, short_names: np.ndarray) -> np.ndarray:
         """'演示' + short industry name + a number within the industry: '演示半导体07'; funds
@@ -727,7 +748,7 @@ class DemoMarket:
             {
                 "序号": np.arange(1, self.n + 1),
                 "代码": self.codes,
-                "名称": self.names,
+                "名称": self.names_on(t),
                 "最新价": price,
                 "涨跌幅": np.round((price / prev - 1) * 100, 2),
                 "涨跌额": np.round(price - prev, 2),
@@ -826,7 +847,7 @@ class DemoMarket:
                     [_yyyymmdd(self.trading_days[t])] * len(rows) if rows.size else []
                 ),
                 "标的证券代码": _text(self.codes[rows]),
-                "标的证券简称": _text(self.names[rows]),
+                "标的证券简称": _text(self.names_on(t)[rows]),
                 "融资余额": f["fin"],
                 "融资买入额": f["buy"],
                 "融资偿还额": f["fin_prev"] + f["buy"] - f["fin"],
@@ -845,7 +866,7 @@ class DemoMarket:
         return pd.DataFrame(
             {
                 "证券代码": _text(self.codes[rows]),
-                "证券简称": _text(self.names[rows]),
+                "证券简称": _text(self.names_on(t)[rows]),
                 "融资买入额": f["buy"].astype(dtype),
                 "融资余额": f["fin"].astype(dtype),
                 "融券卖出量": f["sell"].astype(dtype),
