@@ -43,7 +43,7 @@ from margin_wh.raw.load import ensure_raw_table, ingest, load_frames, replay
 from margin_wh.raw.parse import SourceDataError
 from margin_wh.raw.universe import plan_fetch
 from margin_wh.sources.akshare_source import AkshareSource, HostThrottle, SourceUnavailableError
-from margin_wh.sources.datasets import DATASETS
+from margin_wh.sources.datasets import DATASETS, EXCHANGES
 
 D = dt.date
 OCT8 = D(2024, 10, 8)
@@ -91,13 +91,16 @@ class Warehouse:
         return ingest(con, self.source, dataset, days, self.landing, symbols, refetch=refetch)
 
     def refresh(self, days=WINDOW) -> None:
-        """Every dataset, in the order the orchestration runs them (quotes after detail)."""
+        """Every dataset, in the order the orchestration runs them (an exchange's totals
+        before its detail, quotes after the detail)."""
+        totals = {e.summary_function for e in EXCHANGES}
         order = sorted(
             DATASETS,
             key=lambda f: (
                 DATASETS[f].partitioned,
                 f == "stock_zh_a_daily",
                 DATASETS[f].call != "snapshot",
+                f not in totals,
             ),
         )
         for function in order:
@@ -884,3 +887,78 @@ def test_a_spot_index_missing_a_day_is_refused(wh):
     )
     with pytest.raises(SourceDataError, match="no rows for 1 trading day"):
         wh.load("stock_zh_index_daily")
+
+
+# --------------------------------------------------------------------------- totals vs detail
+
+SZSE_DETAIL_MONEY = ("融资买入额", "融资余额", "融券余额", "融资融券余额")
+SZSE_DETAIL_VOLUMES = ("融券卖出量", "融券余量")
+
+
+def in_wan(ak: FakeAkshare, function: str, **when) -> None:
+    """The detail sent in 万元 and 万股: every per-frame check still passes (medians in
+    range on a short list, the implied close unchanged), only the totals disagree."""
+    for column in SZSE_DETAIL_MONEY + SZSE_DETAIL_VOLUMES:
+        ak.scale(function, column, 1e-4, **when)
+
+
+def test_a_detail_day_in_wan_yuan_is_refused_before_commit_and_the_other_days_load(wh):
+    detail = "stock_margin_detail_szse"
+    wh.load("stock_margin_szse", refetch=False)  # a refresh loads the totals first
+    in_wan(wh.ak, detail, date=ymd(OCT8))
+    with pytest.raises(SourceDataError) as error:
+        wh.load(detail, refetch=False)
+    message = str(error.value)
+    for fragment in (f"{detail} for 2024-10-08", "the SZSE total loaded (stock_margin_szse)",
+                     "1/10,0", "the detail looks to be in 万元, its contract says 元",
+                     "[frame kept in"):  # fmt: skip
+        assert fragment in message, (fragment, message)
+    assert "5 of 6 calls are loaded and kept" in " ".join(error.value.__notes__)
+
+    # nothing of the day written; the other days loaded and landed
+    days = [d for (d,) in wh.query(f"select distinct trade_date from raw.{detail} order by 1")]
+    assert days == [d for d in WINDOW if d != OCT8]
+    assert len(wh.rows(detail)) == len(SZSE) * (len(WINDOW) - 1)
+    assert set(wh.landed(detail)) == {f"date={ymd(d)}.parquet" for d in WINDOW if d != OCT8}
+    assert not list(wh.landing.rglob("*.pending"))
+    # kept aside as it arrived, with the reason
+    [refused] = wh.rejected(detail)
+    assert refused.name.startswith(f"date={ymd(OCT8)}__")
+    assert "looks to be in 万元" in refused.with_suffix(".txt").read_text(encoding="utf-8")
+    kept = pq.read_table(refused).to_pandas()
+    assert kept["融资余额"].sum() == pytest.approx(wh.ak.clean(detail, date=ymd(OCT8))["融资余额"].sum() / 1e4)
+
+    # once SZSE sends 元 again, a plain re-run makes only the refused day's call
+    wh.ak.clear()
+    calls = len(wh.ak.calls_of(detail))
+    wh.load(detail, refetch=False)
+    assert wh.ak.calls_of(detail)[calls:] == [{"date": ymd(OCT8)}]
+    assert len(wh.rows(detail)) == expected_rows(detail)
+
+
+def test_a_total_that_contradicts_the_loaded_detail_is_refused(wh):
+    """Loaded the other way round (the detail first, as a run of that asset alone may),
+    the totals are judged against the detail in raw: the day's total is kept aside."""
+    half_published = lambda frame: frame.iloc[1:]  # noqa: E731 - a security missing
+    wh.ak.quirk("stock_margin_detail_bse", half_published, date=ymd(OCT8))
+    wh.load("stock_margin_detail_bse", refetch=False)  # no totals yet: nothing to judge by
+    with pytest.raises(SourceDataError, match="stock_margin_bse for 2024-10-08 arrived with") as error:
+        wh.load("stock_margin_bse", refetch=False)
+    assert "the detail loaded (stock_margin_detail_bse)" in str(error.value)
+    assert "securities missing from the detail, or a half-published day?" in str(error.value)
+    days = [d for (d,) in wh.query("select trade_date from raw.stock_margin_bse order by 1")]
+    assert days == [d for d in WINDOW if d != OCT8]
+    assert [p.name.split("__")[0] for p in wh.rejected("stock_margin_bse")] == [f"date={ymd(OCT8)}"]
+
+
+def test_every_exchanges_totals_match_its_detail_in_a_clean_refresh(loaded):
+    """The identity holds on the stand-in's market, as on a real one (within 2%)."""
+    for exchange in EXCHANGES:
+        totals = dict(loaded.query(
+            f'select trade_date, "融资余额" * {exchange.summary_cny_per_unit} '
+            f"from raw.{exchange.summary_function}"))  # fmt: skip
+        detail = dict(loaded.query(
+            f'select trade_date, sum("融资余额") from raw.{exchange.detail_function} group by 1'))  # fmt: skip
+        assert set(totals) == set(detail) == set(WINDOW)
+        for day in WINDOW:
+            assert 0 < totals[day] / detail[day] - 1 < 0.01, (exchange.name, day)

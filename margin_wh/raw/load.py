@@ -21,7 +21,7 @@ import pandas as pd
 
 from margin_wh.calendar import trading_days_between
 from margin_wh.leftovers import remove_leftovers
-from margin_wh.raw import landing
+from margin_wh.raw import identities, landing
 from margin_wh.raw.parse import SourceDataError, describe_call, frame_notes, parse_frame
 from margin_wh.sources.datasets import Dataset
 
@@ -686,9 +686,19 @@ def _fetch_and_load(
     """One transaction's calls: fetched, validated, loaded, then accepted as landed. When
     a call fails midway, the frames fetched before it are loaded first, and the failure
     is returned to be raised: an outage loses only the call in flight."""
-    parsed = fetch(source, dataset, requests, landing_dir, on_call, keep_on_call_failure=True)
+    fetched = fetch(source, dataset, requests, landing_dir, on_call, keep_on_call_failure=True)
+    try:
+        parsed, refusal = refuse_contradicted_totals(con, dataset, fetched)
+    except BaseException:
+        _discard(fetched)
+        raise
+    failure = fetched.call_failure
+    if refusal is not None:  # the other days load; then the run fails as for a refused frame
+        if failure is not None:
+            refusal.add_note(f"and a call failed after it: {failure}")
+        failure = refusal
     if not parsed:
-        return LoadResult(dataset.function), parsed.call_failure
+        return LoadResult(dataset.function), failure
     try:
         result = load_frames(
             con, dataset, parsed, trading_days, landing_dir, check_complete=check_complete
@@ -707,7 +717,83 @@ def _fetch_and_load(
                 pending_out.append(item.pending)  # accepted by the caller, later
             else:
                 landing.accept(item.pending)
-    return result, parsed.call_failure
+    return result, failure
+
+
+def refuse_contradicted_totals(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, parsed: Sequence[ParsedFrame]
+) -> tuple[list[ParsedFrame], SourceDataError | None]:
+    """Keep aside, before anything is committed, the frames of the days whose detail sum
+    and published total disagree, the other side taken as the raw table holds it (a
+    refresh loads an exchange's totals before its detail). Returns the frames to load
+    and the error to raise once they are: the other days of the batch still load."""
+    pair = identities.totals_pair(dataset.function)
+    if pair is None or not parsed:
+        return list(parsed), None
+    exchange, side = pair
+    column = identities.TOTALS_COLUMN
+    if side == "detail":
+        arriving = [item.rows.groupby("trade_date")[column].sum().to_dict() for item in parsed]
+        other, other_cny_per_unit = exchange.summary_function, exchange.summary_cny_per_unit
+    else:
+        arriving = [
+            (item.rows.groupby("trade_date")[column].sum(min_count=1)
+             * exchange.summary_cny_per_unit).to_dict()
+            for item in parsed
+        ]  # fmt: skip
+        other, other_cny_per_unit = exchange.detail_function, 1.0
+    days = [day for sums in arriving for day in sums]
+    if not days:
+        return list(parsed), None
+    loaded = {
+        day: value * other_cny_per_unit
+        for day, value in _day_sums(con, other, column, min(days), max(days)).items()
+    }
+    kept, refused = [], []
+    for item, sums in zip(parsed, arriving, strict=True):
+        detail, total = (sums, loaded) if side == "detail" else (loaded, sums)
+        mismatches = identities.totals_mismatches(exchange, detail, total)
+        if mismatches:
+            refused.append((item, mismatches))
+        else:
+            kept.append(item)
+    if not refused:
+        return kept, None
+    lines = []
+    for item, mismatches in refused:
+        reason = "\n".join(m.reason(side) for m in mismatches[:3])
+        if len(mismatches) > 3:
+            reason += f"\n(and {len(mismatches) - 3} more day(s) of this call)"
+        where = landing.reject(item.pending, reason) if item.pending is not None else None
+        lines.append(f"{reason} [frame kept in {where}]" if where else reason)
+    if len(lines) > 3:
+        lines[3:] = [f"(and {len(lines) - 3} more frame(s) refused alike)"]
+    return kept, SourceDataError("\n".join(lines))
+
+
+def _day_sums(
+    con: duckdb.DuckDBPyConnection, function: str, column: str, first: dt.date, last: dt.date
+) -> dict[dt.date, float]:
+    """Per trading day in [first, last], the sum of a column of raw.<function> (nothing
+    if the table does not exist yet)."""
+    if not _table_exists(con, function):
+        return {}
+    rows = con.execute(
+        f'select trade_date, sum("{column}") from {RAW_SCHEMA}.{function} '
+        "where trade_date between ? and ? group by 1",
+        [first, last],
+    ).fetchall()
+    return {day: value for day, value in rows if value is not None}
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, function: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [RAW_SCHEMA, function],
+        ).fetchone()[0]
+    )
 
 
 def loaded_days(
@@ -715,11 +801,7 @@ def loaded_days(
 ) -> set[dt.date]:
     """The trading days in [first, last] that raw.<function> holds rows for (none if the
     table does not exist yet)."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [RAW_SCHEMA, function],
-    ).fetchone()[0]
-    if not exists:
+    if not _table_exists(con, function):
         return set()
     rows = con.execute(
         f"select distinct trade_date from {RAW_SCHEMA}.{function} where trade_date between ? and ?",
