@@ -39,7 +39,7 @@ from standins import (
 
 from margin_wh.calendar import CALENDAR_FUNCTION, SHANGHAI, load_calendar
 from margin_wh.raw import landing
-from margin_wh.raw.load import ensure_raw_table, ingest, load_frames, replay
+from margin_wh.raw.load import ensure_raw_table, ingest, load_frames, plan_requests, replay
 from margin_wh.raw.parse import SourceDataError
 from margin_wh.raw.universe import plan_fetch
 from margin_wh.sources.akshare_source import AkshareSource, HostThrottle, SourceUnavailableError
@@ -285,7 +285,9 @@ def test_one_parquet_per_call_named_by_function_and_arguments(loaded):
         "stock_zh_a_daily": {
             f"adjust=__{window}__symbol={s}.parquet" for s in SINA_SYMBOLS.values()
         },
-        "stock_zh_index_daily": {f"symbol={s}.parquet" for s in SPOT_SYMBOLS},
+        "stock_zh_index_daily": {
+            f"symbol={s}__window=20240926-20241010.parquet" for s in SPOT_SYMBOLS
+        },
         "stock_zh_a_spot_em": set(),  # no snapshot: the clock shows none of the window's closes
         "fund_etf_hist_sina": set(),  # no fund on the stand-in's lists
         **{f: {f"date={ymd(d)}.parquet" for d in WINDOW} for f in PER_DAY},
@@ -298,7 +300,9 @@ def test_one_parquet_per_call_named_by_function_and_arguments(loaded):
 
 def test_landing_files_keep_the_frame_as_it_arrived(loaded):
     for call, frame in loaded.ak.returned:
-        path = landing.landing_path(loaded.landing, call.function, call.kwargs)
+        full_history = DATASETS[call.function].call == "per_symbol_full"
+        name = {**call.kwargs, "window": "20240926-20241010"} if full_history else call.kwargs
+        path = landing.landing_path(loaded.landing, call.function, name)
         landed = landing.read_landed(path)
         assert landed.function == call.function and landed.kwargs == call.kwargs
         assert landed.source == "akshare"
@@ -688,6 +692,33 @@ def test_replay_reproduces_the_raw_tables_exactly(wh, monkeypatch, tmp_path):
     assert len(ak.calls) == calls  # replay made no calls
 
 
+def test_replay_after_overlapping_refreshes_equals_the_raw_tables(wh, monkeypatch, tmp_path):
+    """Every landed call replays to exactly the rows it put in raw: refreshes over
+    overlapping windows (the later ones with revised figures, one taking the closing
+    snapshot), then a replay into a fresh warehouse, every dataset. A full-history call
+    (the spot indices) lands beside the earlier calls of its symbol, not over them."""
+    later = [d for d in TRADING_DAYS if OCT8 <= d <= D(2024, 10, 16)]
+    inner = WINDOW[2:5]
+    wh.refresh(WINDOW)
+    wh.ak.scale("stock_zh_index_daily", "close", 1.001)  # revised figures
+    wh.ak.scale("stock_margin_detail_sse", "融资买入额", 1.01)
+    wh.now, wh.ak.spot_day = evening(later[-1]), later[-1]  # the snapshot for the last day
+    wh.refresh(later)
+    wh.now = dt.datetime(2026, 11, 21, 11, 0, tzinfo=SHANGHAI)
+    wh.ak.scale("stock_zh_index_daily", "close", 1.001)
+    wh.refresh(inner)
+    tables = {f: wh.rows(f) for f in DATASETS}
+    days = sorted(set(WINDOW) | set(later))
+    assert len(tables["stock_zh_index_daily"]) == len(SPOT_SYMBOLS) * len(days)
+    assert len(wh.landed("stock_zh_index_daily")) == 3 * len(SPOT_SYMBOLS)
+    assert tables[SNAPSHOT]
+
+    monkeypatch.setitem(sys.modules, "akshare", UnreachableAkshare())  # no way to fetch
+    rebuilt = replayed(wh.landing, tmp_path / "replayed.duckdb", list(DATASETS))
+    for function in DATASETS:
+        assert rebuilt[function] == tables[function], function
+
+
 # --------------------------------------------------------------------------- all or nothing
 
 
@@ -748,6 +779,18 @@ def test_the_calendar_lands_where_load_calendar_reads_it(wh):
     assert load_calendar(wh.landing) == sorted(FULL_CALENDAR)
     assert [d for (d,) in wh.query("select trade_date from raw.tool_trade_date_hist_sina "
                                    "order by 1")] == sorted(FULL_CALENDAR)  # fmt: skip
+
+
+def test_a_full_history_call_is_named_by_its_window_and_a_windowed_one_by_its_arguments():
+    days = WINDOW[1:4]
+    [index] = plan_requests(DATASETS["stock_zh_index_daily"], days, ["sh000300"])
+    assert index.kwargs == {"symbol": "sh000300"}  # what akshare is called with
+    assert index.landing_name == {"symbol": "sh000300", "window": "20240927-20241008"}
+    assert landing.window_of_name(index.landing_name["window"]) == (days[0], days[-1])
+    [quotes] = plan_requests(DATASETS["stock_zh_a_daily"], days, ["sz000001"])
+    assert quotes.landing_name == quotes.kwargs  # its arguments name the window already
+    day = plan_requests(DATASETS["stock_margin_detail_sse"], days)[0]
+    assert day.landing_name == {"date": "20240927"}
 
 
 def test_calls_overlap_only_when_a_day_and_symbol_is_covered_twice():

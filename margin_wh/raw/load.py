@@ -56,13 +56,24 @@ class Request:
     window: tuple[dt.date, dt.date] | None  # trading days this call answers for
     trade_day: dt.date | None = None  # set for one-day calls
     snapshot: bool = False  # f() called after the close of trade_day, no arguments
+    full_history: bool = False  # f(symbol=) answers with every day, for `window` only
 
     @property
     def landing_kwargs(self) -> dict[str, Any]:
-        """What names the call's landing file (and is recorded as its arguments)."""
+        """What is recorded as the call's arguments (and names its landing file)."""
         if self.snapshot and self.trade_day is not None:
             return {SNAPSHOT_LABEL: yyyymmdd(self.trade_day)}
         return self.kwargs
+
+    @property
+    def landing_name(self) -> dict[str, Any]:
+        """What names the call's landing file: its arguments and, for a full-history call,
+        the window it was made for, which its arguments do not say."""
+        # Each such call answers for its own window: a later call of the symbol lands
+        # beside it, not over it, so replay still has the rows each put in raw.
+        if self.full_history and self.window is not None:
+            return {**self.landing_kwargs, landing.WINDOW_LABEL: landing.window_name(self.window)}
+        return self.landing_kwargs
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,7 @@ def plan_requests(
             for s in symbols
         ]
     if dataset.call == "per_symbol_full":
-        return [Request({"symbol": s, **fixed}, window) for s in symbols]
+        return [Request({"symbol": s, **fixed}, window, full_history=True) for s in symbols]
     if dataset.call == "snapshot":
         return [
             Request(dict(fixed), (d, d), trade_day=d, snapshot=True)
@@ -156,7 +167,7 @@ def already_landed(
             first <= wanted[0] and wanted[1] <= last
             for first, last in symbol_windows.get(request.kwargs["symbol"], [])
         )
-    return landing.landing_path(landing_dir, dataset.function, request.landing_kwargs).exists()
+    return landing.landing_path(landing_dir, dataset.function, request.landing_name).exists()
 
 
 def pending_requests(
@@ -255,6 +266,7 @@ def fetch(
                 source.name,
                 fetched_at,
                 request.window,
+                name=request.landing_name,
             )
             try:
                 rows = parse_request_frame(dataset, frame, request)
@@ -264,7 +276,7 @@ def fetch(
             except BaseException:
                 pending.unlink(missing_ok=True)
                 raise
-            final = landing.landing_path(landing_dir, dataset.function, request.landing_kwargs)
+            final = landing.landing_path(landing_dir, dataset.function, request.landing_name)
             landed = landing.LandedFrame(
                 dataset.function,
                 request.landing_kwargs,
