@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from margin_wh.raw.identities import (
     TOTALS_TOLERANCE_RATIO,
     TotalsMismatch,
+    implied_close_mismatch,
     likely_cause,
     totals_mismatches,
     totals_pair,
@@ -92,3 +94,42 @@ def test_a_refresh_loads_an_exchanges_totals_before_its_detail():
 
     for exchange in EXCHANGES:
         assert raw_key(exchange.summary_function) in _upstream(DATASETS[exchange.detail_function])
+
+
+# --------------------------------------------------------------------------- volume x close
+
+CODES = ["430047", "830799", "835185"]
+CLOSES = pd.Series([9.48, 26.03, 18.40], index=CODES)
+VOLUMES = pd.Series([21_000.0, 34_000.0, 48_000.0], index=CODES)
+
+
+def mismatch_of(balance, volume=VOLUMES, closes=CLOSES):
+    return implied_close_mismatch("stock_margin_detail_bse", DAY, balance, volume, closes)
+
+
+def test_short_balances_at_the_quoted_close_or_a_days_move_from_it_pass():
+    assert mismatch_of(VOLUMES * CLOSES) is None
+    assert mismatch_of(VOLUMES * CLOSES * 1.3) is None  # a limit-up day since the last close
+    # one security's close halved by a bonus issue: the median over the list holds
+    assert mismatch_of(VOLUMES * CLOSES * pd.Series([0.5, 1, 1], index=CODES)) is None
+
+
+def test_a_short_volume_in_lots_is_refused_naming_the_factor():
+    mismatch = mismatch_of(VOLUMES * CLOSES, volume=VOLUMES / 100)
+    assert mismatch.implied_to_quoted == pytest.approx(100)
+    assert mismatch.securities == 3
+    reason = mismatch.reason()
+    for fragment in ("stock_margin_detail_bse for 2024-10-08", "融券余额 / 融券余量",
+                     "a median 100× the close loaded", "3 securities compared",
+                     "a factor of 100", "手 (100 shares)", "this day's detail is refused"):  # fmt: skip
+        assert fragment in reason, (fragment, reason)
+
+
+def test_only_securities_with_a_short_position_and_a_quoted_close_are_compared():
+    no_close = pd.Series(dtype=float)
+    assert mismatch_of(VOLUMES * CLOSES * 100, closes=no_close) is None  # nothing quoted yet
+    flat = pd.Series(0.0, index=CODES)
+    assert mismatch_of(flat, volume=flat) is None  # no short position anywhere
+    one_quoted = CLOSES[[CODES[1]]]
+    mismatch = mismatch_of(VOLUMES * CLOSES * 100, closes=one_quoted)
+    assert mismatch.securities == 1

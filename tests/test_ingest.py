@@ -1005,3 +1005,27 @@ def test_every_exchanges_totals_match_its_detail_in_a_clean_refresh(loaded):
         assert set(totals) == set(detail) == set(WINDOW)
         for day in WINDOW:
             assert 0 < totals[day] / detail[day] - 1 < 0.01, (exchange.name, day)
+
+
+def test_a_short_volume_in_lots_is_refused_against_the_closes_loaded_before_it(wh):
+    """The next day's BSE detail with 融券余量 in 手: the implied close is a hundred times
+    the close the quotes gave the day before (every per-frame check passes: the implied
+    close stays in its plausible range, the financing columns match the totals)."""
+    detail, last = "stock_margin_detail_bse", WINDOW[-1]
+    wh.refresh(WINDOW[:-1])
+    wh.load("stock_margin_bse", [last])
+    before = wh.rows(detail, exclude=("_fetched_at",))
+    for column in ("融券余量", "融券卖出量"):
+        wh.ak.scale(detail, column, 0.01, date=ymd(last))
+    with pytest.raises(SourceDataError) as error:
+        wh.load(detail, [last], refetch=False)
+    message = str(error.value)
+    for fragment in (f"{detail} for {last}", "a median 100× the close loaded",
+                     "the volume in 手 (100 shares)", "[frame kept in"):  # fmt: skip
+        assert fragment in message, (fragment, message)
+    assert wh.rows(detail, exclude=("_fetched_at",)) == before  # nothing of the day written
+    [refused] = wh.rejected(detail)
+    assert "a median 100×" in refused.with_suffix(".txt").read_text(encoding="utf-8")
+    wh.ak.clear()
+    wh.load(detail, [last], refetch=False)  # sent in shares again: loads
+    assert len(wh.rows(detail)) == expected_rows(detail)

@@ -5,6 +5,11 @@ day's financing balance. A detail sent in another unit can pass every check of i
 frame (on a short list its median stays plausible), but not this identity: such a day is
 refused before anything of it reaches the raw tables. The same identity runs after the
 load as a blocking asset check (orchestration/checks.py) with the same tolerance.
+
+SZSE and BSE also value each security's short volume at its close (融券余额 = 融券余量 ×
+close): against the closes the quotes gave, a short volume in 手 or a balance in 万元 shows
+as a close a hundred or ten thousand times off, where the frame's own implied-close rule
+(a plausible price) may still pass.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+import pandas as pd
 
 from margin_wh.sources.datasets import EXCHANGES, Exchange
 
@@ -138,3 +145,66 @@ def totals_pair(function: str) -> tuple[Exchange, Side] | None:
         if function == exchange.summary_function:
             return exchange, "total"
     return None
+
+
+# ------------------------------------------------------------------ volume x close ≈ balance
+# SZSE and BSE value a security's short volume at its close: 融券余额 = 融券余量 x close.
+# Against the close the quotes give, on the same day or a few days before, the implied
+# close moves at most by price limits, and a median over the list far less; a unit change
+# moves it by a factor of a hundred or more (融券余量 in 手, 融券余额 in 万元).
+SHORT_BALANCE, SHORT_VOLUME = "融券余额", "融券余量"
+IMPLIED_CLOSE_BAND = 2.0  # the median implied close / quoted close must lie in [1/2, 2]
+# How long a close stands for the days after it (a holiday, a suspension).
+CLOSE_LOOKBACK_DAYS = 14
+
+
+@dataclass(frozen=True)
+class ImpliedCloseMismatch:
+    """A day whose short balances value the short volumes at a close far from the one
+    the quotes give."""
+
+    function: str
+    trade_date: dt.date
+    implied_to_quoted: float  # the median over the securities compared
+    securities: int  # how many had a short volume, a short balance and a quoted close
+
+    def reason(self, band: float = IMPLIED_CLOSE_BAND) -> str:
+        ratio = self.implied_to_quoted
+        factor = f"{_factor(ratio)}×" if ratio >= 1 else f"1/{_factor(1 / ratio)} of"
+        exponent = unit_exponent(1 / ratio) if ratio > 0 else None
+        cause = (
+            f"a unit change? a factor of {10 ** abs(exponent):,} between {SHORT_BALANCE} "
+            f"(CNY) and {SHORT_VOLUME} (shares), e.g. the volume in 手 (100 shares)"
+            if exponent is not None
+            else f"{SHORT_BALANCE} and another column swapped, or a frame of another day?"
+        )
+        return (
+            f"{self.function} for {self.trade_date}: {SHORT_BALANCE} / {SHORT_VOLUME}, the "
+            f"close at which the exchange values the short volume, is a median {factor} the "
+            f"close loaded for the same securities (the quotes of that day or the last "
+            f"before it; {self.securities} securities compared) — {cause} Expected within "
+            f"[1/{band:g}, {band:g}] of it; this day's detail is refused, nothing of it "
+            "loaded. If the exchange changed its unit, update the contract in "
+            "margin_wh/sources/datasets.py; otherwise fetch the day again later."
+        )
+
+
+def implied_close_mismatch(
+    function: str,
+    trade_date: dt.date,
+    short_balance_cny: pd.Series,
+    short_volume_shares: pd.Series,
+    quoted_close_cny: pd.Series,
+    band: float = IMPLIED_CLOSE_BAND,
+) -> ImpliedCloseMismatch | None:
+    """Series indexed by security code. Only securities with a positive short volume,
+    short balance and quoted close are compared; None when none is, or when the median
+    implied close lies within the band of the quoted one."""
+    implied = short_balance_cny / short_volume_shares.where(short_volume_shares > 0)
+    ratio = (implied.where(implied > 0) / quoted_close_cny.where(quoted_close_cny > 0)).dropna()
+    if ratio.empty:
+        return None
+    median = float(ratio.median())
+    if 1 / band <= median <= band:
+        return None
+    return ImpliedCloseMismatch(function, trade_date, median, len(ratio))

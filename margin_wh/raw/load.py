@@ -23,7 +23,7 @@ from margin_wh.calendar import trading_days_between
 from margin_wh.leftovers import remove_leftovers
 from margin_wh.raw import identities, landing
 from margin_wh.raw.parse import SourceDataError, describe_call, frame_notes, parse_frame
-from margin_wh.sources.datasets import Dataset
+from margin_wh.sources.datasets import MARGIN_DETAIL_FUNCTIONS, Dataset
 
 RAW_SCHEMA = "raw"
 # Calls committed in one transaction during a backfill. An outage loses only the call in
@@ -700,7 +700,7 @@ def _fetch_and_load(
     is returned to be raised: an outage loses only the call in flight."""
     fetched = fetch(source, dataset, requests, landing_dir, on_call, keep_on_call_failure=True)
     try:
-        parsed, refusal = refuse_contradicted_totals(con, dataset, fetched)
+        parsed, refusal = refuse_broken_identities(con, dataset, fetched)
     except BaseException:
         _discard(fetched)
         raise
@@ -732,16 +732,49 @@ def _fetch_and_load(
     return result, failure
 
 
-def refuse_contradicted_totals(
+def refuse_broken_identities(
     con: duckdb.DuckDBPyConnection, dataset: Dataset, parsed: Sequence[ParsedFrame]
 ) -> tuple[list[ParsedFrame], SourceDataError | None]:
-    """Keep aside, before anything is committed, the frames of the days whose detail sum
-    and published total disagree, the other side taken as the raw table holds it (a
-    refresh loads an exchange's totals before its detail). Returns the frames to load
-    and the error to raise once they are: the other days of the batch still load."""
-    pair = identities.totals_pair(dataset.function)
-    if pair is None or not parsed:
+    """Keep aside, before anything is committed, the frames of the days that break an
+    identity with another dataset as the raw tables hold it: detail ≈ the exchange's
+    totals (a refresh loads the totals first), and short volume × close ≈ short balance
+    (the close of the quotes loaded for the day or the days before). Returns the frames
+    to load and the error to raise once they are: the other days of the batch load."""
+    if not parsed:
         return list(parsed), None
+    reasons = [
+        totals + closes
+        for totals, closes in zip(
+            _totals_reasons(con, dataset, parsed),
+            _implied_close_reasons(con, dataset, parsed),
+            strict=True,
+        )
+    ]
+    kept = [item for item, why in zip(parsed, reasons, strict=True) if not why]
+    lines = []
+    for item, why in zip(parsed, reasons, strict=True):
+        if not why:
+            continue
+        reason = "\n".join(why[:3])
+        if len(why) > 3:
+            reason += f"\n(and {len(why) - 3} more day(s) of this call)"
+        where = landing.reject(item.pending, reason) if item.pending is not None else None
+        lines.append(f"{reason} [frame kept in {where}]" if where else reason)
+    if not lines:
+        return kept, None
+    if len(lines) > 3:
+        lines[3:] = [f"(and {len(lines) - 3} more frame(s) refused alike)"]
+    return kept, SourceDataError("\n".join(lines))
+
+
+def _totals_reasons(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, parsed: Sequence[ParsedFrame]
+) -> list[list[str]]:
+    """Per frame, why its days' detail sums and published totals disagree (none: agree,
+    or the other side is not loaded)."""
+    pair = identities.totals_pair(dataset.function)
+    if pair is None:
+        return [[] for _ in parsed]
     exchange, side = pair
     column = identities.TOTALS_COLUMN
     if side == "detail":
@@ -756,31 +789,72 @@ def refuse_contradicted_totals(
         other, other_cny_per_unit = exchange.detail_function, 1.0
     days = [day for sums in arriving for day in sums]
     if not days:
-        return list(parsed), None
+        return [[] for _ in parsed]
     loaded = {
         day: value * other_cny_per_unit
         for day, value in _day_sums(con, other, column, min(days), max(days)).items()
     }
-    kept, refused = [], []
-    for item, sums in zip(parsed, arriving, strict=True):
+    reasons = []
+    for sums in arriving:
         detail, total = (sums, loaded) if side == "detail" else (loaded, sums)
         mismatches = identities.totals_mismatches(exchange, detail, total)
-        if mismatches:
-            refused.append((item, mismatches))
-        else:
-            kept.append(item)
-    if not refused:
-        return kept, None
-    lines = []
-    for item, mismatches in refused:
-        reason = "\n".join(m.reason(side) for m in mismatches[:3])
-        if len(mismatches) > 3:
-            reason += f"\n(and {len(mismatches) - 3} more day(s) of this call)"
-        where = landing.reject(item.pending, reason) if item.pending is not None else None
-        lines.append(f"{reason} [frame kept in {where}]" if where else reason)
-    if len(lines) > 3:
-        lines[3:] = [f"(and {len(lines) - 3} more frame(s) refused alike)"]
-    return kept, SourceDataError("\n".join(lines))
+        reasons.append([m.reason(side) for m in mismatches])
+    return reasons
+
+
+def _implied_close_reasons(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, parsed: Sequence[ParsedFrame]
+) -> list[list[str]]:
+    """Per frame of a detail that values its short volume (SZSE's, BSE's), why its days'
+    implied closes are far from the closes loaded (none where no close is loaded yet:
+    a backfill loads the quotes after the detail)."""
+    balance, volume = identities.SHORT_BALANCE, identities.SHORT_VOLUME
+    if dataset.function not in MARGIN_DETAIL_FUNCTIONS or balance not in dataset.column_names:
+        return [[] for _ in parsed]
+    code = dataset.key[0]
+    days = [day for item in parsed for day in item.rows["trade_date"]]
+    if not days:
+        return [[] for _ in parsed]
+    lookback = dt.timedelta(days=identities.CLOSE_LOOKBACK_DAYS)
+    closes = _closes_loaded(con, min(days) - lookback, max(days)).sort_values("trade_date")
+    reasons = []
+    for item in parsed:
+        found = []
+        for day, rows in item.rows.groupby("trade_date"):
+            on_or_before = closes["trade_date"].between(day - lookback, day)
+            quoted = closes[on_or_before].groupby("code")["close"].last()  # the latest
+            rows = rows.set_index(code)
+            mismatch = identities.implied_close_mismatch(
+                dataset.function, day, rows[balance], rows[volume], quoted
+            )
+            if mismatch is not None:
+                found.append(mismatch.reason())
+        reasons.append(found)
+    return reasons
+
+
+# The quotes' closes by 6-digit security code: Sina's per stock and per fund, and the
+# closing snapshot (universe.py's QUOTES, FUND_QUOTES, QUOTE_SNAPSHOT; it imports this).
+_CLOSES = (
+    ("stock_zh_a_daily", "right(symbol, 6)", "close"),
+    ("fund_etf_hist_sina", "right(symbol, 6)", "close"),
+    ("stock_zh_a_spot_em", '"代码"', '"最新价"'),
+)
+
+
+def _closes_loaded(con: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> pd.DataFrame:
+    """Every close the quote tables hold in [first, last]: code, trade_date, close."""
+    selects = [
+        f"select {code} as code, trade_date, {close} as close from {RAW_SCHEMA}.{function} "
+        "where trade_date between $first and $last"
+        for function, code, close in _CLOSES
+        if _table_exists(con, function)
+    ]
+    if not selects:
+        return pd.DataFrame({"code": [], "trade_date": [], "close": []})
+    closes = con.execute(" union all ".join(selects), {"first": first, "last": last}).df()
+    closes["trade_date"] = pd.to_datetime(closes["trade_date"]).dt.date
+    return closes
 
 
 def _day_sums(
