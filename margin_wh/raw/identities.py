@@ -95,7 +95,7 @@ def unit_exponent(arrived_to_expected: float) -> int | None:
         return None
     exponent = -math.log10(arrived_to_expected)
     nearest = round(exponent)
-    # within a tenth of a decade of a unit's factor
+    # close to a unit's factor: a market that moved lands between them
     if abs(nearest) not in _UNIT_FACTORS or abs(exponent - nearest) >= 0.1:
         return None
     return nearest
@@ -151,9 +151,9 @@ def totals_pair(function: str) -> tuple[Exchange, Side] | None:
 # SZSE and BSE value a security's short volume at its close: 融券余额 = 融券余量 x close.
 # Against the close the quotes give, on the same day or a few days before, the implied
 # close moves at most by price limits, and a median over the list far less; a unit change
-# moves it by a factor of a hundred or more (融券余量 in 手, 融券余额 in 万元).
+# moves it by a unit's factor (融券余量 in 手, 融券余额 in 万元).
 SHORT_BALANCE, SHORT_VOLUME = "融券余额", "融券余量"
-IMPLIED_CLOSE_BAND = 2.0  # the median implied close / quoted close must lie in [1/2, 2]
+IMPLIED_CLOSE_BAND = 2.0  # how far, either way, the median implied close may be from the quoted
 # How long a close stands for the days after it (a holiday, a suspension).
 CLOSE_LOOKBACK_DAYS = 14
 

@@ -833,7 +833,7 @@ def _implied_close_reasons(
     return reasons
 
 
-# The quotes' closes by 6-digit security code: Sina's per stock and per fund, and the
+# The quotes' closes by security code: Sina's per stock and per fund, and the
 # closing snapshot (universe.py's QUOTES, FUND_QUOTES, QUOTE_SNAPSHOT; it imports this).
 _CLOSES = (
     ("stock_zh_a_daily", "right(symbol, 6)", "close"),
