@@ -4,6 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from margin_wh.raw.identities import TOTALS_TOLERANCE_RATIO  # as the check before commit
 from margin_wh.sources.datasets import EXCHANGES, Exchange
 from orchestration.assets.raw import raw_key
 from orchestration.resources import warehouse_connection
@@ -11,9 +12,6 @@ from orchestration.resources import warehouse_connection
 # A margin list rarely moves by more than a few percent a day; a bigger jump is a
 # half-published or wrongly parsed day.
 ROW_COUNT_TOLERANCE_RATIO = 0.2
-# Published totals include securities removed from the eligible list (since 2014-09-22),
-# so small gaps against the sum of the detail rows are real.
-TOTALS_TOLERANCE_RATIO = 0.02
 
 
 def row_count_change(con, table: str) -> tuple[str, int, str, int] | None:
@@ -84,10 +82,11 @@ def totals_vs_detail(con, exchange: Exchange, recent_days: int = TOTALS_RECENT_D
 
 def build_totals_check(exchange: Exchange) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=raw_key(exchange.summary_function),
+        # on the detail: a refresh loads it after the totals, and checks it before commit
+        asset=raw_key(exchange.detail_function),
         name="totals_match_detail",
         blocking=True,
-        additional_deps=[raw_key(exchange.detail_function)],
+        additional_deps=[raw_key(exchange.summary_function)],
         description=f"{exchange.name} published financing balance within "
         f"{TOTALS_TOLERANCE_RATIO:.0%} of the sum of its detail rows, on the latest "
         f"{TOTALS_RECENT_DAYS} loaded days.",

@@ -8,7 +8,8 @@ akshare 1.19.5 returns them (see site-packages/akshare for each function):
   the summary is newest first.
 - SZSE / BSE detail: no date column, codes as str, numbers int64.
 - SZSE summary: one row in 亿 (100 million) CNY / shares, float64; BSE summary in 万
-  (10 thousand) CNY / shares, float64 (BSE's *Round fields).
+  (10 thousand) CNY / shares, float64 (BSE's *Round fields). Every exchange's totals are
+  the sums of its detail plus a small residual (securities removed from the list).
 - stock_zh_a_daily: `date` as datetime.date, every other column float64; only the
   trading days in [start_date, end_date].
 - stock_zh_a_spot_em: no arguments; every security (plus one not on the margin list) as
@@ -174,6 +175,21 @@ def _short(security: Security, day: dt.date) -> tuple[int, int, int]:
         repaid = security.short_volume * (3 + (t + 1) % 3) // 100
         volume += sold - repaid
     return volume, sold, repaid
+
+
+def _totals(securities, day: dt.date) -> tuple[int, int, int, int, int]:
+    """An exchange's published totals (buys, financing balance, shares sold short, short
+    volume, short balance in CNY): the sums of its detail, plus a small residual for
+    securities removed from the list, which the totals still include."""
+    residual = 1 + 0.002 + 0.001 * (_t(day) % 3)
+    buys = financing = sold = volume = short_value = 0
+    for s in securities:
+        balance, bought, _ = _financing(s, day)
+        outstanding, sold_short, _ = _short(s, day)
+        buys, financing = buys + bought, financing + balance
+        sold, volume = sold + sold_short, volume + outstanding
+        short_value += int(round(outstanding * close_on(s, day)))
+    return tuple(int(round(v * residual)) for v in (buys, financing, sold, volume, short_value))
 
 
 # --------------------------------------------------------------------------- quirks
@@ -443,59 +459,34 @@ class FakeAkshare:
         days = [d for d in TRADING_DAYS if _day(start_date) <= d <= _day(end_date)]
         rows = []
         for day in reversed(days):  # newest first, as SSE lists them
-            t = _t(day)
-            financing = 807_512_000_000 + 1_250_000_000 * t
-            short_value = 31_240_000_000 - 95_000_000 * t
+            buys, financing, sold, volume, short_value = _totals(SSE, day)
             rows.append(
-                (ymd(day), financing, 40_310_000_000 + 700_000_000 * (t % 4),
-                 1_402_000_000 - 3_000_000 * t, short_value, 61_000_000 + 500_000 * (t % 3),
-                 financing + short_value)
-            )  # fmt: skip
+                (ymd(day), financing, buys, volume, short_value, sold, financing + short_value)
+            )
         return pd.DataFrame(
             rows,
             columns=["信用交易日期", "融资余额", "融资买入额", "融券余量", "融券余量金额",
                      "融券卖出量", "融资融券余额"],
         )  # fmt: skip
 
-    def _stock_margin_szse(self, date: str = "20240411") -> pd.DataFrame:
+    def _summary_szse_like(self, function: str, securities, date: str, unit: float):
         day = _day(date)
-        self._check_trading_day("stock_margin_szse", day)
-        t = _t(day)
-        financing = round(6_900.53 + 11.2 * t, 2)
-        short_value = round(45.31 - 0.42 * t, 2)
-        row = (round(350.12 + 3.1 * (t % 4), 2), financing, round(0.25 + 0.01 * (t % 3), 2),
-               round(4.62 - 0.03 * t, 2), short_value, round(financing + short_value, 2))  # fmt: skip
+        self._check_trading_day(function, day)
+        buys, financing, sold, volume, short_value = (
+            round(value / unit, 2) for value in _totals(securities, day)
+        )
+        row = (buys, financing, sold, volume, short_value, round(financing + short_value, 2))
         return pd.DataFrame(
             [row],
-            columns=[
-                "融资买入额",
-                "融资余额",
-                "融券卖出量",
-                "融券余量",
-                "融券余额",
-                "融资融券余额",
-            ],
-        )
+            columns=["融资买入额", "融资余额", "融券卖出量", "融券余量", "融券余额",
+                     "融资融券余额"],
+        )  # fmt: skip
+
+    def _stock_margin_szse(self, date: str = "20240411") -> pd.DataFrame:
+        return self._summary_szse_like("stock_margin_szse", SZSE, date, 1e8)  # 亿元 / 亿股
 
     def _stock_margin_bse(self, date: str = "20260721") -> pd.DataFrame:
-        day = _day(date)
-        self._check_trading_day("stock_margin_bse", day)
-        t = _t(day)
-        financing = 4_512_300_000 + 8_000_000 * t
-        short_value = 6_150_000 + 20_000 * t
-        row = (301_000_000 + 1_000_000 * (t % 5), financing, 120_000 + 1_000 * (t % 3),
-               1_010_000 + 2_000 * t, short_value, financing + short_value)  # fmt: skip
-        return pd.DataFrame(
-            [[round(value / 1e4, 2) for value in row]],  # 万元 / 万股
-            columns=[
-                "融资买入额",
-                "融资余额",
-                "融券卖出量",
-                "融券余量",
-                "融券余额",
-                "融资融券余额",
-            ],
-        )
+        return self._summary_szse_like("stock_margin_bse", BSE, date, 1e4)  # 万元 / 万股
 
     def _stock_zh_a_daily(
         self,

@@ -39,11 +39,11 @@ from standins import (
 
 from margin_wh.calendar import CALENDAR_FUNCTION, SHANGHAI, load_calendar
 from margin_wh.raw import landing
-from margin_wh.raw.load import ensure_raw_table, ingest, load_frames, replay
+from margin_wh.raw.load import ensure_raw_table, ingest, load_frames, plan_requests, replay
 from margin_wh.raw.parse import SourceDataError
 from margin_wh.raw.universe import plan_fetch
 from margin_wh.sources.akshare_source import AkshareSource, HostThrottle, SourceUnavailableError
-from margin_wh.sources.datasets import DATASETS
+from margin_wh.sources.datasets import DATASETS, EXCHANGES
 
 D = dt.date
 OCT8 = D(2024, 10, 8)
@@ -91,13 +91,16 @@ class Warehouse:
         return ingest(con, self.source, dataset, days, self.landing, symbols, refetch=refetch)
 
     def refresh(self, days=WINDOW) -> None:
-        """Every dataset, in the order the orchestration runs them (quotes after detail)."""
+        """Every dataset, in the order the orchestration runs them (an exchange's totals
+        before its detail, quotes after the detail)."""
+        totals = {e.summary_function for e in EXCHANGES}
         order = sorted(
             DATASETS,
             key=lambda f: (
                 DATASETS[f].partitioned,
                 f == "stock_zh_a_daily",
                 DATASETS[f].call != "snapshot",
+                f not in totals,
             ),
         )
         for function in order:
@@ -282,7 +285,9 @@ def test_one_parquet_per_call_named_by_function_and_arguments(loaded):
         "stock_zh_a_daily": {
             f"adjust=__{window}__symbol={s}.parquet" for s in SINA_SYMBOLS.values()
         },
-        "stock_zh_index_daily": {f"symbol={s}.parquet" for s in SPOT_SYMBOLS},
+        "stock_zh_index_daily": {
+            f"symbol={s}__window=20240926-20241010.parquet" for s in SPOT_SYMBOLS
+        },
         "stock_zh_a_spot_em": set(),  # no snapshot: the clock shows none of the window's closes
         "fund_etf_hist_sina": set(),  # no fund on the stand-in's lists
         **{f: {f"date={ymd(d)}.parquet" for d in WINDOW} for f in PER_DAY},
@@ -295,7 +300,9 @@ def test_one_parquet_per_call_named_by_function_and_arguments(loaded):
 
 def test_landing_files_keep_the_frame_as_it_arrived(loaded):
     for call, frame in loaded.ak.returned:
-        path = landing.landing_path(loaded.landing, call.function, call.kwargs)
+        full_history = DATASETS[call.function].call == "per_symbol_full"
+        name = {**call.kwargs, "window": "20240926-20241010"} if full_history else call.kwargs
+        path = landing.landing_path(loaded.landing, call.function, name)
         landed = landing.read_landed(path)
         assert landed.function == call.function and landed.kwargs == call.kwargs
         assert landed.source == "akshare"
@@ -685,6 +692,33 @@ def test_replay_reproduces_the_raw_tables_exactly(wh, monkeypatch, tmp_path):
     assert len(ak.calls) == calls  # replay made no calls
 
 
+def test_replay_after_overlapping_refreshes_equals_the_raw_tables(wh, monkeypatch, tmp_path):
+    """Every landed call replays to exactly the rows it put in raw: refreshes over
+    overlapping windows (the later ones with revised figures, one taking the closing
+    snapshot), then a replay into a fresh warehouse, every dataset. A full-history call
+    (the spot indices) lands beside the earlier calls of its symbol, not over them."""
+    later = [d for d in TRADING_DAYS if OCT8 <= d <= D(2024, 10, 16)]
+    inner = WINDOW[2:5]
+    wh.refresh(WINDOW)
+    wh.ak.scale("stock_zh_index_daily", "close", 1.001)  # revised figures
+    wh.ak.scale("stock_margin_detail_sse", "融资买入额", 1.01)
+    wh.now, wh.ak.spot_day = evening(later[-1]), later[-1]  # the snapshot for the last day
+    wh.refresh(later)
+    wh.now = dt.datetime(2026, 11, 21, 11, 0, tzinfo=SHANGHAI)
+    wh.ak.scale("stock_zh_index_daily", "close", 1.001)
+    wh.refresh(inner)
+    tables = {f: wh.rows(f) for f in DATASETS}
+    days = sorted(set(WINDOW) | set(later))
+    assert len(tables["stock_zh_index_daily"]) == len(SPOT_SYMBOLS) * len(days)
+    assert len(wh.landed("stock_zh_index_daily")) == 3 * len(SPOT_SYMBOLS)
+    assert tables[SNAPSHOT]
+
+    monkeypatch.setitem(sys.modules, "akshare", UnreachableAkshare())  # no way to fetch
+    rebuilt = replayed(wh.landing, tmp_path / "replayed.duckdb", list(DATASETS))
+    for function in DATASETS:
+        assert rebuilt[function] == tables[function], function
+
+
 # --------------------------------------------------------------------------- all or nothing
 
 
@@ -745,6 +779,18 @@ def test_the_calendar_lands_where_load_calendar_reads_it(wh):
     assert load_calendar(wh.landing) == sorted(FULL_CALENDAR)
     assert [d for (d,) in wh.query("select trade_date from raw.tool_trade_date_hist_sina "
                                    "order by 1")] == sorted(FULL_CALENDAR)  # fmt: skip
+
+
+def test_a_full_history_call_is_named_by_its_window_and_a_windowed_one_by_its_arguments():
+    days = WINDOW[1:4]
+    [index] = plan_requests(DATASETS["stock_zh_index_daily"], days, ["sh000300"])
+    assert index.kwargs == {"symbol": "sh000300"}  # what akshare is called with
+    assert index.landing_name == {"symbol": "sh000300", "window": "20240927-20241008"}
+    assert landing.window_of_name(index.landing_name["window"]) == (days[0], days[-1])
+    [quotes] = plan_requests(DATASETS["stock_zh_a_daily"], days, ["sz000001"])
+    assert quotes.landing_name == quotes.kwargs  # its arguments name the window already
+    day = plan_requests(DATASETS["stock_margin_detail_sse"], days)[0]
+    assert day.landing_name == {"date": "20240927"}
 
 
 def test_calls_overlap_only_when_a_day_and_symbol_is_covered_twice():
@@ -884,3 +930,102 @@ def test_a_spot_index_missing_a_day_is_refused(wh):
     )
     with pytest.raises(SourceDataError, match="no rows for 1 trading day"):
         wh.load("stock_zh_index_daily")
+
+
+# --------------------------------------------------------------------------- totals vs detail
+
+SZSE_DETAIL_MONEY = ("融资买入额", "融资余额", "融券余额", "融资融券余额")
+SZSE_DETAIL_VOLUMES = ("融券卖出量", "融券余量")
+
+
+def in_wan(ak: FakeAkshare, function: str, **when) -> None:
+    """The detail sent in 万元 and 万股: every per-frame check still passes (medians in
+    range on a short list, the implied close unchanged), only the totals disagree."""
+    for column in SZSE_DETAIL_MONEY + SZSE_DETAIL_VOLUMES:
+        ak.scale(function, column, 1e-4, **when)
+
+
+def test_a_detail_day_in_wan_yuan_is_refused_before_commit_and_the_other_days_load(wh):
+    detail = "stock_margin_detail_szse"
+    wh.load("stock_margin_szse", refetch=False)  # a refresh loads the totals first
+    in_wan(wh.ak, detail, date=ymd(OCT8))
+    with pytest.raises(SourceDataError) as error:
+        wh.load(detail, refetch=False)
+    message = str(error.value)
+    for fragment in (f"{detail} for 2024-10-08", "the SZSE total loaded (stock_margin_szse)",
+                     "1/10,0", "the detail looks to be in 万元, its contract says 元",
+                     "[frame kept in"):  # fmt: skip
+        assert fragment in message, (fragment, message)
+    assert "5 of 6 calls are loaded and kept" in " ".join(error.value.__notes__)
+
+    # nothing of the day written; the other days loaded and landed
+    days = [d for (d,) in wh.query(f"select distinct trade_date from raw.{detail} order by 1")]
+    assert days == [d for d in WINDOW if d != OCT8]
+    assert len(wh.rows(detail)) == len(SZSE) * (len(WINDOW) - 1)
+    assert set(wh.landed(detail)) == {f"date={ymd(d)}.parquet" for d in WINDOW if d != OCT8}
+    assert not list(wh.landing.rglob("*.pending"))
+    # kept aside as it arrived, with the reason
+    [refused] = wh.rejected(detail)
+    assert refused.name.startswith(f"date={ymd(OCT8)}__")
+    assert "looks to be in 万元" in refused.with_suffix(".txt").read_text(encoding="utf-8")
+    kept = pq.read_table(refused).to_pandas()
+    assert kept["融资余额"].sum() == pytest.approx(wh.ak.clean(detail, date=ymd(OCT8))["融资余额"].sum() / 1e4)
+
+    # once SZSE sends 元 again, a plain re-run makes only the refused day's call
+    wh.ak.clear()
+    calls = len(wh.ak.calls_of(detail))
+    wh.load(detail, refetch=False)
+    assert wh.ak.calls_of(detail)[calls:] == [{"date": ymd(OCT8)}]
+    assert len(wh.rows(detail)) == expected_rows(detail)
+
+
+def test_a_total_that_contradicts_the_loaded_detail_is_refused(wh):
+    """Loaded the other way round (the detail first, as a run of that asset alone may),
+    the totals are judged against the detail in raw: the day's total is kept aside."""
+    half_published = lambda frame: frame.iloc[1:]  # noqa: E731 - a security missing
+    wh.ak.quirk("stock_margin_detail_bse", half_published, date=ymd(OCT8))
+    wh.load("stock_margin_detail_bse", refetch=False)  # no totals yet: nothing to judge by
+    with pytest.raises(SourceDataError, match="stock_margin_bse for 2024-10-08 arrived with") as error:
+        wh.load("stock_margin_bse", refetch=False)
+    assert "the detail loaded (stock_margin_detail_bse)" in str(error.value)
+    assert "securities missing from the detail, or a half-published day?" in str(error.value)
+    days = [d for (d,) in wh.query("select trade_date from raw.stock_margin_bse order by 1")]
+    assert days == [d for d in WINDOW if d != OCT8]
+    assert [p.name.split("__")[0] for p in wh.rejected("stock_margin_bse")] == [f"date={ymd(OCT8)}"]
+
+
+def test_every_exchanges_totals_match_its_detail_in_a_clean_refresh(loaded):
+    """The identity holds on the stand-in's market, as on a real one (within 2%)."""
+    for exchange in EXCHANGES:
+        totals = dict(loaded.query(
+            f'select trade_date, "融资余额" * {exchange.summary_cny_per_unit} '
+            f"from raw.{exchange.summary_function}"))  # fmt: skip
+        detail = dict(loaded.query(
+            f'select trade_date, sum("融资余额") from raw.{exchange.detail_function} group by 1'))  # fmt: skip
+        assert set(totals) == set(detail) == set(WINDOW)
+        for day in WINDOW:
+            assert 0 < totals[day] / detail[day] - 1 < 0.01, (exchange.name, day)
+
+
+def test_a_short_volume_in_lots_is_refused_against_the_closes_loaded_before_it(wh):
+    """The next day's BSE detail with 融券余量 in 手: the implied close is a hundred times
+    the close the quotes gave the day before (every per-frame check passes: the implied
+    close stays in its plausible range, the financing columns match the totals)."""
+    detail, last = "stock_margin_detail_bse", WINDOW[-1]
+    wh.refresh(WINDOW[:-1])
+    wh.load("stock_margin_bse", [last])
+    before = wh.rows(detail, exclude=("_fetched_at",))
+    for column in ("融券余量", "融券卖出量"):
+        wh.ak.scale(detail, column, 0.01, date=ymd(last))
+    with pytest.raises(SourceDataError) as error:
+        wh.load(detail, [last], refetch=False)
+    message = str(error.value)
+    for fragment in (f"{detail} for {last}", "a median 100× the close loaded",
+                     "the volume in 手 (100 shares)", "[frame kept in"):  # fmt: skip
+        assert fragment in message, (fragment, message)
+    assert wh.rows(detail, exclude=("_fetched_at",)) == before  # nothing of the day written
+    [refused] = wh.rejected(detail)
+    assert "a median 100×" in refused.with_suffix(".txt").read_text(encoding="utf-8")
+    wh.ak.clear()
+    wh.load(detail, [last], refetch=False)  # sent in shares again: loads
+    assert len(wh.rows(detail)) == expected_rows(detail)

@@ -2,7 +2,10 @@
 
 `<landing>/<function>/<arg>=<value>__….parquet`, with the call, the source, the
 fetch time and the trading-day window it was fetched for in the file's metadata, so
-the raw tables can be rebuilt from these files alone (replay). A frame is accepted
+the raw tables can be rebuilt from these files alone (replay). A call whose arguments
+do not name the days it answers for (a symbol's full history) also has its window in
+the name, `symbol=sh000300__window=20240701-20240712.parquet`: each refresh's call is
+kept beside the earlier ones, as the rows each put in the raw table. A frame is accepted
 into place (atomic rename) only once it passed validation; a refused frame is kept
 under `_rejected/` for inspection and never replayed.
 """
@@ -60,9 +63,11 @@ def write_pending(
     source: str,
     fetched_at: dt.datetime,
     window: tuple[dt.date, dt.date] | None,
+    name: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the frame beside its final name; `accept` or `reject` it after validation."""
-    final = landing_path(landing_dir, function, kwargs)
+    """Write the frame beside its final name (from `name`, else the call's arguments);
+    `accept` or `reject` it after validation."""
+    final = landing_path(landing_dir, function, kwargs if name is None else name)
     final.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "function": function,
@@ -125,15 +130,32 @@ def landed_window(path: Path) -> tuple[dt.date, dt.date] | None:
     return (dt.date.fromisoformat(window[0]), dt.date.fromisoformat(window[1])) if window else None
 
 
+# A full-history call's landing file names its window: `window=YYYYMMDD-YYYYMMDD`.
+WINDOW_LABEL = "window"
+
+
+def window_name(window: tuple[dt.date, dt.date]) -> str:
+    return f"{window[0]:%Y%m%d}-{window[1]:%Y%m%d}"
+
+
+def window_of_name(text: str | None) -> tuple[dt.date, dt.date] | None:
+    if not text:
+        return None
+    first, last = (dt.datetime.strptime(part, "%Y%m%d").date() for part in text.split("-"))
+    return first, last
+
+
 def landed_symbol_windows(
     landing_dir: Path, function: str
 ) -> dict[str, list[tuple[dt.date, dt.date]]]:
     """For a per-symbol dataset: the trading-day windows each symbol's accepted landing
-    files were fetched for (from the file names and metadata, not the frames)."""
+    files were fetched for (from the file names and metadata, not the frames; from the
+    name alone where it carries the window, as a full-history call's does: a symbol
+    gathers one such file per refresh, and every refresh reads them all)."""
     windows: dict[str, list[tuple[dt.date, dt.date]]] = {}
     for path in landed_files(landing_dir, function):
         kwargs = dict(part.split("=", 1) for part in path.stem.split("__") if "=" in part)
-        window = landed_window(path)
+        window = window_of_name(kwargs.get(WINDOW_LABEL)) or landed_window(path)
         if "symbol" in kwargs and window:
             windows.setdefault(kwargs["symbol"], []).append(window)
     return windows

@@ -21,9 +21,9 @@ import pandas as pd
 
 from margin_wh.calendar import trading_days_between
 from margin_wh.leftovers import remove_leftovers
-from margin_wh.raw import landing
+from margin_wh.raw import identities, landing
 from margin_wh.raw.parse import SourceDataError, describe_call, frame_notes, parse_frame
-from margin_wh.sources.datasets import Dataset
+from margin_wh.sources.datasets import MARGIN_DETAIL_FUNCTIONS, Dataset
 
 RAW_SCHEMA = "raw"
 # Calls committed in one transaction during a backfill. An outage loses only the call in
@@ -56,13 +56,24 @@ class Request:
     window: tuple[dt.date, dt.date] | None  # trading days this call answers for
     trade_day: dt.date | None = None  # set for one-day calls
     snapshot: bool = False  # f() called after the close of trade_day, no arguments
+    full_history: bool = False  # f(symbol=) answers with every day, for `window` only
 
     @property
     def landing_kwargs(self) -> dict[str, Any]:
-        """What names the call's landing file (and is recorded as its arguments)."""
+        """What is recorded as the call's arguments (and names its landing file)."""
         if self.snapshot and self.trade_day is not None:
             return {SNAPSHOT_LABEL: yyyymmdd(self.trade_day)}
         return self.kwargs
+
+    @property
+    def landing_name(self) -> dict[str, Any]:
+        """What names the call's landing file: its arguments and, for a full-history call,
+        the window it was made for, which its arguments do not say."""
+        # Each such call answers for its own window: a later call of the symbol lands
+        # beside it, not over it, so replay still has the rows each put in raw.
+        if self.full_history and self.window is not None:
+            return {**self.landing_kwargs, landing.WINDOW_LABEL: landing.window_name(self.window)}
+        return self.landing_kwargs
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,7 @@ def plan_requests(
             for s in symbols
         ]
     if dataset.call == "per_symbol_full":
-        return [Request({"symbol": s, **fixed}, window) for s in symbols]
+        return [Request({"symbol": s, **fixed}, window, full_history=True) for s in symbols]
     if dataset.call == "snapshot":
         return [
             Request(dict(fixed), (d, d), trade_day=d, snapshot=True)
@@ -156,7 +167,7 @@ def already_landed(
             first <= wanted[0] and wanted[1] <= last
             for first, last in symbol_windows.get(request.kwargs["symbol"], [])
         )
-    return landing.landing_path(landing_dir, dataset.function, request.landing_kwargs).exists()
+    return landing.landing_path(landing_dir, dataset.function, request.landing_name).exists()
 
 
 def pending_requests(
@@ -255,6 +266,7 @@ def fetch(
                 source.name,
                 fetched_at,
                 request.window,
+                name=request.landing_name,
             )
             try:
                 rows = parse_request_frame(dataset, frame, request)
@@ -264,7 +276,7 @@ def fetch(
             except BaseException:
                 pending.unlink(missing_ok=True)
                 raise
-            final = landing.landing_path(landing_dir, dataset.function, request.landing_kwargs)
+            final = landing.landing_path(landing_dir, dataset.function, request.landing_name)
             landed = landing.LandedFrame(
                 dataset.function,
                 request.landing_kwargs,
@@ -686,9 +698,19 @@ def _fetch_and_load(
     """One transaction's calls: fetched, validated, loaded, then accepted as landed. When
     a call fails midway, the frames fetched before it are loaded first, and the failure
     is returned to be raised: an outage loses only the call in flight."""
-    parsed = fetch(source, dataset, requests, landing_dir, on_call, keep_on_call_failure=True)
+    fetched = fetch(source, dataset, requests, landing_dir, on_call, keep_on_call_failure=True)
+    try:
+        parsed, refusal = refuse_broken_identities(con, dataset, fetched)
+    except BaseException:
+        _discard(fetched)
+        raise
+    failure = fetched.call_failure
+    if refusal is not None:  # the other days load; then the run fails as for a refused frame
+        if failure is not None:
+            refusal.add_note(f"and a call failed after it: {failure}")
+        failure = refusal
     if not parsed:
-        return LoadResult(dataset.function), parsed.call_failure
+        return LoadResult(dataset.function), failure
     try:
         result = load_frames(
             con, dataset, parsed, trading_days, landing_dir, check_complete=check_complete
@@ -707,7 +729,157 @@ def _fetch_and_load(
                 pending_out.append(item.pending)  # accepted by the caller, later
             else:
                 landing.accept(item.pending)
-    return result, parsed.call_failure
+    return result, failure
+
+
+def refuse_broken_identities(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, parsed: Sequence[ParsedFrame]
+) -> tuple[list[ParsedFrame], SourceDataError | None]:
+    """Keep aside, before anything is committed, the frames of the days that break an
+    identity with another dataset as the raw tables hold it: detail ≈ the exchange's
+    totals (a refresh loads the totals first), and short volume × close ≈ short balance
+    (the close of the quotes loaded for the day or the days before). Returns the frames
+    to load and the error to raise once they are: the other days of the batch load."""
+    if not parsed:
+        return list(parsed), None
+    reasons = [
+        totals + closes
+        for totals, closes in zip(
+            _totals_reasons(con, dataset, parsed),
+            _implied_close_reasons(con, dataset, parsed),
+            strict=True,
+        )
+    ]
+    kept = [item for item, why in zip(parsed, reasons, strict=True) if not why]
+    lines = []
+    for item, why in zip(parsed, reasons, strict=True):
+        if not why:
+            continue
+        reason = "\n".join(why[:3])
+        if len(why) > 3:
+            reason += f"\n(and {len(why) - 3} more day(s) of this call)"
+        where = landing.reject(item.pending, reason) if item.pending is not None else None
+        lines.append(f"{reason} [frame kept in {where}]" if where else reason)
+    if not lines:
+        return kept, None
+    if len(lines) > 3:
+        lines[3:] = [f"(and {len(lines) - 3} more frame(s) refused alike)"]
+    return kept, SourceDataError("\n".join(lines))
+
+
+def _totals_reasons(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, parsed: Sequence[ParsedFrame]
+) -> list[list[str]]:
+    """Per frame, why its days' detail sums and published totals disagree (none: agree,
+    or the other side is not loaded)."""
+    pair = identities.totals_pair(dataset.function)
+    if pair is None:
+        return [[] for _ in parsed]
+    exchange, side = pair
+    column = identities.TOTALS_COLUMN
+    if side == "detail":
+        arriving = [item.rows.groupby("trade_date")[column].sum().to_dict() for item in parsed]
+        other, other_cny_per_unit = exchange.summary_function, exchange.summary_cny_per_unit
+    else:
+        arriving = [
+            (item.rows.groupby("trade_date")[column].sum(min_count=1)
+             * exchange.summary_cny_per_unit).to_dict()
+            for item in parsed
+        ]  # fmt: skip
+        other, other_cny_per_unit = exchange.detail_function, 1.0
+    days = [day for sums in arriving for day in sums]
+    if not days:
+        return [[] for _ in parsed]
+    loaded = {
+        day: value * other_cny_per_unit
+        for day, value in _day_sums(con, other, column, min(days), max(days)).items()
+    }
+    reasons = []
+    for sums in arriving:
+        detail, total = (sums, loaded) if side == "detail" else (loaded, sums)
+        mismatches = identities.totals_mismatches(exchange, detail, total)
+        reasons.append([m.reason(side) for m in mismatches])
+    return reasons
+
+
+def _implied_close_reasons(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, parsed: Sequence[ParsedFrame]
+) -> list[list[str]]:
+    """Per frame of a detail that values its short volume (SZSE's, BSE's), why its days'
+    implied closes are far from the closes loaded (none where no close is loaded yet:
+    a backfill loads the quotes after the detail)."""
+    balance, volume = identities.SHORT_BALANCE, identities.SHORT_VOLUME
+    if dataset.function not in MARGIN_DETAIL_FUNCTIONS or balance not in dataset.column_names:
+        return [[] for _ in parsed]
+    code = dataset.key[0]
+    days = [day for item in parsed for day in item.rows["trade_date"]]
+    if not days:
+        return [[] for _ in parsed]
+    lookback = dt.timedelta(days=identities.CLOSE_LOOKBACK_DAYS)
+    closes = _closes_loaded(con, min(days) - lookback, max(days)).sort_values("trade_date")
+    reasons = []
+    for item in parsed:
+        found = []
+        for day, rows in item.rows.groupby("trade_date"):
+            on_or_before = closes["trade_date"].between(day - lookback, day)
+            quoted = closes[on_or_before].groupby("code")["close"].last()  # the latest
+            rows = rows.set_index(code)
+            mismatch = identities.implied_close_mismatch(
+                dataset.function, day, rows[balance], rows[volume], quoted
+            )
+            if mismatch is not None:
+                found.append(mismatch.reason())
+        reasons.append(found)
+    return reasons
+
+
+# The quotes' closes by security code: Sina's per stock and per fund, and the
+# closing snapshot (universe.py's QUOTES, FUND_QUOTES, QUOTE_SNAPSHOT; it imports this).
+_CLOSES = (
+    ("stock_zh_a_daily", "right(symbol, 6)", "close"),
+    ("fund_etf_hist_sina", "right(symbol, 6)", "close"),
+    ("stock_zh_a_spot_em", '"代码"', '"最新价"'),
+)
+
+
+def _closes_loaded(con: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> pd.DataFrame:
+    """Every close the quote tables hold in [first, last]: code, trade_date, close."""
+    selects = [
+        f"select {code} as code, trade_date, {close} as close from {RAW_SCHEMA}.{function} "
+        "where trade_date between $first and $last"
+        for function, code, close in _CLOSES
+        if _table_exists(con, function)
+    ]
+    if not selects:
+        return pd.DataFrame({"code": [], "trade_date": [], "close": []})
+    closes = con.execute(" union all ".join(selects), {"first": first, "last": last}).df()
+    closes["trade_date"] = pd.to_datetime(closes["trade_date"]).dt.date
+    return closes
+
+
+def _day_sums(
+    con: duckdb.DuckDBPyConnection, function: str, column: str, first: dt.date, last: dt.date
+) -> dict[dt.date, float]:
+    """Per trading day in [first, last], the sum of a column of raw.<function> (nothing
+    if the table does not exist yet)."""
+    if not _table_exists(con, function):
+        return {}
+    rows = con.execute(
+        f'select trade_date, sum("{column}") from {RAW_SCHEMA}.{function} '
+        "where trade_date between ? and ? group by 1",
+        [first, last],
+    ).fetchall()
+    return {day: value for day, value in rows if value is not None}
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, function: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [RAW_SCHEMA, function],
+        ).fetchone()[0]
+    )
 
 
 def loaded_days(
@@ -715,11 +887,7 @@ def loaded_days(
 ) -> set[dt.date]:
     """The trading days in [first, last] that raw.<function> holds rows for (none if the
     table does not exist yet)."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [RAW_SCHEMA, function],
-    ).fetchone()[0]
-    if not exists:
+    if not _table_exists(con, function):
         return set()
     rows = con.execute(
         f"select distinct trade_date from {RAW_SCHEMA}.{function} where trade_date between ? and ?",

@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest, pending_requests
 from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, QUOTES_BY_SECURITY_TYPE, plan_fetch
-from margin_wh.sources.datasets import DATASETS, MARGIN_DETAIL_FUNCTIONS, Dataset
+from margin_wh.sources.datasets import DATASETS, EXCHANGES, MARGIN_DETAIL_FUNCTIONS, Dataset
 from orchestration.partitions import (
     TRADING_DAYS,
     publishable_days,
@@ -34,6 +34,10 @@ def raw_key(function: str) -> dg.AssetKey:
 
 def _upstream(dataset: Dataset) -> list[dg.AssetKey]:
     upstream = [] if dataset.function == CALENDAR_FUNCTION else [raw_key(CALENDAR_FUNCTION)]
+    # A detail day is checked against its exchange's totals before it is committed.
+    upstream += [
+        raw_key(e.summary_function) for e in EXCHANGES if e.detail_function == dataset.function
+    ]
     if dataset.function in QUOTES_BY_SECURITY_TYPE:  # the securities in the detail
         upstream += [raw_key(f) for f in MARGIN_DETAIL_FUNCTIONS]
     if dataset.function == QUOTES:  # the days no snapshot has
