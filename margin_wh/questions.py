@@ -34,7 +34,6 @@ from margin_wh.readonly import (
     SnapshotInfo,
     default_snapshot,
     fetch,
-    mart_names,
     open_snapshot,
     read_snapshot_info,
     require_mart,
@@ -75,6 +74,10 @@ def _at_least_one(value: int, name: str) -> int:
     if int(value) < 1:
         raise QueryFailed(f"{name} must be at least 1, got {value}")
     return int(value)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _resolve(snapshot: Snapshot) -> Path:
@@ -140,19 +143,19 @@ def list_marts(snapshot: Snapshot = None) -> Answer:
     (models/marts/*.yml), or the snapshot's own table comments for a mart they lack."""
     path = _resolve(snapshot)
     sql = (
-        "select table_name as mart, comment, estimated_size as rows from duckdb_tables() "
+        "select table_name as mart, comment from duckdb_tables() "
         "where database_name = current_database() and schema_name = 'marts' order by 1"
     )
     with open_snapshot(path) as con:
         info = read_snapshot_info(con, path)
         found = con.execute(sql).fetchall()
         exact_rows = {
-            name: con.execute(f'select count(*) from marts."{name}"').fetchall()[0][0]
-            for name in mart_names(con)
+            name: con.execute(f"select count(*) from marts.{_ident(name)}").fetchall()[0][0]
+            for name, _ in found
         }
     docs = mart_docs()
     rows = []
-    for name, comment, _ in found:
+    for name, comment in found:
         doc = docs.get(name)
         description = doc.description if doc else " ".join((comment or "").split())
         grain = (doc.grain if doc else None) or grain_in_description(description)

@@ -366,6 +366,10 @@ def test_signals_say_when_the_mart_is_absent_and_answer_when_it_is_there(publish
     squeezes = read.signals(start="2024-01-01", signal_type="short_squeeze", snapshot=with_signals)
     assert set(squeezes.signal_type) == {"short_squeeze"}
     assert "fct_margin_signal" in set(read.list_marts(snapshot=with_signals).mart)
+    # described from the dbt docs once they cover the mart, from the naming convention before
+    columns = read.describe_mart("fct_margin_signal", snapshot=with_signals).set_index("column")
+    assert list(columns.index) == list(latest.columns)
+    assert columns.unit["trade_date"] == "date" and columns.unit["is_limit_up"] == "boolean"
 
 
 def test_clear_errors_for_missing_snapshot_day_and_event(published, tmp_path):
