@@ -98,11 +98,12 @@ def default_snapshot() -> Path:
     return snapshot_path(Settings.from_env().publish_dir)
 
 
-def check_read_only(sql: str) -> None:
+def check_read_only(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Accept exactly one SELECT statement, as DuckDB's parser classifies it; raise
-    StatementRefused naming the statement type and why otherwise."""
+    StatementRefused naming the statement type and why otherwise. `con`: the request's own
+    connection (requests run on worker threads; DuckDB's module-level default is shared)."""
     try:
-        statements = duckdb.extract_statements(sql)
+        statements = (con or duckdb).extract_statements(sql)
     except duckdb.Error as error:
         raise QueryFailed(f"DuckDB could not parse the query: {error}") from None
     if not statements:
@@ -360,7 +361,7 @@ def fetch(
 ) -> tuple[pa.Table, bool]:
     """Run one checked SELECT; return at most `limit` rows and whether more there were.
     DuckDB has no statement timeout: a timer interrupts the connection instead."""
-    check_read_only(sql)
+    check_read_only(sql, con)
     if limit is not None and limit < 1:
         raise QueryFailed(f"limit must be at least 1 row, got {limit}")
     timer = threading.Timer(timeout_s, con.interrupt) if timeout_s else None
