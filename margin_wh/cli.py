@@ -7,6 +7,7 @@
     margin-wh replay                                 rebuild raw tables from the landing zone
     margin-wh ui                                     the Dagster UI on this warehouse
     margin-wh dbt -- build --select marts            dbt with the warehouse's settings
+    margin-wh mcp [--http]                           the published snapshot for research agents (MCP)
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
-from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from margin_wh.config import DBT_PROJECT_DIR, MCP_HTTP_PORT, REPO_ROOT, Settings
 
 
 def _date(text: str) -> dt.date:
@@ -187,6 +189,13 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from margin_wh.mcp_server import serve
+
+    serve(args.snapshot, http=args.http, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="margin-wh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -218,16 +227,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dbt", help="run dbt with the warehouse's settings, e.g. margin-wh dbt -- test")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_dbt)
+    p = sub.add_parser("mcp", help="serve the published snapshot to research agents (Model Context Protocol)")
+    p.add_argument("--snapshot", type=Path,
+                   help="the snapshot file (default: margin_warehouse.duckdb in this warehouse's publish directory)")  # fmt: skip
+    p.add_argument("--http", action="store_true",
+                   help="streamable HTTP on 127.0.0.1 (at /mcp) instead of stdio")  # fmt: skip
+    p.add_argument("--port", type=int, default=MCP_HTTP_PORT, help="the HTTP port (with --http)")
+    # An MCP client waits for the server to start: it reads the snapshot, never Dagster.
+    p.set_defaults(func=cmd_mcp, uses_dagster=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # BackfillPolicy and pools are marked beta in Dagster 1.13; we pin the version.
-    import dagster
+    if getattr(args, "uses_dagster", True):
+        # BackfillPolicy and pools are marked beta in Dagster 1.13; we pin the version.
+        import dagster
 
-    warnings.filterwarnings("ignore", category=dagster.BetaWarning)
-    warnings.filterwarnings("ignore", category=dagster.PreviewWarning)
+        warnings.filterwarnings("ignore", category=dagster.BetaWarning)
+        warnings.filterwarnings("ignore", category=dagster.PreviewWarning)
     try:
         return args.func(args)
     except Exception as error:  # a clear last line for the operator; details above it

@@ -20,6 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 SOURCES = ("demo", "akshare")
+# The port of `margin-wh mcp --http` (on 127.0.0.1) unless --port says otherwise.
+MCP_HTTP_PORT = 8765
 # Where a source's warehouse lives unless MARGIN_WH_HOME says otherwise.
 DEFAULT_HOMES = {"demo": REPO_ROOT / "data" / "demo", "akshare": REPO_ROOT / "data" / "live"}
 
