@@ -204,6 +204,24 @@ def lock_holder(message: str) -> tuple[int, str] | None:
     return pid, command or match["program"]
 
 
+def holder_advice(command: str, settings: Settings) -> str:
+    """What the process holding the warehouse is, from its command line, and what to do."""
+    words = command.split()
+    programs = {Path(word).name for word in words[:2]}  # `dbt …` or `python …/bin/dbt …`
+    if "dbt" in programs:
+        return (
+            "a dbt build, of a refresh's dbt step (it finishes even when the refresh's own "
+            "process was killed) or of `margin-wh dbt`: wait for it to finish"
+        )
+    if any(name in command for name in ("margin-wh", "margin_wh", "dagster")):
+        return "another refresh (or the Dagster UI running one): wait for it to finish"
+    return (
+        "a reader, e.g. a BI tool or a notebook: readers should open the published "
+        f"snapshot {settings.publish_dir / 'margin_warehouse.duckdb'}, which never "
+        "blocks a refresh; close it on the warehouse"
+    )
+
+
 def ensure_warehouse_free(settings: Settings) -> None:
     """Fail at once, naming the holder, when another process holds the warehouse: DuckDB
     allows one writer (or readers only) per file, and a run would otherwise retry in
@@ -219,14 +237,7 @@ def ensure_warehouse_free(settings: Settings) -> None:
         if holder is None:
             raise
         pid, command = holder
-        if any(name in command for name in ("margin-wh", "margin_wh", "dagster")):
-            what = "another refresh (or the Dagster UI running one): wait for it to finish"
-        else:
-            what = (
-                "a reader, e.g. a BI tool or a notebook: readers should open the published "
-                f"snapshot {settings.publish_dir / 'margin_warehouse.duckdb'}, which never "
-                "blocks a refresh; close it on the warehouse"
-            )
+        what = holder_advice(command, settings)
         raise RefreshError(
             f"the warehouse {settings.db_path} is held by process {pid} ({command}): {what}, "
             "then run the refresh again"

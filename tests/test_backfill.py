@@ -225,6 +225,19 @@ def test_a_refresh_that_cannot_get_the_warehouse_says_at_once_who_holds_it(tmp_p
         holder.communicate("\n")
 
 
+def test_the_holder_of_the_warehouse_is_named_for_what_it_is(tmp_path):
+    from orchestration.runner import holder_advice
+
+    settings = make_settings(tmp_path)
+    # a refresh's dbt step outlives a killed refresh: the command line dagster-dbt starts
+    dbt_step = "/srv/wh/.venv/bin/python /srv/wh/.venv/bin/dbt build --exclude config.materialized:incremental"
+    assert holder_advice(dbt_step, settings).startswith("a dbt build")
+    assert holder_advice("/usr/local/bin/dbt run", settings).startswith("a dbt build")
+    assert holder_advice("/srv/wh/.venv/bin/python /srv/wh/.venv/bin/margin-wh refresh --start 2024-07-01",
+                         settings).startswith("another refresh")  # fmt: skip
+    assert holder_advice("/usr/bin/python3 -m jupyter lab", settings).startswith("a reader")
+
+
 def test_a_refresh_killed_mid_run_blocks_nothing_and_a_plain_rerun_completes(tmp_path):
     """kill -9 of `margin-wh refresh` during a raw load leaves its run STARTED holding the
     duckdb_writer pool's slot; the next refresh marks it failed, frees the slot, and
