@@ -9,13 +9,11 @@ how fast a day can be (BENCHMARKS.md). This writes `--events` of two kinds throu
 `DagsterInstance` and prints the milliseconds each:
   - an engine event (a run-scoped log line: one row in the run's event log);
   - an asset materialization (also indexed across runs: the asset and its tags).
-Stores: in memory, SQLite as `margin-wh` and `dagster dev` use it
-(`orchestration.instance.instance_at`: our dagster.yaml, the pooled storage of
-orchestration/dagster_storage.py), Dagster's default SQLite storage (a new connection
-per write, SQLite's default synchronous=FULL) for comparison, and PostgreSQL when
-`--postgres-url` is given (needs `pip install dagster-postgres==<the dagster-dbt
-version>`, which is not a dependency of the project; the database should be empty or a
-scratch one: the run and its events stay in it).
+Stores: in memory, Dagster's default SQLite storage as `margin-wh` and `dagster dev` use
+it (`orchestration.instance.instance_at`: our dagster.yaml), and PostgreSQL when
+`--postgres-url` is given (needs `pip install dagster-postgres==0.29.27`, which is not a
+dependency of the project; the database should be empty or a scratch one: the run and
+its events stay in it).
 """
 
 from __future__ import annotations
@@ -77,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         stores: list[tuple[str, Callable[[], dg.DagsterInstance]]] = [
             ("in memory", dg.DagsterInstance.ephemeral),
             ("SQLite (margin-wh, dagster dev)", lambda: instance_at(Path(tmp) / "sqlite")),
-            ("SQLite, Dagster's default storage", lambda: _instance(Path(tmp) / "default")),
         ]
         if args.postgres_url:
             postgres = f"storage:\n  postgres:\n    postgres_url: {args.postgres_url}\n"

@@ -193,6 +193,16 @@ BAD_CASES = {
         lambda ak: ak.empty("futures_hist_daily_cffex", columnless=True),
         ["empty frame", "not published yet"],
     ),
+    "a '-' where the exchange publishes a number": (
+        "stock_margin_detail_szse", {"date": DATE},
+        lambda ak: ak.unparseable("stock_margin_detail_szse", "融资买入额", "-", row=1),
+        ["column '融资买入额' expected a number in every row", "blank or '-' in 1 of", "'证券代码'"],
+    ),
+    "a blank in the SSE totals": (
+        "stock_margin_sse", {"start_date": DATE, "end_date": DATE},
+        lambda ak: ak.unparseable("stock_margin_sse", "融券卖出量", "", row=0),
+        ["column '融券卖出量' expected a number in every row"],
+    ),
     "a code that is not a code": (
         "stock_margin_detail_szse", {"date": DATE},
         lambda ak: ak.unparseable("stock_margin_detail_szse", "证券代码", "-", row=0),

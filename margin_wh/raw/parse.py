@@ -153,7 +153,7 @@ def _build_pandera_schema(dataset: Dataset, key: tuple[str, ...]) -> pa.DataFram
         return pa.Column(
             "float64" if column.kind == "number" else object,
             checks=checks,
-            nullable=column.name not in key,
+            nullable=column.name not in key and not column.in_every_row,
         )
 
     return pa.DataFrameSchema(
@@ -290,6 +290,13 @@ def _summarise_schema_errors(errors: SchemaErrors, typed: pd.DataFrame, key: lis
             duplicated = typed[typed.duplicated(key, keep=False)][key]
             sample = duplicated.drop_duplicates().head(3).to_dict("records")
             problem = f"duplicated key {key}: {len(duplicated)} rows share keys, e.g. {sample}"
+        elif check == "not_nullable":
+            missing = typed[typed[column].isna()]
+            sample = missing[key].head(3).to_dict("records") if key else missing.index[:3].tolist()
+            problem = (
+                f"column {column!r} expected a number in every row (the exchange publishes one "
+                f"in each), arrived blank or '-' in {len(missing)} of {len(typed)} rows, e.g. {sample}"
+            )
         elif check.startswith("wrong unit"):
             median = _median_nonzero(typed[column])
             problem = f"column {column!r}: {check}, arrived with median {median:g}"

@@ -49,6 +49,10 @@ class Column:
     # column that switches from 元 to 亿元 (or 股 to 万股) is refused, not loaded.
     plausible_median: tuple[float, float] | None = None
     signed: bool = False  # changes and P/E ratios may be negative; balances may not
+    # Published in every row (a margin list's financing figures, an exchange's totals): a
+    # blank or '-' there refuses the frame rather than loading NULL, which the marts
+    # would sum as nothing, or fail a test on only after they were rebuilt with it.
+    in_every_row: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,10 @@ class Dataset:
         return self.call != "static"
 
 
-def _num(name: str, unit: str, plausible: tuple[float, float] | None = None) -> Column:
-    return Column(name, "number", unit, plausible)
+def _num(
+    name: str, unit: str, plausible: tuple[float, float] | None = None, in_every_row: bool = False
+) -> Column:
+    return Column(name, "number", unit, plausible, in_every_row=in_every_row)
 
 
 def _signed(name: str, unit: str) -> Column:
@@ -222,12 +228,12 @@ FLOW_TO_BALANCE_MAX = 2.0
 _DETAIL_SZSE_LIKE = (
     Column("证券代码", "code"),
     Column("证券简称", "text"),
-    _num("融资买入额", "CNY", (1e2, 1e10)),
-    _num("融资余额", "CNY", (1e4, 1e11)),
+    _num("融资买入额", "CNY", (1e2, 1e10), in_every_row=True),
+    _num("融资余额", "CNY", (1e4, 1e11), in_every_row=True),
     _num("融券卖出量", "shares"),
     _num("融券余量", "shares"),
     _num("融券余额", "CNY"),
-    _num("融资融券余额", "CNY", (1e4, 1e11)),
+    _num("融资融券余额", "CNY", (1e4, 1e11), in_every_row=True),
 )
 _DETAIL_SZSE_LIKE_RULES = (
     sums_to("融资融券余额", ("融资余额", "融券余额"), rel=1e-6, absolute=1.0),
@@ -249,9 +255,10 @@ def _summary_szse_like(
 ) -> dict:
     """Exchange totals as SZSE and BSE publish them, in the units each uses."""
     columns = tuple(
-        _num(n, volume_unit)
+        _num(n, volume_unit, in_every_row=True)
         if n.endswith("量")
-        else _num(n, money_unit, balance_plausible if n in ("融资余额", "融资融券余额") else None)
+        else _num(n, money_unit, balance_plausible if n in ("融资余额", "融资融券余额") else None,
+                  in_every_row=True)  # fmt: skip
         for n in _SUMMARY_SZSE_LIKE
     )
     rules = (
@@ -327,9 +334,9 @@ DATASETS: dict[str, Dataset] = {
                 Column("信用交易日期", "date"),
                 Column("标的证券代码", "code"),
                 Column("标的证券简称", "text"),
-                _num("融资余额", "CNY", (1e4, 1e11)),
-                _num("融资买入额", "CNY", (1e2, 1e10)),
-                _num("融资偿还额", "CNY", (1e2, 1e10)),
+                _num("融资余额", "CNY", (1e4, 1e11), in_every_row=True),
+                _num("融资买入额", "CNY", (1e2, 1e10), in_every_row=True),
+                _num("融资偿还额", "CNY", (1e2, 1e10), in_every_row=True),
                 _num("融券余量", "shares"),
                 _num("融券卖出量", "shares"),
                 _num("融券偿还量", "shares"),
@@ -371,12 +378,12 @@ DATASETS: dict[str, Dataset] = {
             call="range",
             columns=(
                 Column("信用交易日期", "date"),
-                _num("融资余额", "CNY", (1e5, 1e13)),  # 2010-03-31: ~6.6 million
-                _num("融资买入额", "CNY"),
-                _num("融券余量", "shares"),
-                _num("融券余量金额", "CNY"),
-                _num("融券卖出量", "shares"),
-                _num("融资融券余额", "CNY", (1e5, 1e13)),
+                _num("融资余额", "CNY", (1e5, 1e13), in_every_row=True),  # 2010-03-31: ~6.6 million
+                _num("融资买入额", "CNY", in_every_row=True),
+                _num("融券余量", "shares", in_every_row=True),
+                _num("融券余量金额", "CNY", in_every_row=True),
+                _num("融券卖出量", "shares", in_every_row=True),
+                _num("融资融券余额", "CNY", (1e5, 1e13), in_every_row=True),
             ),
             key=(),
             date_column="信用交易日期",
