@@ -222,26 +222,44 @@ def holder_advice(command: str, settings: Settings) -> str:
     )
 
 
-def ensure_warehouse_free(settings: Settings) -> None:
+# A killed refresh's dbt step finishes on its own, usually within minutes: a refresh
+# started meanwhile waits for it (saying so) this long before giving up.
+WAIT_FOR_DBT_S = 900
+
+
+def ensure_warehouse_free(settings: Settings, wait_for_dbt_s: float = WAIT_FOR_DBT_S) -> None:
     """Fail at once, naming the holder, when another process holds the warehouse: DuckDB
     allows one writer (or readers only) per file, and a run would otherwise retry in
-    silence before failing with DuckDB's lock error."""
+    silence before failing with DuckDB's lock error. A dbt build holding it is waited
+    for, with a message, up to `wait_for_dbt_s`."""
+    import time
+
     import duckdb
 
     if not settings.db_path.exists():
         return
-    try:
-        duckdb.connect(str(settings.db_path)).close()
-    except duckdb.IOException as error:
-        holder = lock_holder(str(error))
-        if holder is None:
-            raise
-        pid, command = holder
-        what = holder_advice(command, settings)
-        raise RefreshError(
-            f"the warehouse {settings.db_path} is held by process {pid} ({command}): {what}, "
-            "then run the refresh again"
-        ) from None
+    deadline = time.monotonic() + wait_for_dbt_s
+    said = None
+    while True:
+        try:
+            duckdb.connect(str(settings.db_path)).close()
+            return
+        except duckdb.IOException as error:
+            holder = lock_holder(str(error))
+            if holder is None:
+                raise
+            pid, command = holder
+            what = holder_advice(command, settings)
+            if not what.startswith("a dbt build") or time.monotonic() > deadline:
+                raise RefreshError(
+                    f"the warehouse {settings.db_path} is held by process {pid} ({command}): "
+                    f"{what}, then run the refresh again"
+                ) from None
+            if said != pid:
+                print(f"waiting for process {pid} ({command}), {what} (at most "
+                      f"{wait_for_dbt_s / 60:.0f} min)", flush=True)  # fmt: skip
+                said = pid
+            time.sleep(1)
 
 
 def refresh(

@@ -277,6 +277,58 @@ def test_a_refresh_killed_mid_run_blocks_nothing_and_a_plain_rerun_completes(tmp
     assert days == 30  # 2024-06-03 .. 2024-07-12 on the demo calendar
 
 
+def _comparable(db_path, table: str) -> pd.DataFrame:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        frame = con.execute(f"select * from {table}").df()
+    frame = frame[[c for c in frame.columns if not c.endswith("_at")]]  # load times
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+def test_a_refresh_killed_inside_dbt_and_during_publication_then_rerun_equals_an_uninterrupted_one(
+    warehouse, tmp_path
+):
+    """kill -9 of `margin-wh refresh` while a dbt step runs (the dbt process finishes on
+    its own; the next refresh waits for it) and while the snapshot is written: plain
+    re-runs complete, leave no temporary file, and the marts and the snapshot equal those
+    of the session's uninterrupted refresh of the same days and market."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import TEST_DEMO_END, TEST_HISTORY_START, TEST_SECURITIES
+
+    home = tmp_path / "home"
+    env = {**os.environ, "MARGIN_WH_HOME": str(home),
+           "MARGIN_WH_HISTORY_START": TEST_HISTORY_START.isoformat(),
+           "MARGIN_WH_DEMO_END": TEST_DEMO_END.isoformat(),
+           "MARGIN_WH_DEMO_SECURITIES": str(TEST_SECURITIES)}  # fmt: skip
+    env.pop("DAGSTER_HOME", None)
+    command = [sys.executable, "-m", "margin_wh.cli", "refresh", "--start",
+               warehouse.first_day.isoformat(), "--end", warehouse.last_day.isoformat()]  # fmt: skip
+    for step in ("▶ dbt_daily_marts", "▶ publish__warehouse_snapshot"):
+        run = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        for line in run.stderr:
+            if line.startswith(step):
+                break
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert "marked failed" in final.stdout
+    published = home / "published"
+    assert not [p for p in published.iterdir() if ".tmp" in p.name]
+    for table in MARTS + ["marts.fct_index_futures_basis", "marts.fct_policy_event_window"]:
+        pd.testing.assert_frame_equal(
+            _comparable(home / "warehouse.duckdb", table),
+            _comparable(warehouse.settings.db_path, table), obj=table,
+        )  # fmt: skip
+        pd.testing.assert_frame_equal(
+            _comparable(published / "margin_warehouse.duckdb", table),
+            _comparable(warehouse.settings.db_path, table), obj=f"published {table}",
+        )  # fmt: skip
+
+
 def test_replay_after_overlapping_refreshes_rebuilds_every_raw_table(tmp_path, monkeypatch):
     """Overlapping refreshes, the later forcing fresh calls, on the demo market
     (funds and spot indices: full histories per call), then `margin-wh replay` into a
