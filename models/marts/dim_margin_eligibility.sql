@@ -5,6 +5,11 @@
 -- off its exchange's list has no spell for those days. SSE's state is derived from its
 -- margin detail (eligibility_source = 'sse_margin_detail').
 
+{# Rebuilt whole on every run, over every list day of every security (ten years of the
+    whole market: ~10 M rows). The state is packed into one integer and the runs found
+    as islands (trading-day index minus the row number within security and state), so
+    one window sorts two integers per row, instead of six lags over every column. #}
+
 with
 
 calendar as (
@@ -15,7 +20,18 @@ calendar as (
 
 daily as (
 
-    select lists.*, calendar.trading_day_index,
+    select
+        lists.security_code,
+        lists.exchange,
+        lists.trade_date,
+        calendar.trading_day_index,
+        -- booleans 0/1; the day's flags 0/1, or 2 where the list does not say (SSE)
+        cast(lists.is_financing_eligible as integer)
+            + 2 * cast(lists.is_short_eligible as integer)
+            + 4 * coalesce(cast(lists.can_finance_today as integer), 2)
+            + 12 * coalesce(cast(lists.can_short_today as integer), 2)
+            + 36 * cast(lists.eligibility_source = 'sse_margin_detail' as integer)
+            as state_code,
     from {{ ref('int_margin_eligibility_daily') }} as lists
     inner join calendar using (trade_date)
 
@@ -27,34 +43,14 @@ latest_lists as (
 
 ),
 
-starts as (
+islands as (
 
-    -- a spell starts where the day before is not the same state on the trading day before
     select
         *,
-        case
-            when lag(trading_day_index) over security_days = trading_day_index - 1
-                and lag(is_financing_eligible) over security_days is not distinct from is_financing_eligible
-                and lag(is_short_eligible) over security_days is not distinct from is_short_eligible
-                and lag(can_finance_today) over security_days is not distinct from can_finance_today
-                and lag(can_short_today) over security_days is not distinct from can_short_today
-                and lag(eligibility_source) over security_days is not distinct from eligibility_source
-                then 0
-            else 1
-        end as starts_spell,
+        trading_day_index - row_number() over (
+            partition by security_code, state_code order by trading_day_index
+        ) as island,
     from daily
-    window security_days as (partition by security_code order by trading_day_index)
-
-),
-
-numbered as (
-
-    select
-        *,
-        sum(starts_spell) over (
-            partition by security_code order by trading_day_index rows unbounded preceding
-        ) as spell_number,
-    from starts
 
 ),
 
@@ -62,17 +58,12 @@ spells as (
 
     select
         security_code,
-        spell_number,
-        exchange,
-        is_financing_eligible,
-        is_short_eligible,
-        can_finance_today,
-        can_short_today,
-        eligibility_source,
+        any_value(exchange) as exchange,
+        state_code,
         min(trade_date) as valid_from,
         max(trading_day_index) as last_index,
-    from numbered
-    group by all
+    from islands
+    group by security_code, state_code, island
 
 ),
 
@@ -84,11 +75,14 @@ final as (
         cast(spells.valid_from as date) as valid_from,
         cast(case when spells.last_index < latest_lists.latest_index then after.trade_date end as date)
             as valid_to,
-        cast(spells.is_financing_eligible as boolean) as is_financing_eligible,
-        cast(spells.is_short_eligible as boolean) as is_short_eligible,
-        cast(spells.can_finance_today as boolean) as can_finance_today,
-        cast(spells.can_short_today as boolean) as can_short_today,
-        cast(spells.eligibility_source as varchar) as eligibility_source,
+        cast(state_code % 2 = 1 as boolean) as is_financing_eligible,
+        cast(state_code // 2 % 2 = 1 as boolean) as is_short_eligible,
+        cast(case state_code // 4 % 3 when 2 then null else state_code // 4 % 3 = 1 end as boolean)
+            as can_finance_today,
+        cast(case state_code // 12 % 3 when 2 then null else state_code // 12 % 3 = 1 end as boolean)
+            as can_short_today,
+        cast(case when state_code // 36 = 1 then 'sse_margin_detail' else 'exchange_list' end as varchar)
+            as eligibility_source,
     from spells
     inner join latest_lists using (exchange)
     left join calendar as after on after.trading_day_index = spells.last_index + 1
