@@ -1,6 +1,6 @@
--- Report table "涨幅异动与融券关联个股分析": the securities with a margin signal, latest
--- days first, with the day's price change (涨跌幅) and whether it closed at the limit
--- (涨停). Signals: 融券几乎清零 (short_cleared), 空头回补 at the limit (short_squeeze),
+-- Report table "涨幅异动与融券关联个股分析": the securities with a margin signal, those
+-- that closed at the daily limit (涨停) first, as in the report's table, then the rest,
+-- latest days first, with the day's price change (涨跌幅). Signals: 融券几乎清零 (short_cleared), 空头回补 at the limit (short_squeeze),
 -- 融券通道关闭 (short_removed), 融资余额创近一年 / 历史新高 (financing_one_year_high,
 -- financing_record_high), and the explainer's alerts. Thresholds and their sources:
 -- reference.signal_thresholds.
@@ -28,6 +28,11 @@ final as (
         round(signals.close_change_1d_ratio * 100, 2) as change_pct,
         signals.is_limit_up,
         string_agg(signals.signal_type, ', ' order by signals.signal_type) as signals,
+        -- the report's event-driven cases before the (many) financing highs
+        min(case signals.signal_type
+            when 'short_squeeze' then 1 when 'short_removed' then 2 when 'short_cleared' then 3
+            when 'financing_to_float_high' then 4 when 'short_growth_weekly' then 5
+            else 6 end) as priority,
         round(any_value(balances.short_balance_cny) / 1e4, 1) as short_balance_10k_cny,
         round(any_value(balances.financing_balance_cny) / 1e8, 2) as financing_balance_100m_cny,
     from signals
@@ -36,6 +41,6 @@ final as (
 
 )
 
-select * from final
-order by trade_date desc, is_limit_up desc, security_code
+select * exclude (priority) from final
+order by is_limit_up desc, priority, trade_date desc, security_code
 limit 50;

@@ -48,16 +48,17 @@ VIEW_TITLES = {
     "eligibility": "Eligibility changes 两融标的调整",
     "leverage": "Leverage indicators 两融杠杆监测指标",
 }
-SIGNAL_DAYS = 20  # trading days of signals and list changes the report shows
+SIGNAL_DAYS = 20  # trading days of list changes the report shows
 SIGNAL_ROWS = 40
-SIGNAL_NAMES = {
-    "short_cleared": "融券几乎清零 short cleared",
+SIGNAL_ROWS_PER_TYPE = 5  # the latest signals of each kind
+SIGNAL_NAMES = {  # in the order the report lists a day's signals
     "short_squeeze": "空头回补 short squeeze at the limit",
-    "financing_record_high": "融资余额创历史新高 financing record high",
-    "financing_one_year_high": "融资余额创近一年新高 financing one-year high",
     "short_removed": "调出融券标的 removed from the short list",
+    "short_cleared": "融券几乎清零 short cleared",
     "financing_to_float_high": "融资余额/流通市值 > 5% financing to float high",
     "short_growth_weekly": "融券余额周增速 > 20% weekly short growth",
+    "financing_record_high": "融资余额创历史新高 financing record high",
+    "financing_one_year_high": "融资余额创近一年新高 financing one-year high",
 }
 EVENT_NAMES = {
     "financing_added": "调入融资标的 financing added",
@@ -90,10 +91,11 @@ class ReportData:
     event_windows: pd.DataFrame  # fct_policy_event_window, events in the data
     # fct_policy_event_window_by_industry at the window's last offset, events in the data
     industry_windows: pd.DataFrame
-    signals: pd.DataFrame  # fct_margin_signal, the last SIGNAL_DAYS trading days
+    signals: pd.DataFrame  # fct_margin_signal, the latest SIGNAL_ROWS_PER_TYPE of each kind
     eligibility: pd.DataFrame  # fct_margin_eligibility_event, the same days
     leverage: pd.DataFrame  # fct_market_leverage_daily, every day
     thresholds: dict  # reference.signal_thresholds: name -> value
+    signals_today: dict  # signal_type -> how many on the latest day
 
     @property
     def latest(self) -> pd.Series:
@@ -228,14 +230,25 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     since = market["trade_date"].iloc[max(0, len(market) - SIGNAL_DAYS)]
     signals = _df(
         con,
-        """
+        f"""
         select trade_date, security_name, security_code, exchange, signal_type, value,
                threshold, close_change_1d_ratio, is_limit_up
         from marts.fct_margin_signal
-        where trade_date >= ?
-        order by trade_date desc, is_limit_up desc, security_code, signal_type
+        qualify row_number() over (
+            partition by signal_type
+            order by trade_date desc, is_limit_up desc, security_code
+        ) <= {SIGNAL_ROWS_PER_TYPE}
+        -- the report's event-driven cases before the (many) financing highs
+        order by list_position(?, signal_type), trade_date desc, is_limit_up desc, security_code
         """,
-        [since],
+        [list(SIGNAL_NAMES)],
+    )
+    signals_today = dict(
+        con.execute(
+            "select signal_type, count(*) from marts.fct_margin_signal where trade_date = ? "
+            "group by signal_type",
+            [last_day],
+        ).fetchall()
     )
     eligibility = _df(
         con,
@@ -255,6 +268,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     return ReportData(
         info, stale, market, events, top, industry_l1, industry_l2, industry_hhi, basis,
         event_windows, industry_windows, signals, eligibility, leverage, thresholds,
+        signals_today,
     )
 
 
@@ -736,6 +750,15 @@ def _signals_table(data: ReportData) -> str:
     )  # fmt: skip
 
 
+def _signal_counts(data: ReportData) -> str:
+    counts = data.signals_today
+    if not counts:
+        return "No signal"
+    return ", ".join(
+        f"{counts[kind]} {_e(SIGNAL_NAMES[kind])}" for kind in SIGNAL_NAMES if kind in counts
+    )
+
+
 def _signal_value(signal_type: str, value) -> str:
     """Balances in 亿, short volumes in shares, ratios in percent."""
     if signal_type.startswith("financing_") and signal_type.endswith("high") and "float" not in signal_type:
@@ -934,10 +957,10 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
         "event's window (up to 20 trading days after), as a change from the event day.</p>",
         _industry_window_table(data),
         f"<h2 id='signals'>{_e(VIEW_TITLES['signals'])}</h2>",
-        f"<p>{len(data.signals[data.signals['trade_date'] == data.latest['trade_date']])} "
-        f"signal(s) on {latest_day}; below, the signals of the last {SIGNAL_DAYS} trading "
-        "days (marts.fct_margin_signal; thresholds and their sources in "
-        "reference.signal_thresholds). Signals are information for analysts, not checks.</p>",
+        f"<p>{_signal_counts(data)} on {latest_day}. Below, the latest "
+        f"{SIGNAL_ROWS_PER_TYPE} of each kind (marts.fct_margin_signal; thresholds and their "
+        "sources in reference.signal_thresholds). Signals are information for analysts, not "
+        "checks.</p>",
         _signals_table(data),
         f"<h2 id='eligibility'>{_e(VIEW_TITLES['eligibility'])}</h2>",
         f"<p>Changes of the margin-eligible lists in the last {SIGNAL_DAYS} trading days "
