@@ -1,44 +1,46 @@
--- Report table "涨幅异动与融券关联个股分析": for a security and day, the price change
--- (涨跌幅), the short balance (融券几乎清零?) and whether the financing balance is at its
--- highest of the past year (融资余额创近一年新高, 250 trading days) or ever held.
+-- Report table "涨幅异动与融券关联个股分析": the securities with a margin signal, those
+-- that closed at the daily limit (涨停) first, as in the report's table, then the rest,
+-- latest days first, with the day's price change (涨跌幅). Signals: 融券几乎清零 (short_cleared), 空头回补 at the limit (short_squeeze),
+-- 融券通道关闭 (short_removed), 融资余额创近一年 / 历史新高 (financing_one_year_high,
+-- financing_record_high), and the explainer's alerts. Thresholds and their sources:
+-- reference.signal_thresholds.
 with
 
-security_days as (
+signals as (
+
+    select * from marts.fct_margin_signal
+
+),
+
+balances as (
+
+    select trade_date, security_code, short_balance_cny, financing_balance_cny,
+    from marts.fct_balance_to_float
+
+),
+
+final as (
 
     select
-        trade_date,
-        security_code,
-        security_name,
-        close_change_1d_ratio,
-        short_balance_cny,
-        financing_balance_cny,
-        financing_balance_cny >= max(financing_balance_cny) over (
-            partition by security_code order by trade_date
-            rows between 249 preceding and current row
-        ) as is_financing_one_year_high,
-        financing_balance_cny >= max(financing_balance_cny) over (
-            partition by security_code order by trade_date
-        ) as is_financing_record_high,
-    from marts.fct_balance_to_float
-    where security_code in ('603285', '002636', '002029', '603335', '002565')
+        signals.security_name,
+        signals.security_code,
+        signals.trade_date,
+        round(signals.close_change_1d_ratio * 100, 2) as change_pct,
+        signals.is_limit_up,
+        string_agg(signals.signal_type, ', ' order by signals.signal_type) as signals,
+        -- the report's event-driven cases before the (many) financing highs
+        min(case signals.signal_type
+            when 'short_squeeze' then 1 when 'short_removed' then 2 when 'short_cleared' then 3
+            when 'financing_to_float_high' then 4 when 'short_growth_weekly' then 5
+            else 6 end) as priority,
+        round(any_value(balances.short_balance_cny) / 1e4, 1) as short_balance_10k_cny,
+        round(any_value(balances.financing_balance_cny) / 1e8, 2) as financing_balance_100m_cny,
+    from signals
+    left join balances using (trade_date, security_code)
+    group by all
 
 )
 
-select
-    security_name,
-    security_code,
-    trade_date,
-    round(close_change_1d_ratio * 100, 2) as change_pct,
-    round(short_balance_cny / 1e4, 1) as short_balance_10k_cny,
-    round(financing_balance_cny / 1e8, 2) as financing_balance_100m_cny,
-    is_financing_one_year_high,
-    is_financing_record_high,
-from security_days
-where (security_code, trade_date) in (
-    ('603285', date '2025-09-04'),
-    ('002636', date '2025-11-10'),
-    ('002029', date '2025-10-20'),
-    ('603335', date '2025-09-26'),
-    ('002565', date '2025-07-02')
-)
-order by trade_date;
+select * exclude (priority) from final
+order by is_limit_up desc, priority, trade_date desc, security_code
+limit 50;

@@ -21,6 +21,10 @@ akshare 1.19.5 returns them (see site-packages/akshare for each function):
   (T, TF, TS, TL) mixed in with the equity-index ones; an HTTP 404 (urllib's, as pandas
   reads CFFEX's CSV) for a day CFFEX did not trade.
 - tool_trade_date_hist_sina: `trade_date` as datetime.date.
+- stock_margin_underlying_info_szse / _bse: the day's list, flags 'Y' / 'N' as str
+  (SZSE's with its two price-rule columns); one security off the 融券 list on each.
+- stock_margin_account_info: no arguments, every trading day oldest first, `日期` as
+  datetime.date, the rest float64 in Eastmoney's units (亿, 万名, 名, percent).
 - fund_etf_hist_sina: the lists here hold no fund, so a bare `pd.DataFrame()` (Sina's
   answer for a symbol it does not know).
 
@@ -262,6 +266,9 @@ class FakeAkshare:
         "stock_zh_a_spot_em",
         "stock_zh_index_daily",
         "futures_hist_daily_cffex",
+        "stock_margin_underlying_info_szse",
+        "stock_margin_underlying_info_bse",
+        "stock_margin_account_info",
     )
 
     # ---------------------------------------------------------------- configuration
@@ -452,6 +459,35 @@ class FakeAkshare:
 
     def _stock_margin_detail_bse(self, date: str = "20260721") -> pd.DataFrame:
         return self._detail_szse_like("stock_margin_detail_bse", BSE, date)
+
+    def _eligible_list(self, function: str, securities, date: str, off_short: str) -> pd.DataFrame:
+        self._check_trading_day(function, _day(date))
+        short = ["N" if s.code == off_short else "Y" for s in securities]
+        return pd.DataFrame({
+            "证券代码": [s.code for s in securities], "证券简称": [s.name for s in securities],
+            "融资标的": ["Y"] * len(securities), "融券标的": short,
+            "当日可融资": ["Y"] * len(securities), "当日可融券": short,
+        })  # fmt: skip
+
+    def _stock_margin_underlying_info_szse(self, date: str = "20221129") -> pd.DataFrame:
+        frame = self._eligible_list("stock_margin_underlying_info_szse", SZSE, date, "000002")
+        limits = ["20%" if s.code.startswith("300") else "10%" for s in SZSE]
+        return frame.assign(融券卖出价格限制="Y", 涨跌幅限制=limits)
+
+    def _stock_margin_underlying_info_bse(self, date: str = "20260722") -> pd.DataFrame:
+        return self._eligible_list("stock_margin_underlying_info_bse", BSE, date, "830799")
+
+    def _stock_margin_account_info(self) -> pd.DataFrame:
+        t = pd.Series(range(len(TRADING_DAYS)), dtype="float64")
+        financing = 14_512.3 + 12.5 * t  # 亿
+        return pd.DataFrame({
+            "日期": TRADING_DAYS, "融资余额": financing, "融券余额": 231.4 - 0.8 * t,
+            "融资买入额": 512.3 + 3.0 * (t % 4), "融券卖出额": 8.1 + 0.1 * (t % 3),
+            "证券公司数量": 96.0, "营业部数量": 11_321.0, "个人投资者数量": 1_245.3 + 0.2 * t,
+            "机构投资者数量": 49_100.0, "参与交易的投资者数量": 412_000.0 + 1_000 * (t % 5),
+            "有融资融券负债的投资者数量": 5_021_000.0 + 500 * t,
+            "担保物总价值": financing * 3.1, "平均维持担保比例": 247.31 - 0.1 * t,
+        })  # fmt: skip
 
     def _stock_margin_sse(
         self, start_date: str = "20010106", end_date: str = "20230922"

@@ -177,6 +177,7 @@ def test_the_dry_run_counts_the_calls_a_refresh_makes(uninterrupted, monkeypatch
     costs, _ = estimate_refresh(settings, START, END)
     assert {c.function: c.to_fetch for c in costs if c.to_fetch} == {
         "tool_trade_date_hist_sina": 1, "stock_industry_clf_hist_sw": 1,
+        "stock_margin_account_info": 1,
     }  # fmt: skip
     # forced fresh calls: the estimate is the calls made, dataset by dataset
     costs, notes = estimate_refresh(settings, START, END, refetch=True)

@@ -324,8 +324,8 @@ def test_ranges_without_trading_give_empty_frames(market):
 
 
 def test_unknown_calls_are_refused_by_name(market):
-    with pytest.raises(ValueError, match="stock_margin_underlying_info_szse"):
-        market.call("stock_margin_underlying_info_szse", date="20240710")
+    with pytest.raises(ValueError, match="stock_margin_ratio_pa"):
+        market.call("stock_margin_ratio_pa", symbol="深市", date="20240710")
     with pytest.raises(ValueError, match="symbol"):
         market.call("stock_margin_detail_sse", date="20240710", symbol="600000")
     with pytest.raises(ValueError, match="adjust"):

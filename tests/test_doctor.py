@@ -56,7 +56,7 @@ def test_a_host_that_fails_is_reported_and_the_exit_code_says_so(market, monkeyp
         code = cli.main(["doctor", "--today", TODAY.isoformat()])
     out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
     assert code == 1
-    assert "2 of 13 functions failed: stock_margin_detail_szse, stock_margin_bse" in out
+    assert "2 of 16 functions failed: stock_margin_detail_szse, stock_margin_bse" in out
     # SZSE's error page is no xlsx: akshare's reader fails, and the doctor says so
     assert "akshare.stock_margin_detail_szse(date='20240712') raised BadZipFile" in out
     assert "while parsing szse's answer" in out and "A retry may help" in out

@@ -184,6 +184,9 @@ def expected_rows(function: str) -> int:
         "stock_zh_index_daily": len(INDEX_CLOSE) * days,
         "futures_hist_daily_cffex": 12 * days,  # IF/IH/IC/IM x 2 months + T/TF/TS/TL x 1
         "fund_etf_hist_sina": 0,  # the stand-in's lists hold no fund: no call
+        "stock_margin_underlying_info_szse": len(SZSE) * days,
+        "stock_margin_underlying_info_bse": len(BSE) * days,
+        "stock_margin_account_info": len(TRADING_DAYS),  # the whole history, one call
     }[function]
 
 
@@ -281,6 +284,7 @@ def test_one_parquet_per_call_named_by_function_and_arguments(loaded):
     expected = {
         "tool_trade_date_hist_sina": {"all.parquet"},
         "stock_industry_clf_hist_sw": {"all.parquet"},
+        "stock_margin_account_info": {"all.parquet"},
         "stock_margin_sse": {f"{window}.parquet"},
         "stock_zh_a_daily": {
             f"adjust=__{window}__symbol={s}.parquet" for s in SINA_SYMBOLS.values()

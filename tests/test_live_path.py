@@ -90,7 +90,8 @@ def test_a_live_refresh_through_akshare_loads_what_the_demo_source_loads(both, f
 @pytest.mark.parametrize(
     "mart",
     ["fct_balance_to_float", "fct_short_concentration_by_industry", "fct_market_short_daily",
-     "fct_market_margin_daily", "fct_index_futures_basis"],
+     "fct_market_margin_daily", "fct_index_futures_basis", "dim_margin_eligibility",
+     "fct_margin_eligibility_event", "fct_margin_signal", "fct_market_leverage_daily"],
 )  # fmt: skip
 def test_the_marts_of_a_live_refresh_equal_the_demo_ones(both, mart):
     demo, live, _ = both

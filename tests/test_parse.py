@@ -241,3 +241,51 @@ def test_the_wrong_unit_message_gives_the_median_that_arrived(ak):
 def test_not_a_frame_at_all(ak):
     with pytest.raises(SourceDataError, match=r"expected a pandas DataFrame, got NoneType"):
         parse("stock_margin_szse", None, {"date": DATE})
+
+
+# --------------------------------------------------------------------------- lists, accounts
+
+
+def _szse_list(**flags) -> pd.DataFrame:
+    return pd.DataFrame({
+        "证券代码": ["000001", "300750"], "证券简称": ["平安银行", "宁德时代"],
+        "融资标的": ["Y", "Y"], "融券标的": ["Y", "N"], "当日可融资": ["Y", "Y"],
+        "当日可融券": ["Y", "N"], "融券卖出价格限制": ["Y", "Y"], "涨跌幅限制": ["10%", "20%"],
+        **flags,
+    })  # fmt: skip
+
+
+def test_an_eligible_list_with_y_n_flags_parses_and_anything_else_is_refused():
+    dataset = DATASETS["stock_margin_underlying_info_szse"]
+    typed = parse_frame(dataset, _szse_list(), {"date": DATE}, DAY)
+    assert list(typed["trade_date"]) == [DAY, DAY]
+    # a number where a flag belongs: the site's columns moved
+    with pytest.raises(SourceDataError, match=r"融资标的, 融券标的, 当日可融资, 当日可融券 in"):
+        parse_frame(dataset, _szse_list(融券标的=["Y", "1.5"]), {"date": DATE}, DAY)
+
+
+def test_bse_list_may_mark_its_flags_in_chinese():
+    frame = _szse_list(融资标的=["是", "是"], 融券标的=["否", "是"], 当日可融资=["是", "是"],
+                       当日可融券=["否", "否"]).drop(columns=["融券卖出价格限制", "涨跌幅限制"])  # fmt: skip
+    typed = parse_frame(DATASETS["stock_margin_underlying_info_bse"], frame, {"date": DATE}, DAY)
+    assert len(typed) == 2
+
+
+def _accounts(ratio: float) -> pd.DataFrame:
+    return pd.DataFrame({
+        "日期": [dt.date(2024, 7, 10), dt.date(2024, 7, 11)],
+        "融资余额": [14_512.3, 14_498.1], "融券余额": [231.4, 228.9], "融资买入额": [512.3, 498.7],
+        "融券卖出额": [8.1, 7.6], "证券公司数量": [96.0, 96.0], "营业部数量": [11_321.0, 11_320.0],
+        "个人投资者数量": [1_245.3, 1_244.9], "机构投资者数量": [49_100.0, 49_120.0],
+        "参与交易的投资者数量": [412_000.0, 408_000.0],
+        "有融资融券负债的投资者数量": [5_021_000.0, 5_019_000.0],
+        "担保物总价值": [46_123.5, 46_010.2], "平均维持担保比例": [ratio, ratio],
+    })  # fmt: skip
+
+
+def test_account_statistics_in_percent_parse_and_a_fraction_is_refused_as_a_unit_change():
+    dataset = DATASETS["stock_margin_account_info"]
+    typed = parse_frame(dataset, _accounts(247.31), {})
+    assert typed["平均维持担保比例"].tolist() == [247.31, 247.31]
+    with pytest.raises(SourceDataError, match="平均维持担保比例.*wrong unit"):
+        parse_frame(dataset, _accounts(2.4731), {})  # 2.47 is a fraction: 247 % in percent

@@ -30,6 +30,10 @@ MARTS = (
     "dim_policy_event",
     "fct_policy_event_window",
     "fct_policy_event_window_by_industry",
+    "dim_margin_eligibility",
+    "fct_margin_eligibility_event",
+    "fct_margin_signal",
+    "fct_market_leverage_daily",
 )
 
 

@@ -289,12 +289,15 @@ def test_report_is_self_contained_and_has_every_view(warehouse):
         r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", page
     )
     assert "Plotly" in page and len(page) > 3_000_000  # plotly.js inlined, no CDN
-    assert page.count("<div class='figure'>") == 5
+    assert page.count("<div class='figure'>") == 6
     for title in VIEW_TITLES.values():
         assert html.escape(title) in page, title
     assert "SYNTHETIC DEMO DATA" in page and html.escape(DEMO_LABEL) in page
     assert warehouse.last_day.isoformat() in page
     assert "证监会暂停转融券业务" in page  # the 2024-07-11 policy event is marked
+    # the signals of the last days, the list changes and the leverage figures are shown
+    assert "空头回补 short squeeze at the limit" in page and "调出融券标的 short removed" in page
+    assert "平均维持担保比例 Average maintenance ratio" in page
 
 
 # ---------------------------------------------------------------- DuckDB 1.4 client

@@ -43,6 +43,30 @@ VIEW_TITLES = {
     "financing": "Financing vs short balance 融资余额 vs 融券余额",
     "basis": "Index-futures basis and open interest 股指期货基差与持仓",
     "event_windows": "Around the policy events 政策事件窗口",
+    "event_windows_by_industry": "Around the policy events by industry 政策事件窗口(分行业)",
+    "signals": "Signals of the day 涨幅异动与两融信号",
+    "eligibility": "Eligibility changes 两融标的调整",
+    "leverage": "Leverage indicators 两融杠杆监测指标",
+}
+SIGNAL_DAYS = 20  # trading days of list changes the report shows
+SIGNAL_ROWS = 40
+SIGNAL_ROWS_PER_TYPE = 5  # the latest signals of each kind
+SIGNAL_NAMES = {  # in the order the report lists a day's signals
+    "short_squeeze": "空头回补 short squeeze at the limit",
+    "short_removed": "调出融券标的 removed from the short list",
+    "short_cleared": "融券几乎清零 short cleared",
+    "financing_to_float_high": "融资余额/流通市值 > 5% financing to float high",
+    "short_growth_weekly": "融券余额周增速 > 20% weekly short growth",
+    "financing_record_high": "融资余额创历史新高 financing record high",
+    "financing_one_year_high": "融资余额创近一年新高 financing one-year high",
+}
+EVENT_NAMES = {
+    "financing_added": "调入融资标的 financing added",
+    "financing_removed": "调出融资标的 financing removed",
+    "short_added": "调入融券标的 short added",
+    "short_removed": "调出融券标的 short removed",
+    "short_suspended": "暂停融券 short suspended",
+    "short_resumed": "恢复融券 short resumed",
 }
 
 DIRECTION_COLORS = {"tighten": "#c0392b", "loosen": "#27ae60", "neutral": "#7f8c8d"}
@@ -65,6 +89,13 @@ class ReportData:
     industry_hhi: pd.DataFrame  # per day: HHI of short balance across SW L1 industries
     basis: pd.DataFrame  # fct_index_futures_basis, main contracts
     event_windows: pd.DataFrame  # fct_policy_event_window, events in the data
+    # fct_policy_event_window_by_industry at the window's last offset, events in the data
+    industry_windows: pd.DataFrame
+    signals: pd.DataFrame  # fct_margin_signal, the latest SIGNAL_ROWS_PER_TYPE of each kind
+    eligibility: pd.DataFrame  # fct_margin_eligibility_event, the same days
+    leverage: pd.DataFrame  # fct_market_leverage_daily, every day
+    thresholds: dict  # reference.signal_thresholds: name -> value
+    signals_today: dict  # signal_type -> how many on the latest day
 
     @property
     def latest(self) -> pd.Series:
@@ -182,9 +213,62 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         """,
         [first, last],
     )
+    industry_windows = _df(
+        con,
+        """
+        select w.event_id, e.title_zh, e.effective_trade_date, w.offset_trading_days,
+               w.industry_name, w.short_balance_change_from_event_ratio,
+               w.financing_balance_change_from_event_ratio
+        from marts.fct_policy_event_window_by_industry as w
+        inner join marts.dim_policy_event as e using (event_id)
+        where e.effective_trade_date between ? and ?
+        qualify w.offset_trading_days = max(w.offset_trading_days) over (partition by w.event_id)
+        order by e.effective_trade_date, w.short_balance_change_from_event_ratio
+        """,
+        [first, last],
+    )
+    since = market["trade_date"].iloc[max(0, len(market) - SIGNAL_DAYS)]
+    signals = _df(
+        con,
+        f"""
+        select trade_date, security_name, security_code, exchange, signal_type, value,
+               threshold, close_change_1d_ratio, is_limit_up
+        from marts.fct_margin_signal
+        qualify row_number() over (
+            partition by signal_type
+            order by trade_date desc, is_limit_up desc, security_code
+        ) <= {SIGNAL_ROWS_PER_TYPE}
+        -- the report's event-driven cases before the (many) financing highs
+        order by list_position(?, signal_type), trade_date desc, is_limit_up desc, security_code
+        """,
+        [list(SIGNAL_NAMES)],
+    )
+    signals_today = dict(
+        con.execute(
+            "select signal_type, count(*) from marts.fct_margin_signal where trade_date = ? "
+            "group by signal_type",
+            [last_day],
+        ).fetchall()
+    )
+    eligibility = _df(
+        con,
+        """
+        select e.trade_date, e.security_code, e.exchange, e.event_type, b.security_name
+        from marts.fct_margin_eligibility_event as e
+        left join marts.fct_balance_to_float as b using (trade_date, security_code)
+        where e.trade_date >= ?
+        order by e.trade_date desc, e.security_code, e.event_type
+        """,
+        [since],
+    )
+    leverage = _df(con, "select * from marts.fct_market_leverage_daily order by trade_date")
+    thresholds = dict(
+        con.execute("select threshold_name, value from reference.signal_thresholds").fetchall()
+    )
     return ReportData(
         info, stale, market, events, top, industry_l1, industry_l2, industry_hhi, basis,
-        event_windows,
+        event_windows, industry_windows, signals, eligibility, leverage, thresholds,
+        signals_today,
     )
 
 
@@ -643,6 +727,125 @@ def _basis_note(data: ReportData) -> str:
     return f"<p>On {_date(last['trade_date'].iloc[0])}: " + "; ".join(parts) + ".</p>"
 
 
+def _signals_table(data: ReportData) -> str:
+    if data.signals.empty:
+        return "<p class='muted'>No signal in these days.</p>"
+    rows = [
+        [
+            _date(r.trade_date),
+            _e(r.security_name),
+            f"<code>{_e(r.security_code)}</code>",
+            _e(SIGNAL_NAMES.get(r.signal_type, r.signal_type)),
+            _pct(r.close_change_1d_ratio, 2, signed=True) + (" 涨停" if r.is_limit_up else ""),
+            _signal_value(r.signal_type, r.value),
+            _signal_value(r.signal_type, r.threshold),
+        ]
+        for r in data.signals.head(SIGNAL_ROWS).itertuples(index=False)
+    ]
+    return _table(
+        ["异动日期 Day", "股票名称 Name", "股票代码 Code", "信号 Signal", "涨跌幅 Change",
+         "数值 Value", "阈值 Threshold"],
+        rows,
+        numeric={4, 5, 6},
+    )  # fmt: skip
+
+
+def _signal_counts(data: ReportData) -> str:
+    counts = data.signals_today
+    if not counts:
+        return "No signal"
+    return ", ".join(
+        f"{counts[kind]} {_e(SIGNAL_NAMES[kind])}" for kind in SIGNAL_NAMES if kind in counts
+    )
+
+
+def _signal_value(signal_type: str, value) -> str:
+    """Balances in 亿, short volumes in shares, ratios in percent."""
+    if signal_type.startswith("financing_") and signal_type.endswith("high") and "float" not in signal_type:
+        return _num(value, 2, YI, " 亿")
+    if signal_type == "short_removed":
+        return _num(value, 0, 1, " shares")
+    return _pct(value, 1)
+
+
+def _eligibility_table(data: ReportData) -> str:
+    if data.eligibility.empty:
+        return "<p class='muted'>No list change in these days.</p>"
+    rows = [
+        [
+            _date(r.trade_date),
+            _e(r.security_name or "–"),
+            f"<code>{_e(r.security_code)}</code>",
+            _e(r.exchange),
+            _e(EVENT_NAMES.get(r.event_type, r.event_type)),
+        ]
+        for r in data.eligibility.head(SIGNAL_ROWS).itertuples(index=False)
+    ]
+    return _table(["日期 Day", "名称 Name", "代码 Code", "交易所 Exchange", "变动 Change"], rows, set())
+
+
+def _leverage_table(data: ReportData) -> str:
+    if data.leverage.empty:
+        return "<p class='muted'>No leverage figures.</p>"
+    last = data.leverage.iloc[-1]
+    t = data.thresholds
+    rows = [
+        ["融资买入占比 Financing buys / turnover", _pct(last.financing_buy_to_turnover_ratio, 1), ""],
+        ["偿还率 Repayments / buys", _pct(last.financing_repay_to_buy_ratio, 1),
+         f"explainer's alert line > {_pct(t.get('repay_to_buy_alert_ratio'), 0)}"],
+        ["平均维持担保比例 Average maintenance ratio", _pct(last.avg_maintenance_ratio, 1),
+         f"liquidation line {_pct(t.get('maintenance_ratio_liquidation'), 0)}, "
+         f"comfort above {_pct(t.get('maintenance_ratio_comfort'), 0)}"],
+        ["担保物总价值 Collateral (亿)", _num(last.collateral_value_cny, 1, YI), ""],
+        ["有负债投资者 Investors with margin debt", _num(last.investors_with_debt_count, 0), ""],
+        ["两融余额/流通市值 Margin / float cap", _pct(last.margin_to_float_ratio, 2), ""],
+        ["融资余额波动率 Financing balance volatility (20 days)",
+         _pct(last.financing_balance_change_volatility_20d_ratio, 2), ""],
+    ]  # fmt: skip
+    return _table([f"On {_date(last.trade_date)}", "Value", "Threshold"], rows, {1})
+
+
+def leverage_figure(data: ReportData, demo: bool) -> go.Figure:
+    lev = data.leverage
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(x=lev["trade_date"], y=lev["avg_maintenance_ratio"] * 100,
+                   name="平均维持担保比例 maintenance ratio (%)", mode="lines"),
+        secondary_y=False,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=lev["trade_date"], y=lev["financing_buy_to_turnover_ratio"] * 100,
+                   name="融资买入占比 buys / turnover (%)", mode="lines"),
+        secondary_y=True,
+    )  # fmt: skip
+    liquidation = data.thresholds.get("maintenance_ratio_liquidation")
+    if liquidation is not None:
+        fig.add_hline(y=liquidation * 100, line_dash="dot", line_color="#c0392b")
+    return _style(fig, demo)
+
+
+def _industry_window_table(data: ReportData) -> str:
+    if data.industry_windows.empty:
+        return "<p class='muted'>No policy event falls within the data.</p>"
+    rows = [
+        [
+            _date(r.effective_trade_date),
+            _e(r.title_zh),
+            f"+{r.offset_trading_days}",
+            _e(r.industry_name),
+            _pct(r.short_balance_change_from_event_ratio, 1, signed=True),
+            _pct(r.financing_balance_change_from_event_ratio, 1, signed=True),
+        ]
+        for r in data.industry_windows.itertuples(index=False)
+    ]
+    return _table(
+        ["事件日 Event day", "事件 Event", "Offset", "SW L1 industry", "融券余额变化 Short change",
+         "融资余额变化 Financing change"],
+        rows,
+        numeric={2, 4, 5},
+    )  # fmt: skip
+
+
 CSS = """
 body { font-family: __FONT__; margin: 0; color: #222; background: #fafafa; }
 main { max-width: 1280px; margin: 0 auto; padding: 16px 28px 48px; }
@@ -677,6 +880,7 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
             financing_figure(data, demo),
             basis_figure(data, demo),
             event_window_figure(data, demo),
+            leverage_figure(data, demo),
         ]
     )
     first = {"done": False}
@@ -747,6 +951,26 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
         f"<h2 id='event-windows'>{_e(VIEW_TITLES['event_windows'])}</h2>",
         "<p>Market short balance from 20 trading days before to 20 after each event, as a "
         "change from the event day.</p>",
+        figure_html(),
+        f"<h2 id='event-windows-by-industry'>{_e(VIEW_TITLES['event_windows_by_industry'])}</h2>",
+        "<p>Each SW level-1 industry's short and financing balances at the end of each "
+        "event's window (up to 20 trading days after), as a change from the event day.</p>",
+        _industry_window_table(data),
+        f"<h2 id='signals'>{_e(VIEW_TITLES['signals'])}</h2>",
+        f"<p>{_signal_counts(data)} on {latest_day}. Below, the latest "
+        f"{SIGNAL_ROWS_PER_TYPE} of each kind (marts.fct_margin_signal; thresholds and their "
+        "sources in reference.signal_thresholds). Signals are information for analysts, not "
+        "checks.</p>",
+        _signals_table(data),
+        f"<h2 id='eligibility'>{_e(VIEW_TITLES['eligibility'])}</h2>",
+        f"<p>Changes of the margin-eligible lists in the last {SIGNAL_DAYS} trading days "
+        "(SZSE and BSE publish their lists; SSE's is derived from its margin detail).</p>",
+        _eligibility_table(data),
+        f"<h2 id='leverage'>{_e(VIEW_TITLES['leverage'])}</h2>",
+        "<p>The explainer's monitoring indicators: financing buys as a share of turnover, the "
+        "repayment rate, the average maintenance ratio (Eastmoney's account statistics; the "
+        "dotted line is the 130 % liquidation line), margin against float cap.</p>",
+        _leverage_table(data),
         figure_html(),
     ]
     meta = (

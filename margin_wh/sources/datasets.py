@@ -200,11 +200,28 @@ def average_price_within_bar(
     )
 
 
+def flags_in(columns: tuple[str, ...], allowed: tuple[str, ...]) -> RowRule:
+    """Each flag column holds one of `allowed` (a list's Y/N marks): a number or a name in
+    a flag column means the site's columns moved."""
+
+    def holds(frame: pd.DataFrame) -> pd.Series:
+        ok = pd.Series(True, index=frame.index)
+        for name in columns:
+            ok &= frame[name].isin(allowed)
+        return ok
+
+    return RowRule(f"{', '.join(columns)} in {list(allowed)}", holds, columns)
+
+
 # The first day of each market's margin data: the SSE / SZSE pilot began on 2010-03-31
 # (DOMAIN.md); BSE's margin trading on 2023-02-13 (*unconfirmed*: from another public
 # loader's notes, "NEEQ北交所融资融券2023-02-13开通前无该所数据"; a BSE day before the real
 # start would be refused as "not published yet", never loaded as empty); CFFEX's first
 # equity-index future, IF, on 2010-04-16.
+# The flags of the eligible lists (SZSE's names; akshare gives BSE's the same), and the
+# values the lists mark them with.
+ELIGIBILITY_FLAGS = ("融资标的", "融券标的", "当日可融资", "当日可融券")
+FLAG_VALUES = ("Y", "N", "是", "否")
 MARGIN_PILOT_START = dt.date(2010, 3, 31)
 BSE_MARGIN_START = dt.date(2023, 2, 13)
 CFFEX_INDEX_FUTURES_START = dt.date(2010, 4, 16)
@@ -415,6 +432,89 @@ DATASETS: dict[str, Dataset] = {
             call="per_day",
             key=(),
             **_summary_szse_like("10k_CNY", "10k_shares", (1e1, 1e8), rounding=0.011),
+        ),
+        # ------------------------------------------------------------- eligible lists
+        # akshare stock_feature/stock_margin_szse.py, stock_margin_underlying_info_szse(date):
+        # SZSE's ShowReport xlsx (CATALOGID 1834_xxpl, TABKEY tab1, txtDate YYYY-MM-DD) read
+        # by pd.read_excel with 证券代码 as text; the columns are the sheet's own header, so
+        # BY NAME, kept as they come: 证券代码, 证券简称, 融资标的, 融券标的, 当日可融资,
+        # 当日可融券, 融券卖出价格限制 (Y/N marks), 涨跌幅限制 (text such as '10%'). Listed:
+        # the securities that are a 融资 or 融券 标的 that day; a security off the list is
+        # neither. akshare's docs show 'Y' / 'N'. No date column.
+        Dataset(
+            function="stock_margin_underlying_info_szse",
+            first_day=MARGIN_PILOT_START,
+            description="SZSE margin-eligible list per day (标的证券信息): 融资 / 融券 标的 "
+            "and whether each side may be opened that day.",
+            call="per_day",
+            columns=(
+                Column("证券代码", "code"),
+                Column("证券简称", "text"),
+                *(Column(name, "text") for name in ELIGIBILITY_FLAGS),
+                Column("融券卖出价格限制", "text"),
+                Column("涨跌幅限制", "text"),
+            ),
+            key=("证券代码",),
+            row_rules=(flags_in(ELIGIBILITY_FLAGS, FLAG_VALUES),),
+        ),
+        # akshare stock_feature/stock_margin_bse.py, stock_margin_underlying_info_bse(date):
+        # BSE's JSONP (rzrqbdzqController/infoResult.do, POSTed transDate YYYY-MM-DD and
+        # page, every page followed), fields picked BY NAME (zqdm, zqjc, rzbd, rqbd, drkrz,
+        # drkrq) and renamed to SZSE's names; values as the site sends them (akshare's docs
+        # show none: 'Y'/'N' as SZSE, and 是/否, are both accepted and mapped in staging).
+        # An unpublished day is an empty frame with the six columns.
+        Dataset(
+            function="stock_margin_underlying_info_bse",
+            first_day=BSE_MARGIN_START,
+            description="BSE margin-eligible list per day, in SZSE's layout (no price-limit "
+            "columns).",
+            call="per_day",
+            columns=(
+                Column("证券代码", "code"),
+                Column("证券简称", "text"),
+                *(Column(name, "text") for name in ELIGIBILITY_FLAGS),
+            ),
+            key=("证券代码",),
+            row_rules=(flags_in(ELIGIBILITY_FLAGS, FLAG_VALUES),),
+        ),
+        # akshare stock_feature/stock_margin_em.py, stock_margin_account_info(): Eastmoney's
+        # datacenter (reportName RPTA_WEB_MARGIN_DAILYTRADE, 500 rows a page, every page),
+        # fields renamed BY NAME (STATISTICS_DATE -> 日期, FIN_BALANCE -> 融资余额, ...),
+        # 日期 a datetime.date, the rest pd.to_numeric(errors="coerce"), oldest first; the
+        # whole history in one call, no argument. Units per akshare's docs: 融资余额,
+        # 融券余额, 融资买入额, 融券卖出额, 担保物总价值 in 亿元 (1e8 CNY); 个人投资者数量 in
+        # 万名; 机构投资者数量, 证券公司数量, 营业部数量 家; 参与交易的投资者数量 and
+        # 有融资融券负债的投资者数量 名 (persons; another public loader stores the latter
+        # in 万: its unit check refuses a figure in 万); 平均维持担保比例 in percent.
+        Dataset(
+            function="stock_margin_account_info",
+            description="Market margin accounts per day (两融账户信息, Eastmoney): balances "
+            "in 亿, investors, collateral, average maintenance ratio in %.",
+            call="static",
+            columns=(
+                Column("日期", "date"),
+                _num("融资余额", "100m_CNY", (1e1, 1e6)),
+                _num("融券余额", "100m_CNY"),
+                _num("融资买入额", "100m_CNY"),
+                _num("融券卖出额", "100m_CNY"),
+                _num("证券公司数量", "count"),
+                _num("营业部数量", "count"),
+                _num("个人投资者数量", "10k_persons", (1e0, 1e5)),
+                _num("机构投资者数量", "count"),
+                _num("参与交易的投资者数量", "persons"),
+                _num("有融资融券负债的投资者数量", "persons", (1e4, 1e9)),
+                _num("担保物总价值", "100m_CNY", (1e2, 1e7)),
+                # 平均维持担保比例: 130 % is the liquidation line, so a median below 100
+                # is a fraction (2.5 for 250 %), not percent
+                _num("平均维持担保比例", "percent", (100, 2000)),
+            ),
+            key=("日期",),
+            row_rules=(
+                ratio_within("融资买入额", "融资余额", 0, FLOW_TO_BALANCE_MAX, "the day's buys to the balance"),
+                # collateral covers the debt (that is what the ratio measures): a balance
+                # column in its place gives a ratio near 1 or far above 20
+                ratio_within("担保物总价值", "融资余额", 1.05, 20, "collateral per CNY of financing debt"),
+            ),
         ),
         # ------------------------------------------------------------------- quotes
         # akshare stock/stock_zh_a_sina.py, stock_zh_a_daily(symbol, start_date, end_date,

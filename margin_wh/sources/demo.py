@@ -278,6 +278,22 @@ _SUSPENSION_RATE = 0.002  # share of security-days without trading
 _JOIN_SHARE = 0.03  # securities added to the margin list mid-period
 _RECLASSIFIED_SHARE = 0.03  # securities moved to another industry mid-period
 _ZERO_SHORT_SHARE = 0.15  # securities nobody shorts
+# The margin events the marts' signals look for (fct_margin_signal), each placed at a
+# fraction of the demo's trading days on a security chosen by rule: the research report's
+# 涨幅异动 table in synthetic form. Financing highs need a year of a security's history, so
+# they sit late in the demo; in a demo shorter than that they cannot show.
+_EVENT_AT = {
+    "short_suspended": 0.40,  # 当日可融券 N for 3 days, the list unchanged
+    "short_squeeze": 0.45,  # short volume bought back by half, close at the daily limit
+    "short_growth": 0.50,  # short volume up 40 % from one day on
+    "short_removed": 0.55,  # off the 融券 list (like 金安国纪): shorts closed, limit-up close
+    "short_cleared": 0.62,  # short volume bought back to ~0 at a limit-up close (like 键邦股份)
+    "financing_to_float": 0.66,  # financing balance rises to 6 % of the float cap
+    "financing_one_year_high": 0.70,  # highest in a year, below an older peak (like 七匹狼)
+    "financing_record_high": 0.75,  # highest ever, at a limit-up close (like 迪生力)
+}
+_SHORT_SUSPENSION_DAYS = 3
+_MAINTENANCE_DECLINE = 0.8  # the average maintenance ratio's fall over the demo's last third
 
 
 class DemoMarket:
@@ -310,6 +326,7 @@ class DemoMarket:
         self._build_prices()
         self._build_financing()
         self._build_short_selling()
+        self._build_margin_events()
         self._build_summaries()
         self._build_spot_indices()
         self._build_futures()
@@ -525,6 +542,158 @@ class DemoMarket:
         """1 until 转融券 is suspended, then the market's decline since that day."""
         hold = self._ordinals <= _SPECIALS_HOLD_UNTIL.toordinal()
         return np.where(hold, 1.0, level / short_level([_SPECIALS_HOLD_UNTIL])[0])
+
+    # ---------------------------------------------------------------- margin events
+    def _build_margin_events(self) -> None:
+        """The eligible lists (融资 / 融券 标的, 当日可融资 / 可融券) and the events of
+        `_EVENT_AT`, drawn from their own random stream so that the rest of the market is
+        the same with or without them."""
+        rng = np.random.default_rng([self.seed, 21])
+        days, n = len(self.trading_days), self.n
+        t_index = np.arange(days)[:, None]
+        listed = t_index >= self.join_day  # on the list: 融资标的 and 融券标的 Y
+        self.short_eligible = listed.copy()
+        self.can_short_today = listed.copy()
+        self.margin_events: dict[str, tuple[int, str]] = {}  # case -> (day index, code)
+        used: set[int] = set()
+
+        def pick(case: str, exchanges: tuple[str, ...], by: np.ndarray) -> int | None:
+            """The security with the largest `by` among stocks of `exchanges` on the list
+            from the start and not used by another case; None if the demo is too short."""
+            t = int(round(_EVENT_AT[case] * (days - 1)))
+            if t < 6 or t >= days:
+                return None
+            ok = (
+                np.isin(self.exchange, exchanges) & ~self.is_fund & (self.join_day == 0)
+                & ~np.isin(np.arange(n), list(used) + list(self.short_specials))
+            )  # fmt: skip
+            if not ok.any():
+                return None
+            score = np.where(ok, by + rng.uniform(0, 1e-6, n), -np.inf)
+            i = int(np.argmax(score))
+            used.add(i)
+            self.margin_events[case] = (t, str(self.codes[i]))
+            return t, i
+
+        short_value = self.short_volume * self.close
+        at = {case: int(round(f * (days - 1))) for case, f in _EVENT_AT.items()}
+        value_at = lambda case: short_value[min(at[case], days - 1) - 1]  # noqa: E731
+
+        if chosen := pick("short_suspended", ("SZSE", "BSE"), value_at("short_suspended")):
+            t, i = chosen
+            self.can_short_today[t : t + _SHORT_SUSPENSION_DAYS, i] = False
+        if chosen := pick("short_squeeze", ("SSE", "SZSE"), value_at("short_squeeze")):
+            t, i = chosen
+            self.short_volume[t:, i] = np.rint(self.short_volume[t:, i] * 0.4)
+            self._limit_up(t, i)
+        if chosen := pick("short_growth", ("SSE", "SZSE", "BSE"), value_at("short_growth")):
+            t, i = chosen
+            self.short_volume[t:, i] = np.rint(self.short_volume[t:, i] * 1.4)
+        if chosen := pick("short_removed", ("SZSE",), value_at("short_removed")):
+            t, i = chosen
+            self.short_eligible[t:, i] = False
+            self.can_short_today[t:, i] = False
+            self.short_volume[t:, i] = 0
+            self._limit_up(t, i)
+        if chosen := pick("short_cleared", ("SSE",), value_at("short_cleared")):
+            t, i = chosen
+            self.short_volume[t:, i] = np.rint(self.short_volume[t:, i] * 0.01)
+            self._limit_up(t, i)
+        if chosen := pick("financing_to_float", ("SSE", "SZSE"), -self.fin_balance[0]):
+            t, i = chosen
+            target = 0.06 * self.close[t:, i] * self.float_shares[t:, i]
+            self.fin_balance[t:, i] = np.rint(np.maximum(self.fin_balance[t:, i], target))
+        for case, exchanges in (("financing_one_year_high", ("SZSE",)),
+                                ("financing_record_high", ("SSE",))):  # fmt: skip
+            if at[case] < 260 or not (chosen := pick(case, exchanges, -self.fin_balance[0])):
+                self.margin_events.pop(case, None)
+                continue
+            t, i = chosen
+            balance = self.fin_balance[:, i].astype(float)
+            year_max = balance[t - 249 : t].max()
+            if case == "financing_one_year_high":
+                # an older peak above this year's: a one-year high, not a record
+                older = balance[: t - 249]
+                balance[: t - 249] = older * (1.25 * year_max / older.max())
+                balance[t:] *= 1.03 * year_max / balance[t]
+            else:
+                balance[t:] *= 1.05 * balance[:t].max() / balance[t]
+            self.fin_balance[:, i] = np.rint(balance).astype(np.int64)
+            self._limit_up(t, i)
+        # flows that roll the changed balances forward (buys, short sales), as built
+        churn = rng.uniform(0.02, 0.06, (days, n)) * ~self.suspended
+        changed = sorted(used)
+        self.fin_buy[:, changed] = _flows(self.fin_balance[:, changed], churn[:, changed])
+        self.short_sell[:, changed] = _flows(self.short_volume[:, changed], churn[:, changed] / 2)
+
+    def _limit_up(self, t: int, i: int) -> None:
+        """Security i closes at its daily limit on day t (main board 10 %, ChiNext / STAR
+        20 %, BSE 30 %); later closes move with it."""
+        code = str(self.codes[i])
+        limit = 0.3 if self.exchange[i] == "BSE" else 0.2 if code[:3] in ("300", "301", "688") else 0.1
+        self.suspended[t, i] = False
+        target = np.round(self.close[t - 1, i] * (1 + limit), 2)
+        factor = target / self.close[t, i]
+        self.close[t:, i] = np.round(self.close[t:, i] * factor, 2)
+        self.close[t, i] = target
+
+    def _eligible_list(self, date: str, exchange: str) -> pd.DataFrame:
+        """The day's eligible list of an exchange as the list functions return it."""
+        t = self._day(date)
+        rows = self._listed(t, exchange)
+        mark = lambda flags: np.where(flags, "Y", "N").astype(object)  # noqa: E731
+        short = self.short_eligible[t, rows] if rows.size else np.array([], dtype=bool)
+        can_short = self.can_short_today[t, rows] if rows.size else np.array([], dtype=bool)
+        return pd.DataFrame(
+            {
+                "证券代码": _text(self.codes[rows]),
+                "证券简称": _text(self.names[rows]),
+                "融资标的": _text(mark(np.ones(len(rows), dtype=bool))),
+                "融券标的": _text(mark(short)),
+                "当日可融资": _text(mark(np.ones(len(rows), dtype=bool))),
+                "当日可融券": _text(mark(can_short)),
+            }
+        )
+
+    def _ak_stock_margin_underlying_info_szse(self, date: str) -> pd.DataFrame:
+        frame = self._eligible_list(date, "SZSE")
+        limit = np.where(frame["证券代码"].str[:3].isin(["300", "301"]), "20%", "10%")
+        return frame.assign(融券卖出价格限制=_text(["Y"] * len(frame)), 涨跌幅限制=_text(limit))
+
+    def _ak_stock_margin_underlying_info_bse(self, date: str) -> pd.DataFrame:
+        return self._eligible_list(date, "BSE")
+
+    def _ak_stock_margin_account_info(self) -> pd.DataFrame:
+        """Eastmoney's market account statistics over the whole demo, oldest first, in its
+        units: 亿元, 万名 (individual investors), 名 (investors), percent. The average
+        maintenance ratio follows the market and falls over the demo's last third."""
+        days = len(self.trading_days)
+        fin = sum(self.summary[x]["融资余额"] for x in _EXCHANGES)
+        short = sum(self.summary[x]["融券余额"] for x in _EXCHANGES)
+        buys = sum(self.summary[x]["融资买入额"] for x in _EXCHANGES)
+        short_sales = (self.short_sell * self.close).sum(axis=1)
+        cover = 2.8 * np.exp(np.clip(np.cumsum(self.market_return) * 1.5, -0.4, 0.3))
+        cover *= np.interp(np.arange(days), [0, days * 2 / 3, days - 1], [1, 1, _MAINTENANCE_DECLINE])
+        cover = np.maximum(cover, 1.45)
+        collateral = cover * (fin + short)
+        debtors = np.rint((fin + short) / 3e5)
+        return pd.DataFrame(
+            {
+                "日期": _dates(self.trading_days),
+                "融资余额": np.round(fin / 1e8, 2),
+                "融券余额": np.round(short / 1e8, 2),
+                "融资买入额": np.round(buys / 1e8, 2),
+                "融券卖出额": np.round(short_sales / 1e8, 2),
+                "证券公司数量": np.full(days, 96.0),
+                "营业部数量": np.full(days, 11_320.0),
+                "个人投资者数量": np.round(debtors * 3.1 / 1e4, 2),
+                "机构投资者数量": np.full(days, 49_000.0),
+                "参与交易的投资者数量": np.rint(debtors * 0.09),
+                "有融资融券负债的投资者数量": debtors,
+                "担保物总价值": np.round(collateral / 1e8, 2),
+                "平均维持担保比例": np.round(collateral / (fin + short) * 100, 2),
+            }
+        )
 
     # ---------------------------------------------------------------- exchange totals
     def _build_summaries(self) -> None:

@@ -2,7 +2,11 @@
 -- Change columns compare with the same security 1, 5 and 20 trading days earlier
 -- (on the trading-day index; null unless the security has a row on each of those
 -- days), so an incremental run reads `lookback_trading_days` trading days before its
--- window and keeps only the window.
+-- window and keeps only the window. Volume and turnover (成交量, 成交额) are the day's own
+-- quote, null on a day without one (a suspension): never a carried-forward figure.
+-- SZSE and BSE publish no repayments: there they are rolled forward from the balance
+-- (前日融资余额 + 融资买入额 − 融资余额), so net buys and the repayment rate cover all three.
+-- depends_on: {{ ref('signal_thresholds') }}
 
 {{
     config(
@@ -23,11 +27,22 @@
     in one statement, so a row has the same rowid in each, and hashing one integer
     rather than (trade_date, security_code) made the model ~1.5 s faster. #}
 
+{%- set volume_days = signal_threshold('days_to_cover_window_trading_days') | int %}
+
 with
 
 calendar as (
 
     select trade_date, trading_day_index from {{ ref('int_trading_calendar') }}
+
+),
+
+day_quotes as (
+
+    -- the day's own bar (not the ASOF close of the detail): volume and turnover
+    select trade_date, security_code, volume_shares, amount_cny as turnover_cny,
+    from {{ ref('int_security_quotes_daily') }}
+    where {{ run_window_filter('trade_date', lookback_trading_days=var('lookback_trading_days')) }}
 
 ),
 
@@ -41,11 +56,16 @@ measures as (
         detail.short_balance_cny,
         detail.short_volume_shares,
         detail.financing_balance_cny,
+        detail.financing_buy_cny,
+        detail.financing_repay_cny,
         detail.close_cny,
+        day_quotes.volume_shares,
+        day_quotes.turnover_cny,
         detail.short_balance_cny / nullif(detail.float_market_cap_cny, 0)
             as short_to_float_ratio,
     from {{ ref('int_margin_detail_unified') }} as detail
     left join calendar using (trade_date)
+    left join day_quotes using (trade_date, security_code)
     where {{ run_window_filter('detail.trade_date', lookback_trading_days=var('lookback_trading_days')) }}
 
 ),
@@ -80,9 +100,27 @@ changes as (
         financing_balance_cny - {{ trading_days_back('financing_balance_cny', 1) }} as financing_balance_change_1d_cny,
         financing_balance_cny - {{ trading_days_back('financing_balance_cny', 5) }} as financing_balance_change_5d_cny,
         financing_balance_cny - {{ trading_days_back('financing_balance_cny', 20) }} as financing_balance_change_20d_cny,
+        -- published (SSE) or rolled forward from yesterday's balance (SZSE, BSE)
+        coalesce(
+            financing_repay_cny,
+            {{ trading_days_back('financing_balance_cny', 1) }} + financing_buy_cny - financing_balance_cny
+        ) as financing_repay_effective_cny,
+        volume_shares,
+        turnover_cny,
+        -- the mean only over a full window of trading days with a bar each
+        case
+            when count(volume_shares) over volume_days = {{ volume_days }}
+                and min(trading_day_index) over volume_days = trading_day_index - {{ volume_days - 1 }}
+                then avg(volume_shares) over volume_days
+        end as mean_volume_window_shares,
         short_to_float_rank,
     from ranked
-    window security_days as (partition by security_code order by trading_day_index)
+    window
+        security_days as (partition by security_code order by trading_day_index),
+        volume_days as (
+            partition by security_code order by trading_day_index
+            rows between {{ volume_days - 1 }} preceding and current row
+        )
 
 ),
 
@@ -103,7 +141,13 @@ joined as (
             as short_to_float_ratio,
         detail.financing_balance_cny / nullif(detail.float_market_cap_cny, 0)
             as financing_to_float_ratio,
-        changes.* exclude (detail_rowid),
+        changes.* exclude (detail_rowid, financing_repay_effective_cny, mean_volume_window_shares),
+        detail.financing_buy_cny / nullif(changes.turnover_cny, 0)
+            as financing_buy_to_turnover_ratio,
+        detail.financing_buy_cny - changes.financing_repay_effective_cny as net_financing_buy_cny,
+        changes.financing_repay_effective_cny / nullif(detail.financing_buy_cny, 0)
+            as financing_repay_to_buy_ratio,
+        detail.short_volume_shares / nullif(changes.mean_volume_window_shares, 0) as days_to_cover,
     from {{ ref('int_margin_detail_unified') }} as detail
     inner join changes on detail.rowid = changes.detail_rowid
     left join industries as l1
@@ -151,6 +195,12 @@ final as (
         cast(financing_balance_change_5d_cny as double) as financing_balance_change_5d_cny,
         cast(financing_balance_change_20d_cny as double)
             as financing_balance_change_20d_cny,
+        cast(volume_shares as double) as volume_shares,
+        cast(turnover_cny as double) as turnover_cny,
+        cast(financing_buy_to_turnover_ratio as double) as financing_buy_to_turnover_ratio,
+        cast(net_financing_buy_cny as double) as net_financing_buy_cny,
+        cast(financing_repay_to_buy_ratio as double) as financing_repay_to_buy_ratio,
+        cast(days_to_cover as double) as days_to_cover,
     from joined
 
 )
