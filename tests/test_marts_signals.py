@@ -144,7 +144,7 @@ def back(panel: pd.DataFrame, column: str, n: int) -> pd.Series:
 def expected_events(lists: pd.DataFrame, days: list[dt.date]) -> set[tuple]:
     """Day-over-day changes; the first day is the initial state."""
     events = set()
-    for before, day in zip(days, days[1:]):
+    for before, day in zip(days[:-1], days[1:], strict=True):
         a = lists[lists["trade_date"] == before].set_index("security_code")
         b = lists[lists["trade_date"] == day].set_index("security_code")
         for code in a.index.union(b.index):

@@ -647,7 +647,7 @@ class DemoMarket:
         return pd.DataFrame(
             {
                 "证券代码": _text(self.codes[rows]),
-                "证券简称": _text(self.names[rows]),
+                "证券简称": _text(self.names_on(t)[rows]),
                 "融资标的": _text(mark(np.ones(len(rows), dtype=bool))),
                 "融券标的": _text(mark(short)),
                 "当日可融资": _text(mark(np.ones(len(rows), dtype=bool))),

@@ -1,7 +1,7 @@
 -- The margin detail of the three exchanges in one schema, one row per trading day and
 -- security, with the close, the float shares and the point-in-time Shenwan industry
 -- codes. The industry names stay in stg_reference__sw2021_industries for the marts to
--- join: each text column costs ~0.6 s to store at ten years of the whole market.
+-- join: a text column costs DuckDB far more to store than a number (BENCHMARKS.md).
 -- Quotes: int_security_quotes_daily (Sina's history, or the day's closing snapshot).
 --
 -- Short balance: SZSE and BSE publish it (融券余额, CNY); SSE does not, so for SSE it is

@@ -19,13 +19,12 @@
 
 {# The window functions run on a narrow projection (keys and the measures they read),
     then join back to the wide rows: a window operator sorts every column it carries,
-    and sorting the 25 wide columns (names, industries) through two window orders made
-    the model take 13.2 s instead of 9.7 s in a serial dbt build at ten years of the
-    whole market (BENCHMARKS.md).
+    and sorting the wide columns (names, industries) through two window orders made the
+    model markedly slower at ten years of the whole market (BENCHMARKS.md).
     The detail is read twice rather than shared in a CTE, which DuckDB would materialize.
     The join back is on the detail table's rowid: both reads are scans of the same table
     in one statement, so a row has the same rowid in each, and hashing one integer
-    rather than (trade_date, security_code) made the model ~1.5 s faster. #}
+    rather than (trade_date, security_code) is cheaper. #}
 
 {%- set volume_days = signal_threshold('days_to_cover_window_trading_days') | int %}
 
@@ -72,8 +71,8 @@ measures as (
 
 ranked as (
 
-    -- ranked before the lags: the rank's window then sorts these 8 columns, not the
-    -- 19 the lags add (0.8 GB less at ten years of the whole market)
+    -- ranked before the lags: the rank's window then sorts these few columns, not all
+    -- those the lags add (less memory at ten years of the whole market)
     select
         *,
         case when short_to_float_ratio is not null then

@@ -6,7 +6,7 @@
 -- balance)^2 = sum(s^2) / sum(s)^2: 1 when one security holds all of it.
 -- Summed from fct_balance_to_float's rows, so the marts agree by construction. In a
 -- full build this model and its reconciliation test then run after that one, not
--- beside its join back (a 1 GB hash table, 0.7 GB more for the insert), which they
+-- beside its join back (a large hash table, and more for the insert), which together
 -- pushed past DuckDB's memory limit (BENCHMARKS.md).
 
 {{

@@ -301,8 +301,8 @@
                 where {{ sina_quotes }}.trade_date = snapshot.trade_date
                     and {{ sina_quotes }}.security_code = snapshot."代码"
                     -- implied by the line above, but it lets DuckDB hash the Sina keys of
-                    -- the snapshots' days only, not of the whole history (a full build's
-                    -- test at ten years of the whole market: 1.25 -> 0.69 GB of memory)
+                    -- the snapshots' days only, not of the whole history (far less memory
+                    -- for a full build's test at ten years of the whole market)
                     and {{ sina_quotes }}.trade_date in (
                         select trade_date from {{ source('raw', 'stock_zh_a_spot_em') }}
                     )

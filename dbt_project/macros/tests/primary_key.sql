@@ -3,8 +3,8 @@
     test of the project, on views (which cannot hold constraints) as on tables (whose
     contracts already make the key columns NOT NULL: there the null check costs nothing).
     One test where a not_null per key column and a uniqueness test would be three or
-    four: a one-day refresh pays dbt and Dagster per test node (about 0.1 s each here,
-    BENCHMARKS.md), not per row.
+    four: a one-day refresh pays dbt and Dagster per test node (BENCHMARKS.md), not per
+    row.
     Fails with one row per bad key: the key, how many rows have it, and why
     (`null key column` or `duplicate key`).
 -#}
