@@ -67,12 +67,21 @@ def test_runs_from_the_schedule_and_the_ui_execute_their_steps_in_one_process(wa
         assert job.executor_def is dg.in_process_executor, job.name
 
 
-def test_a_run_leaves_the_warehouse_free_and_publishes_its_day(warehouse):
-    """The raw steps' connections close with their step, and dbt runs as its own process:
-    after a run nothing holds the warehouse, and the snapshot has the run's day."""
+def test_a_daily_run_rebuilds_seeds_and_views_leaves_the_warehouse_free_and_publishes(warehouse):
+    """Seeds and views are rebuilt by every run, so a changed seed or view definition is
+    in place after the next run without any state of ours. The raw steps' connections
+    close with their step, and dbt runs as its own process: after a run nothing holds
+    the warehouse, and the snapshot has the run's day."""
     day = warehouse.last_day
     result = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs)
     assert result.first_day == day
+    assert {
+        "reference/policy_events",
+        "reference/sw2021_industries",
+        "staging/stg_reference__policy_events",
+        "staging/stg_akshare__stock_daily",
+        "marts/fct_balance_to_float",
+    } <= _materialized(warehouse.instance, result.run_ids[-1])
     with duckdb.connect(str(warehouse.settings.db_path), config={"threads": 1}) as con:
         assert con.execute("select max(trade_date) from marts.fct_balance_to_float").fetchone()[0] == day
     published = warehouse.settings.publish_dir / "margin_warehouse.duckdb"
@@ -191,21 +200,6 @@ def test_rematerializing_a_partition_changes_nothing(warehouse):
 def _materialized(instance, run_id) -> set[str]:
     events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
     return {e.dagster_event.asset_key.to_user_string() for e in events}
-
-
-def test_a_daily_run_rebuilds_the_seeds_and_views(warehouse):
-    """Seeds and views are rebuilt by every run, so a changed seed or view definition is
-    in place after the next run without any state of ours."""
-    day = warehouse.last_day
-    run = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs).run_ids[-1]
-    built = _materialized(warehouse.instance, run)
-    assert {
-        "reference/policy_events",
-        "reference/sw2021_industries",
-        "staging/stg_reference__policy_events",
-        "staging/stg_akshare__stock_daily",
-        "marts/fct_balance_to_float",
-    } <= built
 
 
 def test_two_consecutive_partitions_extend_the_marts(settings_factory):
