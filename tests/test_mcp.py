@@ -106,11 +106,24 @@ def _params(content: dict) -> dict:
     return out
 
 
+def _without_signal_mart(source: Path, target: Path) -> Path:
+    """A copy of the snapshot at `source` (or the file itself) as one published before
+    the signal mart existed."""
+    if Path(source) != Path(target):
+        shutil.copyfile(source, target)
+    with duckdb.connect(str(target)) as con:
+        con.execute("drop table if exists marts.fct_margin_signal")
+        con.execute("checkpoint")
+    return target
+
+
 def _with_signal_mart(source: Path, target: Path) -> int:
-    """A copy of the snapshot at `source` with a small marts.fct_margin_signal (the columns
-    of its public contract) on the last two trading days; returns its row count."""
+    """A copy of the snapshot at `source` with a small marts.fct_margin_signal of known
+    rows (the columns of its public contract) on the last trading days, in place of the
+    demo's own; returns its row count."""
     shutil.copyfile(source, target)
     with duckdb.connect(str(target)) as con:
+        con.execute("drop table if exists marts.fct_margin_signal")
         con.execute(
             """
             create table marts.fct_margin_signal as
@@ -352,8 +365,10 @@ def test_answers_agree_with_the_example_queries(published):
 
 
 def test_signals_say_when_the_mart_is_absent_and_answer_when_it_is_there(published, tmp_path):
+    older = _without_signal_mart(published, tmp_path / "older.duckdb")
     with pytest.raises(MartNotInSnapshot, match="marts.fct_margin_signal is not in this snapshot"):
-        read.signals(snapshot=published)
+        read.signals(snapshot=older)
+    assert len(read.signals(snapshot=published)) > 0  # the demo's own signals
     with_signals = tmp_path / SNAPSHOT_NAME
     rows = _with_signal_mart(published, with_signals)
     latest = read.signals(snapshot=with_signals)
@@ -386,8 +401,7 @@ def test_clear_errors_for_missing_snapshot_day_and_event(published, tmp_path):
 
 
 def test_a_request_open_during_a_publish_keeps_its_snapshot(published, tmp_path):
-    path = tmp_path / SNAPSHOT_NAME
-    shutil.copyfile(published, path)
+    path = _without_signal_mart(published, tmp_path / SNAPSHOT_NAME)
     newer = tmp_path / "newer.duckdb"
     _with_signal_mart(published, newer)
     with open_snapshot(path) as con:
@@ -409,10 +423,11 @@ async def _call(client: Client, tool: str, arguments: dict | None = None):
 def test_mcp_server_over_stdio_answers_every_tool_and_survives_a_publish(warehouse, tmp_path):
     """`margin-wh mcp` started as an MCP client starts it, called with the SDK's stdio
     client: every tool, equal to its SQL run directly; then two publishes while the session
-    is open (a snapshot that has the signal mart, then a real publish without it)."""
+    is open (a snapshot with a signal mart of known rows, then a real publish)."""
     publish_dir = tmp_path / "published"
     path = publish_snapshot(warehouse.settings.db_path, publish_dir, source="demo",
                             data_label=DEMO_LABEL).path  # fmt: skip
+    _without_signal_mart(path, path)  # as published before the signal mart existed
     server = StdioServerParameters(command=str(MARGIN_WH), args=["mcp", "--snapshot", str(path)])
     calls = {
         "list_marts": {},
@@ -457,11 +472,14 @@ def test_mcp_server_over_stdio_answers_every_tool_and_survives_a_publish(warehou
             assert content["row_count"] == rows and text.startswith(DEMO_LABEL)
             assert _rows(content) == _direct(path, content["sql"], _params(content))
 
-            # a real publish from the warehouse, which has no signal mart
+            # a real publish from the warehouse, with the demo's own signals
             publish_snapshot(warehouse.settings.db_path, publish_dir, source="demo",
                              data_label=DEMO_LABEL)  # fmt: skip
-            result, text = await _call(client, "signals")
-            assert result.is_error and "not in this snapshot" in text
+            result, text = await _call(client, "signals", {"start": "2024-01-01"})
+            assert not result.is_error, text
+            assert _rows(result.structured_content) == _direct(
+                path, result.structured_content["sql"], _params(result.structured_content)
+            )
             result, text = await _call(client, "top_short_to_float", {"limit": 3})
             assert not result.is_error and result.structured_content["row_count"] == 3
 
