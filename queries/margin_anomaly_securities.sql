@@ -1,14 +1,25 @@
--- Report table "涨幅异动与融券关联个股分析": the securities with a margin signal, those
--- that closed at the daily limit (涨停) first, as in the report's table, then the rest,
--- latest days first, with the day's price change (涨跌幅). Signals: 融券几乎清零 (short_cleared), 空头回补 at the limit (short_squeeze),
+-- Report table "涨幅异动与融券关联个股分析": the securities with a margin signal in the
+-- latest 20 trading days of the signal mart (a monitor of recent anomalies, as the
+-- report's table is), those that closed at the daily limit (涨停) first, as in the
+-- report's table, then the rest, latest days first, with the day's price change (涨跌幅).
+-- Signals: 融券几乎清零 (short_cleared), 空头回补 at the limit (short_squeeze),
 -- 融券通道关闭 (short_removed), 融资余额创近一年 / 历史新高 (financing_one_year_high,
 -- financing_record_high), and the explainer's alerts. Thresholds and their sources:
--- reference.signal_thresholds.
+-- reference.signal_thresholds. Widen `recent_days` to look further back.
 with
+
+recent_days as (
+
+    select distinct trade_date from marts.fct_margin_signal
+    order by trade_date desc
+    limit 20
+
+),
 
 signals as (
 
     select * from marts.fct_margin_signal
+    where trade_date >= (select min(trade_date) from recent_days)
 
 ),
 
@@ -16,6 +27,7 @@ balances as (
 
     select trade_date, security_code, short_balance_cny, financing_balance_cny,
     from marts.fct_balance_to_float
+    where trade_date >= (select min(trade_date) from recent_days)
 
 ),
 

@@ -404,6 +404,10 @@ def test_anomaly_query_returns_the_signal_rows(warehouse):
     rows = mart(warehouse, sql)
     assert len(rows) > 0
     assert {"security_code", "trade_date", "change_pct", "signals"} <= set(rows.columns)
+    # the latest 20 trading days of the signal mart, limit-up cases first
+    days = mart(warehouse, "select distinct trade_date from marts.fct_margin_signal order by 1 desc limit 20")
+    assert set(pd.to_datetime(rows.trade_date)) <= set(pd.to_datetime(days.trade_date))
+    assert rows.is_limit_up.tolist() == sorted(rows.is_limit_up.tolist(), reverse=True)
 
 
 def test_a_one_day_refresh_rebuilds_that_day_as_the_range_built_it(warehouse):
