@@ -19,6 +19,7 @@ every day, while a changed environment variable re-parses only the files that re
 """
 
 import contextlib
+import fcntl
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -59,11 +60,16 @@ def _newest_source_mtime() -> float:
 
 def ensure_manifest(settings: Settings) -> Path:
     """Parse the dbt project when its manifest is missing or older than its files (what
-    `DbtProject.prepare_if_dev` does under `dagster dev`, for the CLI and the tests too)."""
+    `DbtProject.prepare_if_dev` does under `dagster dev`, for the CLI and the tests too).
+    One process parses at a time: after a model change, the UI and a refresh (or two
+    test workers) started together would otherwise write the same target directory."""
     manifest = DBT_PROJECT.manifest_path
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
-        with settings.dbt_environ():
-            dbt_cli().cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path).wait()
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with open(manifest.parent / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
+            with settings.dbt_environ():
+                dbt_cli().cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path).wait()
     return manifest
 
 
