@@ -8,9 +8,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import pandas as pd
 import pytest
 
 from margin_wh.config import Settings
+
+# Fixtures that build a warehouse through real refreshes (each refresh costs its dbt
+# processes): under pytest-xdist (`-n 2`, pyproject.toml) the tests sharing one run on
+# one worker, so each is built once, while everything else is spread over both.
+SHARED_WAREHOUSES = ("uninterrupted", "futures_outage", "both", "new_warehouse", "own_warehouse",
+                     "day_refreshed_again")  # fmt: skip
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        shared = [name for name in SHARED_WAREHOUSES if name in item.fixturenames]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+
 
 # A window around the 2024-07-11 policy event, small enough to build in seconds.
 TEST_HISTORY_START = dt.date(2024, 5, 1)
@@ -60,3 +77,41 @@ def warehouse(tmp_path_factory) -> Warehouse:
     defs = build_definitions(settings)
     result = refresh(settings, dt.date(2024, 6, 3), dt.date(2024, 7, 31), instance, defs=defs)
     return Warehouse(settings, instance, defs, result.first_day, result.last_day)
+
+
+def sorted_table(db_path: Path, name: str, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A table's rows in a canonical order (every column sorted), `exclude` left out."""
+    columns = f"* exclude ({', '.join(exclude)})" if exclude else "*"
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        frame = con.execute(f"select {columns} from {name}").df()
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+@dataclass
+class DayRefreshedAgain:
+    """The session warehouse's last day refreshed again, as the next morning's schedule
+    would (publication included), with every mart and one raw table as they were before."""
+
+    day: dt.date
+    result: object  # orchestration.runner.RefreshResult
+    before: dict[str, pd.DataFrame]
+
+
+@pytest.fixture(scope="session")
+def day_refreshed_again(warehouse) -> DayRefreshedAgain:
+    """One daily run on the session warehouse, shared by the tests of what a daily run
+    rebuilds and what it must leave as it was (each such run costs its dbt processes)."""
+    from orchestration.runner import refresh
+
+    with duckdb.connect(str(warehouse.settings.db_path), read_only=True) as con:
+        marts = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()]  # fmt: skip
+    names = [f"marts.{m}" for m in marts] + ["raw.stock_margin_detail_szse"]
+    before = {
+        name: sorted_table(warehouse.settings.db_path, name, ("_fetched_at",) if name.startswith("raw.") else ())
+        for name in names
+    }  # fmt: skip
+    day = warehouse.last_day
+    result = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs)
+    return DayRefreshedAgain(day, result, before)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
@@ -110,28 +111,43 @@ def test_outages_at_random_calls_lose_only_the_call_in_flight(uninterrupted, tmp
     assert made <= 1.05 * n, (made, n)
 
 
-def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale(
-    tmp_path, monkeypatch
-):
-    settings = make_settings(tmp_path)
+@dataclass
+class FuturesOutage:
+    settings: object
+    instance: dg.DagsterInstance
+    defs: dg.Definitions
+    message: str
+
+
+FIRST_END = dt.date(2024, 7, 5)
+
+
+@pytest.fixture(scope="module")
+def futures_outage(tmp_path_factory) -> FuturesOutage:
+    """A refresh to 2024-07-05, then one to END while CFFEX is down (published both times)."""
+    settings = make_settings(tmp_path_factory.mktemp("futures_outage"))
     demo = get_source(settings)
-    first_end = dt.date(2024, 7, 5)
-    run(settings, CountingSource(demo), monkeypatch, end=first_end)
-    down = CountingSource(demo, fail_function="futures_hist_daily_cffex")
-    instance = dg.DagsterInstance.ephemeral()
-    defs = build_definitions(settings)
-    monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: down)
-    with pytest.raises(RefreshError) as error:
-        refresh(settings, dt.date(2024, 7, 8), END, instance, publish=False, defs=defs)
-    message = str(error.value)
-    assert "futures_hist_daily_cffex: stale since 2024-07-08 (last day loaded: 2024-07-05)" in message
+    instance, defs = dg.DagsterInstance.ephemeral(), build_definitions(settings)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("margin_wh.sources._demo_source", lambda *a: demo)
+        refresh(settings, START, FIRST_END, instance, defs=defs)
+        down = CountingSource(demo, fail_function="futures_hist_daily_cffex")
+        patch.setattr("margin_wh.sources._demo_source", lambda *a: down)
+        with pytest.raises(RefreshError) as error:
+            refresh(settings, dt.date(2024, 7, 8), END, instance, defs=defs)
+    return FuturesOutage(settings, instance, defs, str(error.value))
+
+
+def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale(futures_outage):
+    settings, instance, defs = futures_outage.settings, futures_outage.instance, futures_outage.defs
+    assert "futures_hist_daily_cffex: stale since 2024-07-08 (last day loaded: 2024-07-05)" in futures_outage.message
     with duckdb.connect(str(settings.db_path), read_only=True) as con:
         def last(table: str) -> dt.date:
             return con.execute(f"select max(trade_date) from marts.{table}").fetchone()[0]
 
         assert last("fct_balance_to_float") == END  # the margin marts are current
         assert last("fct_market_short_daily") == END
-        assert last("fct_index_futures_basis") == first_end  # kept its last good state
+        assert last("fct_index_futures_basis") == FIRST_END  # kept its last good state
 
     # A scheduled run has no second run of its own: the failure sensor asks for it.
     failed = next(r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE)
@@ -148,24 +164,15 @@ def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale
     assert request.tags["dagster/asset_partition_range_end"] == END.isoformat()
 
 
-def test_the_report_says_which_dataset_is_stale_and_since_when(tmp_path, monkeypatch):
-    settings = make_settings(tmp_path)
-    demo = get_source(settings)
-    monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: demo)
-    refresh(settings, START, dt.date(2024, 7, 5), dg.DagsterInstance.ephemeral(),
-            defs=build_definitions(settings))  # fmt: skip
-    down = CountingSource(demo, fail_function="futures_hist_daily_cffex")
-    monkeypatch.setattr("margin_wh.sources._demo_source", lambda *a: down)
-    with pytest.raises(RefreshError):
-        refresh(settings, dt.date(2024, 7, 8), END, dg.DagsterInstance.ephemeral(),
-                defs=build_definitions(settings))  # fmt: skip
+def test_the_report_says_which_dataset_is_stale_and_since_when(futures_outage):
+    settings = futures_outage.settings
     snapshot = settings.publish_dir / "margin_warehouse.duckdb"
     with duckdb.connect(str(snapshot), read_only=True) as con:
         stale = con.execute(
             "select dataset, last_trade_date, stale_since from main.dataset_freshness where is_stale"
         ).fetchall()
         published_to = con.execute("select last_trade_date from main.snapshot_info").fetchone()[0]
-    assert stale == [("futures_hist_daily_cffex", dt.date(2024, 7, 5), dt.date(2024, 7, 8))]
+    assert stale == [("futures_hist_daily_cffex", FIRST_END, dt.date(2024, 7, 8))]
     assert published_to == END  # the rest was published
     report = (settings.publish_dir / "report.html").read_text()
     assert "Stale data: futures_hist_daily_cffex since 2024-07-08 (last day loaded 2024-07-05)" in report
@@ -183,7 +190,7 @@ def test_the_dry_run_counts_the_calls_a_refresh_makes(uninterrupted, monkeypatch
     costs, notes = estimate_refresh(settings, START, END, refetch=True)
     assert not notes
     source = CountingSource(get_source(settings))  # before run() patches the source
-    run(settings, source, monkeypatch, refetch=True)
+    run(settings, source, monkeypatch, refetch=True, raw_only=True)  # the calls are the raw steps'
     made = pd.Series(source.calls).value_counts().to_dict()
     assert {c.function: c.to_fetch for c in costs if c.to_fetch} == made
     assert sum(c.to_fetch for c in costs) == len(clean_calls)
@@ -286,12 +293,12 @@ def _comparable(db_path, table: str) -> pd.DataFrame:
 
 
 def test_a_refresh_killed_inside_dbt_and_during_publication_then_rerun_equals_an_uninterrupted_one(
-    warehouse, tmp_path
+    uninterrupted, tmp_path
 ):
     """kill -9 of `margin-wh refresh` while a dbt step runs (the dbt process finishes on
     its own; the next refresh waits for it) and while the snapshot is written: plain
     re-runs complete, leave no temporary file, and the marts and the snapshot equal those
-    of the session's uninterrupted refresh of the same days and market."""
+    of an uninterrupted refresh of the same days and market."""
     import os
     import signal
     import subprocess
@@ -305,8 +312,9 @@ def test_a_refresh_killed_inside_dbt_and_during_publication_then_rerun_equals_an
            "MARGIN_WH_DEMO_END": TEST_DEMO_END.isoformat(),
            "MARGIN_WH_DEMO_SECURITIES": str(TEST_SECURITIES)}  # fmt: skip
     env.pop("DAGSTER_HOME", None)
-    command = [sys.executable, "-m", "margin_wh.cli", "refresh", "--start",
-               warehouse.first_day.isoformat(), "--end", warehouse.last_day.isoformat()]  # fmt: skip
+    command = [sys.executable, "-m", "margin_wh.cli", "refresh", "--start", START.isoformat(),
+               "--end", END.isoformat()]  # fmt: skip
+    reference = uninterrupted[0].db_path
     for step in ("▶ dbt_daily_marts", "▶ publish__warehouse_snapshot"):
         run = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         for line in run.stderr:
@@ -322,11 +330,11 @@ def test_a_refresh_killed_inside_dbt_and_during_publication_then_rerun_equals_an
     for table in MARTS + ["marts.fct_index_futures_basis", "marts.fct_policy_event_window"]:
         pd.testing.assert_frame_equal(
             _comparable(home / "warehouse.duckdb", table),
-            _comparable(warehouse.settings.db_path, table), obj=table,
+            _comparable(reference, table), obj=table,
         )  # fmt: skip
         pd.testing.assert_frame_equal(
             _comparable(published / "margin_warehouse.duckdb", table),
-            _comparable(warehouse.settings.db_path, table), obj=f"published {table}",
+            _comparable(reference, table), obj=f"published {table}",
         )  # fmt: skip
 
 

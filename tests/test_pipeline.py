@@ -8,7 +8,9 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
+from conftest import sorted_table
 
 from margin_wh.calendar import load_calendar
 from orchestration.partitions import TRADING_DAYS, partition_keys_to_add, window_days
@@ -67,13 +69,14 @@ def test_runs_from_the_schedule_and_the_ui_execute_their_steps_in_one_process(wa
         assert job.executor_def is dg.in_process_executor, job.name
 
 
-def test_a_daily_run_rebuilds_seeds_and_views_leaves_the_warehouse_free_and_publishes(warehouse):
+def test_a_daily_run_rebuilds_seeds_and_views_leaves_the_warehouse_free_and_publishes(
+    warehouse, day_refreshed_again
+):
     """Seeds and views are rebuilt by every run, so a changed seed or view definition is
     in place after the next run without any state of ours. The raw steps' connections
     close with their step, and dbt runs as its own process: after a run nothing holds
     the warehouse, and the snapshot has the run's day."""
-    day = warehouse.last_day
-    result = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs)
+    day, result = day_refreshed_again.day, day_refreshed_again.result
     assert result.first_day == day
     assert {
         "reference/policy_events",
@@ -179,22 +182,14 @@ def test_only_trading_days_are_partitions(warehouse):
     assert all(dt.date.fromisoformat(k).weekday() < 5 for k in keys)
 
 
-def test_rematerializing_a_partition_changes_nothing(warehouse):
-    def snapshot():
-        return (
-            _query(warehouse, "select trade_date, security_code, short_balance_cny, financing_balance_cny, short_to_float_rank from marts.fct_balance_to_float order by 1, 2"),
-            _query(warehouse, "select count(*), count(distinct (trade_date, security_code)) from marts.fct_balance_to_float")[0],
-            _query(warehouse, "select * exclude (_fetched_at) from raw.stock_margin_detail_szse order by trade_date, 证券代码"),
-        )
-
-    before = snapshot()
-    day = warehouse.last_day - dt.timedelta(days=1)
-    while dt.date.isoformat(day) not in warehouse.instance.get_dynamic_partitions(TRADING_DAYS.name):
-        day -= dt.timedelta(days=1)
-    refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs)
-    after = snapshot()
-    assert after[1][0] == after[1][1], "duplicated (trade_date, security_code) rows"
-    assert before == after
+def test_rematerializing_a_partition_changes_nothing(warehouse, day_refreshed_again):
+    before = day_refreshed_again.before
+    for name in ("marts.fct_balance_to_float", "raw.stock_margin_detail_szse"):
+        exclude = ("_fetched_at",) if name.startswith("raw.") else ()
+        after = sorted_table(warehouse.settings.db_path, name, exclude)
+        pd.testing.assert_frame_equal(after, before[name], check_exact=False, rtol=1e-12, obj=name)
+    (rows, keys) = _query(warehouse, "select count(*), count(distinct (trade_date, security_code)) from marts.fct_balance_to_float")[0]
+    assert rows == keys, "duplicated (trade_date, security_code) rows"
 
 
 def _materialized(instance, run_id) -> set[str]:
@@ -202,14 +197,24 @@ def _materialized(instance, run_id) -> set[str]:
     return {e.dagster_event.asset_key.to_user_string() for e in events}
 
 
-def test_two_consecutive_partitions_extend_the_marts(settings_factory):
-    """Materialize one partition, then the next: the marts hold both days, once each."""
+@pytest.fixture(scope="module")
+def new_warehouse(tmp_path_factory):
+    """A new warehouse whose first refresh is one day, 2024-07-10: (settings, instance,
+    defs, that refresh's result)."""
+    from conftest import make_settings
+
     from orchestration.definitions import build_definitions
 
-    settings = settings_factory()
+    settings = make_settings(tmp_path_factory.mktemp("new_warehouse"))
     instance = dg.DagsterInstance.ephemeral()
     defs = build_definitions(settings)
     first = refresh(settings, dt.date(2024, 7, 10), dt.date(2024, 7, 10), instance, defs=defs)
+    return settings, instance, defs, first
+
+
+def test_two_consecutive_partitions_extend_the_marts(new_warehouse):
+    """Materialize one partition, then the next: the marts hold both days, once each."""
+    settings, instance, defs, first = new_warehouse
     second = refresh(settings, dt.date(2024, 7, 11), dt.date(2024, 7, 11), instance, defs=defs)
     with duckdb.connect(str(settings.db_path), read_only=True) as con:
         rows = con.execute(
@@ -232,17 +237,14 @@ def test_two_consecutive_partitions_extend_the_marts(settings_factory):
     assert len(list((settings.landing_dir / "stock_zh_a_spot_em").glob("*.parquet"))) == 2
 
 
-def test_a_mart_row_breaking_a_constraint_fails_the_run_and_keeps_the_day(settings_factory):
+def test_a_mart_row_breaking_a_constraint_fails_the_run_and_keeps_the_day(new_warehouse):
     """Column rules are DuckDB constraints on the marts: a violating row (here a financing
     balance above the float market cap, consistent with its own margin total, so no
     earlier check objects) fails the dbt step, and the day's rows stay as they were."""
-    from orchestration.definitions import build_definitions
     from orchestration.runner import RefreshError, _execute
 
-    settings = settings_factory()
-    instance = dg.DagsterInstance.ephemeral()
-    defs = build_definitions(settings)
-    day = refresh(settings, dt.date(2024, 7, 10), dt.date(2024, 7, 10), instance, defs=defs).first_day
+    settings, instance, defs, first = new_warehouse
+    day = first.first_day  # the raw row changed below stays changed: the warehouse's last use
     before_sql = "select count(*), sum(financing_balance_cny) from marts.fct_balance_to_float where trade_date = ?"
     with duckdb.connect(str(settings.db_path)) as con:
         before = con.execute(before_sql, [day]).fetchall()
