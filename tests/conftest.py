@@ -64,6 +64,7 @@ class Warehouse:
     defs: dg.Definitions
     first_day: dt.date
     last_day: dt.date
+    run_ids: tuple[str, ...]  # the fixture's refresh: its calendar run, then the range
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +77,7 @@ def warehouse(tmp_path_factory) -> Warehouse:
     instance = dg.DagsterInstance.ephemeral()
     defs = build_definitions(settings)
     result = refresh(settings, dt.date(2024, 6, 3), dt.date(2024, 7, 31), instance, defs=defs)
-    return Warehouse(settings, instance, defs, result.first_day, result.last_day)
+    return Warehouse(settings, instance, defs, result.first_day, result.last_day, result.run_ids)
 
 
 def sorted_table(db_path: Path, name: str, exclude: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -90,6 +91,32 @@ def test_a_daily_run_rebuilds_seeds_and_views_leaves_the_warehouse_free_and_publ
     published = warehouse.settings.publish_dir / "margin_warehouse.duckdb"
     with duckdb.connect(str(published), read_only=True) as con:
         assert con.execute("select max(trade_date) from marts.fct_balance_to_float").fetchone()[0] == day
+
+
+def test_a_range_plans_its_days_in_one_event_per_asset_and_a_day_per_day(warehouse, day_refreshed_again):
+    """A run over many days writes one planned event per asset with the range (Dagster's
+    DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS, set by the runner for ranges only);
+    a one-day run plans its day as Dagster does by default, so a failed day shows failed."""
+    from orchestration.runner import RANGE_PLANNED_EVENTS_ENV
+
+    def planned(run_id):
+        return [
+            e.dagster_event.event_specific_data
+            for e in warehouse.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+        ]
+
+    ranged = planned(warehouse.run_ids[-1])
+    days = len(warehouse.instance.get_dynamic_partitions(TRADING_DAYS.name))
+    by_asset = {}
+    for data in ranged:
+        by_asset.setdefault(data.asset_key, []).append(data)
+    assert by_asset and all(len(events) == 1 for events in by_asset.values())
+    subsets = [d.partitions_subset for d in ranged if d.partitions_subset is not None]
+    assert len(subsets) > 10 and all(len(s.get_partition_keys()) > 30 for s in subsets), days
+    one_day = planned(day_refreshed_again.result.run_ids[-1])
+    assert one_day and all(d.partitions_subset is None for d in one_day)
+    assert {d.partition for d in one_day} == {None, day_refreshed_again.day.isoformat()}
+    assert RANGE_PLANNED_EVENTS_ENV not in os.environ  # set for the run's creation only
 
 
 def test_cli_runs_carry_the_code_locations_origin(warehouse):
