@@ -20,14 +20,20 @@ UNIFIED_KEY = "primary_key_int_margin_detail_unified_trade_date__security_code"
 
 def invoke_dbt(settings: Settings, target, *args: str):
     """dbt in-process on `settings`' warehouse, with its own target and log directory."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
     with settings.dbt_environ():
-        return dbtRunner().invoke([
-            *args,
-            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(target), "--log-path", str(target),
-        ])  # fmt: skip
+        try:
+            return dbtRunner().invoke([
+                *args,
+                "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                "--target-path", str(target), "--log-path", str(target),
+            ])  # fmt: skip
+        finally:
+            # dbt-duckdb keeps its DuckDB connection for the life of the process; left
+            # open, DuckDB's bindings report it as leaked when the test process exits.
+            DuckDBConnectionManager.close_all_connections()
 
 
 def compiled_failing_rows_sql(settings: Settings, tmp_path, tests: list[str], dbt_vars: str = "{}") -> dict[str, str]:

@@ -252,12 +252,9 @@ def test_two_consecutive_partitions_extend_the_marts(new_warehouse):
     # a new warehouse fetches the calendar in a run of its own first (it defines the
     # partitions); the next day is in the calendar already: one run, which refetches it
     assert (len(first.run_ids), len(second.run_ids)) == (2, 1)
-    calendar_fetches = instance.get_event_records(
-        dg.EventRecordsFilter(
-            dg.DagsterEventType.ASSET_MATERIALIZATION,
-            asset_key=dg.AssetKey(["raw", "tool_trade_date_hist_sina"]),
-        )
-    )
+    calendar_fetches = instance.fetch_materializations(
+        dg.AssetKey(["raw", "tool_trade_date_hist_sina"]), limit=100
+    ).records
     assert {r.event_log_entry.run_id for r in calendar_fetches} == {first.run_ids[0], second.run_ids[0]}
     # Daily runs price the market with one snapshot each: not one Sina call per security.
     assert not (settings.landing_dir / "stock_zh_a_daily").exists()
