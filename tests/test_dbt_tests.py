@@ -5,7 +5,12 @@ must also fail on the bad row it exists for."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -18,22 +23,32 @@ BALANCE_TO_FLOAT = "assert_balance_to_float_matches_raw"
 UNIFIED_KEY = "primary_key_int_margin_detail_unified_trade_date__security_code"
 
 
-def invoke_dbt(settings: Settings, target, *args: str):
-    """dbt in-process on `settings`' warehouse, with its own target and log directory."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    from dbt.cli.main import dbtRunner
+@dataclass
+class DbtRun:
+    success: bool
+    output: str  # dbt's console output, for an assertion's message
+    results: dict[str, dict]  # run_results.json's results by node name
 
-    with settings.dbt_environ():
-        try:
-            return dbtRunner().invoke([
-                *args,
-                "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                "--target-path", str(target), "--log-path", str(target),
-            ])  # fmt: skip
-        finally:
-            # dbt-duckdb keeps its DuckDB connection for the life of the process; left
-            # open, DuckDB's bindings report it as leaked when the test process exits.
-            DuckDBConnectionManager.close_all_connections()
+
+def invoke_dbt(settings: Settings, target: Path, *args: str) -> DbtRun:
+    """dbt as a process on `settings`' warehouse (as dagster-dbt runs it), with its own
+    target and log directory."""
+    dbt = Path(sys.executable).with_name("dbt")
+    process = subprocess.run(
+        [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(target), "--log-path", str(target)],  # fmt: skip
+        cwd=DBT_PROJECT_DIR, env=settings.dbt_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    names = {
+        unique_id: node["name"]
+        for unique_id, node in json.loads((target / "manifest.json").read_text())["nodes"].items()
+    }
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return DbtRun(
+        process.returncode == 0,
+        process.stdout[-3000:] + process.stderr[-2000:],
+        {names[r["unique_id"]]: r for r in results},
+    )
 
 
 def compiled_failing_rows_sql(settings: Settings, tmp_path, tests: list[str], dbt_vars: str = "{}") -> dict[str, str]:
@@ -41,8 +56,8 @@ def compiled_failing_rows_sql(settings: Settings, tmp_path, tests: list[str], db
     a run window): the query whose rows are the test's failures."""
     target = tmp_path / f"target_{abs(hash(dbt_vars))}"
     result = invoke_dbt(settings, target, "compile", "--quiet", "--select", *tests, "--vars", dbt_vars)
-    assert result.success, result.exception
-    return {r.node.name: r.node.compiled_code for r in result.result.results}
+    assert result.success, result.output
+    return {name: r["compiled_code"] for name, r in result.results.items()}
 
 
 @pytest.fixture
@@ -112,7 +127,7 @@ def test_a_duplicate_in_an_exchange_view_stops_the_build_at_the_unified_grain_te
     result = invoke_dbt(
         warehouse_copy, tmp_path / "target_build", "build", "--select", "int_margin_detail_unified+", "--vars", window
     )
-    status = {r.node.name: str(r.status) for r in result.result.results}
+    status = {name: r["status"] for name, r in result.results.items()}
     assert not result.success
     assert status[UNIFIED_KEY] == "fail"
     assert status["fct_balance_to_float"] == "skipped"
