@@ -90,8 +90,9 @@ def sorted_table(db_path: Path, name: str, exclude: tuple[str, ...] = ()) -> pd.
 
 @dataclass
 class DayRefreshedAgain:
-    """The session warehouse's last day refreshed again, as the next morning's schedule
-    would (publication included), with every mart and one raw table as they were before."""
+    """A day inside the session warehouse's window (the trading day before its last)
+    refreshed again as a one-day run, publication included, as an operator re-runs a
+    day: with every mart and one raw table as they were before."""
 
     day: dt.date
     result: object  # orchestration.runner.RefreshResult
@@ -102,6 +103,7 @@ class DayRefreshedAgain:
 def day_refreshed_again(warehouse) -> DayRefreshedAgain:
     """One daily run on the session warehouse, shared by the tests of what a daily run
     rebuilds and what it must leave as it was (each such run costs its dbt processes)."""
+    from margin_wh.calendar import load_calendar
     from orchestration.runner import refresh
 
     with duckdb.connect(str(warehouse.settings.db_path), read_only=True) as con:
@@ -113,6 +115,7 @@ def day_refreshed_again(warehouse) -> DayRefreshedAgain:
         name: sorted_table(warehouse.settings.db_path, name, ("_fetched_at",) if name.startswith("raw.") else ())
         for name in names
     }  # fmt: skip
-    day = warehouse.last_day
+    # a day with a later day after it: rebuilding it must leave the later day alone
+    day = max(d for d in load_calendar(warehouse.settings.landing_dir) if d < warehouse.last_day)
     result = refresh(warehouse.settings, day, day, warehouse.instance, defs=warehouse.defs)
     return DayRefreshedAgain(day, result, before)
