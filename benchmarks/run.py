@@ -334,7 +334,6 @@ def load_raw(report: Report, wh: Warehouse) -> dict[str, Any]:
         t = time.perf_counter()
         result = refresh(wh.settings, wh.start, wh.end, wh.instance, raw_only=True, defs=wh.defs)
         seconds = time.perf_counter() - t
-    wh.defs = build_definitions(wh.settings)  # its partitions from the calendar just landed
     rows = raw_row_counts(wh.settings.db_path)
     files, size = landing_counts(wh.settings.landing_dir)
     steps: dict[str, float] = {}
@@ -902,9 +901,14 @@ def one_day_in_memory(report: Report, wh: Warehouse, day: dt.date) -> dict[str, 
     difference is what that storage costs a day's run."""
     import dagster as dg
 
+    from margin_wh.calendar import load_calendar, shanghai_today
+    from orchestration.partitions import publishable_days, sync_trading_days
     from orchestration.runner import refresh
 
     with dg.DagsterInstance.ephemeral() as instance:
+        # the partitions a running instance already has: registered before the clock starts
+        calendar = load_calendar(wh.settings.landing_dir)
+        sync_trading_days(instance, publishable_days(calendar, wh.settings, shanghai_today()))
         t = time.perf_counter()
         result = refresh(wh.settings, day, day, instance, defs=wh.defs, publish=False)
         seconds = time.perf_counter() - t

@@ -9,14 +9,12 @@ import warnings
 
 import dagster as dg
 
-from margin_wh.calendar import load_calendar
 from margin_wh.config import Settings
 from margin_wh.raw.universe import QUOTE_SNAPSHOT
 from orchestration.assets.dbt import build_dbt_assets, ensure_manifest
 from orchestration.assets.publish import build_publish_assets
 from orchestration.assets.raw import build_raw_assets, raw_key
 from orchestration.checks import build_raw_checks
-from orchestration.partitions import trading_day_partitions
 from orchestration.progress import progress_logger
 from orchestration.resources import build_resources
 from orchestration.schedules import (
@@ -37,8 +35,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 
 def _build_definitions(settings: Settings) -> dg.Definitions:
-    trading_days = trading_day_partitions(settings, load_calendar(settings.landing_dir))
-    dbt_assets = build_dbt_assets(ensure_manifest(settings), trading_days)
+    dbt_assets = build_dbt_assets(ensure_manifest(settings))
     refresh_job = dg.define_asset_job(
         REFRESH_JOB_NAME,
         selection=dg.AssetSelection.all(),
@@ -51,7 +48,7 @@ def _build_definitions(settings: Settings) -> dg.Definitions:
         description="Take the market's closing snapshot (close, float market cap) of a trading day.",
         tags={"margin_wh/source": settings.source},
     )
-    assets = [*build_raw_assets(trading_days), *dbt_assets, *build_publish_assets(dbt_assets)]
+    assets = [*build_raw_assets(), *dbt_assets, *build_publish_assets(dbt_assets)]
     # the sensor resolves the asset graph of these Definitions when a run fails
     failure_sensor = build_failure_sensor(refresh_job, lambda: definitions.resolve_asset_graph())
     definitions = dg.Definitions(
@@ -59,8 +56,8 @@ def _build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=build_raw_checks(),
         jobs=[refresh_job, snapshot_job],
         schedules=[
-            build_daily_schedule(settings, refresh_job, trading_days),
-            build_snapshot_schedule(settings, snapshot_job, trading_days),
+            build_daily_schedule(settings, refresh_job),
+            build_snapshot_schedule(settings, snapshot_job),
         ],
         sensors=[failure_sensor],
         resources=build_resources(settings),

@@ -32,7 +32,12 @@ from margin_wh.sources.datasets import DATASETS
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import REFETCH_TAG, raw_key
 from orchestration.definitions import build_definitions
-from orchestration.partitions import partition_key, publishable_days, trading_day_partitions
+from orchestration.partitions import (
+    TRADING_DAYS,
+    partition_key,
+    publishable_days,
+    sync_trading_days,
+)
 from orchestration.schedules import REFRESH_JOB_NAME, rest_after_failed_sources
 
 RUN_CONFIG = {"loggers": {"progress": {}}}
@@ -285,28 +290,6 @@ def ensure_warehouse_free(settings: Settings, wait_for_dbt_s: float = WAIT_FOR_D
             time.sleep(1)
 
 
-def _definitions(settings: Settings) -> dg.Definitions:
-    try:
-        return build_definitions(settings)
-    except ValueError as error:  # e.g. a calendar the trading-day partitions cannot hold
-        raise RefreshError(str(error)) from error
-
-
-def definitions_for_calendar(
-    settings: Settings, calendar: list[dt.date], defs: dg.Definitions | None
-) -> dg.Definitions:
-    """`defs` if their trading-day partitions are the calendar's, else definitions built
-    again: a run's partition range must name the days of the calendar just landed."""
-    if defs is not None:
-        current = defs.resolve_job_def(REFRESH_JOB_NAME).partitions_def
-        try:
-            if current == trading_day_partitions(settings, calendar):
-                return defs
-        except ValueError as error:
-            raise RefreshError(str(error)) from error
-    return _definitions(settings)
-
-
 def refresh(
     settings: Settings,
     start: dt.date,
@@ -328,19 +311,23 @@ def refresh(
     ensure_warehouse_free(settings)
     for run_id in fail_runs_of_dead_processes(instance):
         print(f"note: run {run_id} was left STARTED by a process that is gone: marked failed")
+    defs = defs or build_definitions(settings)
+    job = defs.resolve_job_def(REFRESH_JOB_NAME)
     run_ids: list[str] = []
     calendar = load_calendar(settings.landing_dir)
     calendar_in_run = bool(calendar) and calendar[-1] >= end
-    if not calendar_in_run:  # the calendar defines the partitions: fetched in a run of its own
-        job = (defs or _definitions(settings)).resolve_job_def(REFRESH_JOB_NAME)
+    if calendar_in_run:
+        try:
+            sync_trading_days(instance, publishable_days(calendar, settings, shanghai_today()))
+        except ValueError as error:  # partitions only grow forward: say so, not a traceback
+            raise RefreshError(str(error)) from error
+    else:
         run_ids.append(_execute(job, instance, asset_selection=[raw_key(CALENDAR_FUNCTION)]).run_id)
         calendar = load_calendar(settings.landing_dir)
-    defs = definitions_for_calendar(settings, calendar, defs)
-    job = defs.resolve_job_def(REFRESH_JOB_NAME)
 
     days = trading_days_between(calendar, start, end)
-    publishable = set(publishable_days(calendar, settings, shanghai_today()))
-    loadable = [d for d in days if d in publishable]
+    partitions = set(instance.get_dynamic_partitions(TRADING_DAYS.name))
+    loadable = [d for d in days if partition_key(d) in partitions]
     if not loadable:
         raise RefreshError(
             f"no loadable trading day between {start} and {end}: the calendar has "

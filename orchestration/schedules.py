@@ -15,7 +15,7 @@ import dagster as dg
 from margin_wh.calendar import SHANGHAI, day_to_load_on, is_trading_day, load_calendar
 from margin_wh.config import Settings
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
-from orchestration.partitions import partition_key
+from orchestration.partitions import TRADING_DAYS, partition_key
 
 REFRESH_JOB_NAME = "refresh_warehouse"
 DAILY_CRON = "30 9 * * *"  # 09:30 Asia/Shanghai, half an hour after publication
@@ -50,22 +50,14 @@ def snapshot_run_request(calendar: list[dt.date], run_day: dt.date) -> dg.RunReq
     return dg.RunRequest(run_key=f"snapshot-{key}", partition_key=key, tags=RETRY_TAGS)
 
 
-def in_partitions(
-    request: dg.RunRequest | dg.SkipReason, trading_days: dg.PartitionsDefinition
-) -> dg.RunRequest | dg.SkipReason:
-    """The request, or why its day is not one of the code location's partitions."""
-    if isinstance(request, dg.SkipReason) or trading_days.has_partition_key(request.partition_key):
-        return request
-    return dg.SkipReason(
-        f"{request.partition_key} is not a trading-day partition of this code location: before "
-        "MARGIN_WH_HISTORY_START, after the demo market's end, or a day the calendar the code "
-        "location loaded with called a holiday (reload it after a calendar change)"
-    )
+def _register(context, key: str) -> None:
+    # A schedule cannot return partition requests: register the day (idempotent) so the
+    # run can start. It is the next trading day, so the partitions stay in order.
+    if key not in context.instance.get_dynamic_partitions(TRADING_DAYS.name):
+        context.instance.add_dynamic_partitions(TRADING_DAYS.name, [key])
 
 
-def build_daily_schedule(
-    settings: Settings, job, trading_days: dg.PartitionsDefinition
-) -> dg.ScheduleDefinition:
+def build_daily_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
     @dg.schedule(
         job=job,
         cron_schedule=DAILY_CRON,
@@ -77,14 +69,15 @@ def build_daily_schedule(
     )
     def daily_refresh(context: dg.ScheduleEvaluationContext):
         run_day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
-        return in_partitions(daily_run_request(load_calendar(settings.landing_dir), run_day), trading_days)
+        request = daily_run_request(load_calendar(settings.landing_dir), run_day)
+        if isinstance(request, dg.RunRequest):
+            _register(context, request.partition_key)
+        return request
 
     return daily_refresh
 
 
-def build_snapshot_schedule(
-    settings: Settings, job, trading_days: dg.PartitionsDefinition
-) -> dg.ScheduleDefinition:
+def build_snapshot_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
     @dg.schedule(
         job=job,
         cron_schedule=SNAPSHOT_CRON,
@@ -96,9 +89,10 @@ def build_snapshot_schedule(
     )
     def closing_snapshot(context: dg.ScheduleEvaluationContext):
         run_day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
-        return in_partitions(
-            snapshot_run_request(load_calendar(settings.landing_dir), run_day), trading_days
-        )
+        request = snapshot_run_request(load_calendar(settings.landing_dir), run_day)
+        if isinstance(request, dg.RunRequest):
+            _register(context, request.partition_key)
+        return request
 
     return closing_snapshot
 

@@ -75,9 +75,8 @@ def warehouse(tmp_path_factory) -> Warehouse:
 
     settings = make_settings(tmp_path_factory.mktemp("warehouse"))
     instance = dg.DagsterInstance.ephemeral()
-    result = refresh(settings, dt.date(2024, 6, 3), dt.date(2024, 7, 31), instance)
-    # the code location as it loads once the calendar has landed (its partitions)
     defs = build_definitions(settings)
+    result = refresh(settings, dt.date(2024, 6, 3), dt.date(2024, 7, 31), instance, defs=defs)
     return Warehouse(settings, instance, defs, result.first_day, result.last_day, result.run_ids)
 
 

@@ -14,13 +14,12 @@ import pytest
 from conftest import sorted_table
 
 from margin_wh.calendar import load_calendar
-from orchestration.partitions import closed_weekdays, trading_day_partitions, window_days
+from orchestration.partitions import TRADING_DAYS, partition_keys_to_add, window_days
 from orchestration.runner import refresh
 from orchestration.schedules import (
     REFRESH_JOB_NAME,
     SNAPSHOT_JOB_NAME,
     daily_run_request,
-    in_partitions,
     snapshot_run_request,
 )
 
@@ -207,30 +206,12 @@ def test_the_last_day_is_priced_by_the_closing_snapshot_like_sina_would(warehous
 
 
 def test_only_trading_days_are_partitions(warehouse):
-    keys = warehouse.defs.resolve_job_def(REFRESH_JOB_NAME).partitions_def.get_partition_keys()
-    settings = warehouse.settings
-    calendar = load_calendar(settings.landing_dir)
-    assert keys == [d.isoformat() for d in calendar if settings.history_start <= d <= settings.demo_end]
+    keys = warehouse.instance.get_dynamic_partitions(TRADING_DAYS.name)
+    calendar = set(load_calendar(warehouse.settings.landing_dir))
+    assert keys == sorted(keys)
+    assert all(dt.date.fromisoformat(k) in calendar for k in keys)
     assert "2024-05-02" not in keys and "2024-05-06" in keys  # Labour Day holiday, then Monday
-
-
-def test_a_range_records_its_days_oldest_first(warehouse):
-    """A backfill's per-day events are written in trading-day order, so an asset page's
-    latest materialization after a range is the range's last day, not any day of it."""
-    range_run = warehouse.run_ids[-1]
-    events = warehouse.instance.all_logs(range_run, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-    days_by_asset: dict[str, list[str]] = {}
-    for event in events:  # in storage order
-        if event.dagster_event.partition:
-            days_by_asset.setdefault(event.dagster_event.asset_key.to_user_string(), []).append(
-                event.dagster_event.partition
-            )
-    calendar = load_calendar(warehouse.settings.landing_dir)
-    window = [d.isoformat() for d in calendar if warehouse.first_day <= d <= warehouse.last_day]
-    assert {"raw/stock_margin_detail_szse", "marts/fct_balance_to_float"} <= days_by_asset.keys()
-    assert len(window) > 30
-    for asset, days in days_by_asset.items():
-        assert days == window, asset
+    assert all(dt.date.fromisoformat(k).weekday() < 5 for k in keys)
 
 
 def test_rematerializing_a_partition_changes_nothing(warehouse, day_refreshed_again):
@@ -322,52 +303,14 @@ def test_a_mart_row_breaking_a_constraint_fails_the_run_and_keeps_the_day(new_wa
     assert not_null == [(4,)]  # trade_date, security_code, exchange, security_type
 
 
-def test_window_days():
+def test_window_days_and_partition_order():
     calendar = [dt.date(2024, 9, 30), dt.date(2024, 10, 8), dt.date(2024, 10, 9)]
     assert window_days(dg.PartitionKeyRange("2024-09-30", "2024-10-08"), calendar) == calendar[:2]
     with pytest.raises(ValueError, match="no trading day"):
         window_days(dg.PartitionKeyRange("2024-10-01", "2024-10-07"), calendar)
-
-
-NATIONAL_DAY_2024 = [
-    dt.date(2024, 9, 26), dt.date(2024, 9, 27), dt.date(2024, 9, 30),
-    dt.date(2024, 10, 8), dt.date(2024, 10, 9), dt.date(2024, 10, 10),
-]  # fmt: skip
-CLOSED_FOR_NATIONAL_DAY = [dt.date(2024, 10, d) for d in (1, 2, 3, 4, 7)]
-
-
-def test_closed_weekdays_are_the_calendars_holidays():
-    assert closed_weekdays(NATIONAL_DAY_2024, dt.date(2024, 9, 26)) == CLOSED_FOR_NATIONAL_DAY
-    # only from the history start, only to the calendar's end (later holidays are unknown)
-    assert closed_weekdays(NATIONAL_DAY_2024, dt.date(2024, 10, 4)) == CLOSED_FOR_NATIONAL_DAY[-2:]
-    assert closed_weekdays(NATIONAL_DAY_2024, dt.date(2024, 10, 11)) == []
-    assert closed_weekdays([], dt.date(2024, 1, 1)) == []
-    # a weekend trading day (were a calendar to hold one): partitions without weekends cannot
-    with pytest.raises(ValueError, match=r"weekend.*1992-05-09.*MARGIN_WH_HISTORY_START"):
-        closed_weekdays([dt.date(1992, 5, 8), dt.date(1992, 5, 9)], dt.date(1992, 1, 1))
-    assert closed_weekdays([dt.date(1992, 5, 9), dt.date(1992, 5, 11)], dt.date(1992, 5, 11)) == []
-
-
-def test_trading_day_partitions_follow_the_calendar(settings_factory):
-    from margin_wh.calendar import SHANGHAI
-
-    demo = settings_factory(MARGIN_WH_HISTORY_START="2024-09-26", MARGIN_WH_DEMO_END="2024-10-09")
-    keys = trading_day_partitions(demo, NATIONAL_DAY_2024).get_partition_keys()
-    assert keys == [d.isoformat() for d in NATIONAL_DAY_2024[:-1]]  # to the demo market's end
-
-    live = settings_factory(MARGIN_WH_SOURCE="akshare", MARGIN_WH_HISTORY_START="2024-09-26")
-    partitions = trading_day_partitions(live, NATIONAL_DAY_2024)
-    # a live day is a partition from its own morning: its closing snapshot is taken at 15:40
-    at = dt.datetime(2024, 10, 9, 15, 40, tzinfo=SHANGHAI)
-    assert partitions.get_partition_keys(current_time=at) == [d.isoformat() for d in NATIONAL_DAY_2024[:-1]]
-    # past the calendar's end every weekday is a partition until a newer calendar loads
-    later = partitions.get_partition_keys(current_time=dt.datetime(2024, 10, 15, 9, 30, tzinfo=SHANGHAI))
-    assert later[-4:] == ["2024-10-10", "2024-10-11", "2024-10-14", "2024-10-15"]
-    # a later or earlier history start is fewer or more partitions, nothing to migrate
-    later_start = settings_factory(MARGIN_WH_SOURCE="akshare", MARGIN_WH_HISTORY_START="2024-10-08")
-    assert trading_day_partitions(later_start, NATIONAL_DAY_2024).get_partition_keys(current_time=at) == [
-        "2024-10-08", "2024-10-09"
-    ]
+    assert partition_keys_to_add(["2024-09-30"], calendar) == ["2024-10-08", "2024-10-09"]
+    with pytest.raises(ValueError, match="history can only grow forward"):
+        partition_keys_to_add(["2024-10-08"], calendar)
 
 
 def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse, tmp_path_factory):
@@ -379,12 +322,6 @@ def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse, tmp_path_fa
     assert request.partition_key == expected.isoformat() and expected.weekday() == 4
     assert isinstance(daily_run_request(calendar, dt.date(2024, 10, 1)), dg.SkipReason)  # National Day
     assert isinstance(daily_run_request(calendar, dt.date(2024, 7, 6)), dg.SkipReason)  # Saturday
-
-    # a day the code location's partitions do not hold (past the demo market's end): skipped
-    partitions = warehouse.defs.resolve_job_def(REFRESH_JOB_NAME).partitions_def
-    beyond = dg.RunRequest(partition_key=(warehouse.settings.demo_end + dt.timedelta(days=7)).isoformat())
-    assert "not a trading-day partition" in in_partitions(beyond, partitions).skip_message
-    assert in_partitions(request, partitions) is request
 
     schedule = warehouse.defs.resolve_schedule_def("daily_refresh")
     shanghai = dt.timezone(dt.timedelta(hours=8))
@@ -403,6 +340,8 @@ def test_schedule_runs_on_trading_days_and_skips_holidays(warehouse, tmp_path_fa
                 assert [r.partition_key for r in result.run_requests] == [loads]
                 assert result.run_requests[0].asset_selection is None  # the whole job
                 assert result.run_requests[0].tags["dagster/max_retries"] == "2"
+                # the partition is registered with the run, so the run can start
+                assert instance.get_dynamic_partitions(TRADING_DAYS.name) == [loads]
             else:
                 assert not result.run_requests
                 assert "not a trading day" in result.skip_message

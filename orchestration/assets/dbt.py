@@ -36,7 +36,7 @@ from dagster_dbt import (
 
 from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
-from orchestration.partitions import partition_window
+from orchestration.partitions import TRADING_DAYS, partition_window
 from orchestration.resources import WarehouseResource, dbt_cli
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -139,9 +139,7 @@ def run_dbt(
         yield from dbt.cli(args, context=context, target_path=target).stream()
 
 
-def build_dbt_assets(
-    manifest: Path, trading_days: dg.PartitionsDefinition
-) -> list[dg.AssetsDefinition]:
+def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
     common = dict(
         manifest=manifest,
         dagster_dbt_translator=TRANSLATOR,
@@ -161,7 +159,7 @@ def build_dbt_assets(
     @dbt_assets(
         select=DAILY,
         name="dbt_daily_marts",
-        partitions_def=trading_days,
+        partitions_def=TRADING_DAYS,
         backfill_policy=dg.BackfillPolicy.single_run(),
         **common,
     )

@@ -8,11 +8,16 @@ landing zone, validates it and replaces those trading days in raw.<function>.
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from margin_wh.calendar import CALENDAR_FUNCTION
+from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest, pending_requests
 from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, QUOTES_BY_SECURITY_TYPE, plan_fetch
 from margin_wh.sources.datasets import DATASETS, EXCHANGES, MARGIN_DETAIL_FUNCTIONS, Dataset
-from orchestration.partitions import trading_day_partitions, window_days
+from orchestration.partitions import (
+    TRADING_DAYS,
+    publishable_days,
+    sync_trading_days,
+    window_days,
+)
 from orchestration.progress import CallProgress
 from orchestration.resources import WarehouseResource, warehouse_connection
 
@@ -51,9 +56,7 @@ def _latest_day_preview(con, dataset: Dataset, result: LoadResult) -> str:
     return frame.to_markdown(index=False)
 
 
-def build_raw_asset(
-    dataset: Dataset, trading_days: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
     partitioned = dataset.partitioned
 
     @dg.asset(
@@ -64,7 +67,7 @@ def build_raw_asset(
         kinds={"akshare", "duckdb"},
         owners=OWNERS,
         deps=_upstream(dataset),
-        partitions_def=trading_days if partitioned else None,
+        partitions_def=TRADING_DAYS if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         pool=DUCKDB_WRITER_POOL,
         tags={"margin_wh/layer": "raw"},
@@ -122,20 +125,16 @@ def build_raw_asset(
             if preview:
                 metadata["latest_day_preview"] = dg.MetadataValue.md(preview)
         if dataset.function == CALENDAR_FUNCTION:
-            # The calendar is data: it defines which days are partitions.
-            current = trading_day_partitions(settings, warehouse.calendar())
-            changed = current != trading_days
-            metadata["trading_day_partitions_changed"] = dg.MetadataValue.bool(changed)
-            if changed:
-                context.log.warning(
-                    "the calendar changes the trading-day partitions (a holiday or a year "
-                    "was added): reload the code location (Deployment -> Reload, or "
-                    "restart `margin-wh ui`) for the UI to show them; runs are unaffected"
-                )
+            # The calendar is data: it defines which partitions exist.
+            added = sync_trading_days(
+                context.instance,
+                publishable_days(warehouse.calendar(), warehouse.settings, shanghai_today()),
+            )
+            metadata["trading_day_partitions_added"] = dg.MetadataValue.int(added)
         return dg.MaterializeResult(metadata=metadata)
 
     return raw_asset
 
 
-def build_raw_assets(trading_days: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    return [build_raw_asset(d, trading_days) for d in DATASETS.values()]
+def build_raw_assets() -> list[dg.AssetsDefinition]:
+    return [build_raw_asset(d) for d in DATASETS.values()]
