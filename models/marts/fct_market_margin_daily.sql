@@ -52,8 +52,17 @@ detail_sums as (
         exchange,
         count(*) as securities_count,
         count(*) filter (where short_volume_shares > 0) as securities_with_short_count,
+        count(*) filter (where short_balance_cny is null)
+            as securities_with_unknown_short_balance_count,
         {%- for measure in measures %}
+        {%- if measure == 'margin_total_cny' %}
+        -- An SSE security whose short balance cannot be valued yet (no close loaded: it has
+        -- been suspended since before the warehouse's first day) still counts its
+        -- financing balance, as the short balance sum leaves out what it cannot value.
+        sum(coalesce(margin_total_cny, financing_balance_cny)) as margin_total_cny,
+        {%- else %}
         sum({{ measure }}) as {{ measure }},
+        {%- endif %}
         {%- endfor %}
     from detail
     group by trade_date, exchange
@@ -69,6 +78,8 @@ compared as (
         detail_sums.trade_date is not null as has_detail,
         coalesce(detail_sums.securities_count, 0) as securities_count,
         coalesce(detail_sums.securities_with_short_count, 0) as securities_with_short_count,
+        coalesce(detail_sums.securities_with_unknown_short_balance_count, 0)
+            as securities_with_unknown_short_balance_count,
         {%- for measure in measures %}
         {%- set stem = measure.rsplit('_', 1)[0] %}
         {%- set unit = measure.rsplit('_', 1)[1] %}
@@ -96,6 +107,8 @@ final as (
         cast(has_detail as boolean) as has_detail,
         cast(securities_count as integer) as securities_count,
         cast(securities_with_short_count as integer) as securities_with_short_count,
+        cast(securities_with_unknown_short_balance_count as integer)
+            as securities_with_unknown_short_balance_count,
         {%- for measure in measures %}
         {%- set stem = measure.rsplit('_', 1)[0] %}
         {%- set unit = measure.rsplit('_', 1)[1] %}
