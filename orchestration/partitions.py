@@ -7,7 +7,7 @@ every trading day from the history start to the last publishable day, in order.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
@@ -15,6 +15,18 @@ from margin_wh.calendar import previous_trading_day, trading_days_between
 from margin_wh.config import Settings
 
 TRADING_DAYS = dg.DynamicPartitionsDefinition(name="trading_day")
+
+# Dagster's run tags for a run's partitions: one day, or a range of days (a backfill).
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def run_partition_keys(tags: Mapping[str, str]) -> tuple[str, str] | None:
+    """The first and last partition key a run targets, from its tags, or None."""
+    start = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    end = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
+    return (start, end) if start and end else None
 
 
 def partition_key(day: dt.date) -> str:

@@ -33,9 +33,12 @@ from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import REFETCH_TAG, raw_key
 from orchestration.definitions import build_definitions
 from orchestration.partitions import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
     TRADING_DAYS,
     partition_key,
     publishable_days,
+    run_partition_keys,
     sync_trading_days,
 )
 from orchestration.schedules import REFRESH_JOB_NAME, rest_after_failed_sources
@@ -109,15 +112,14 @@ def code_location_job_origin(job_name: str):
 # OSS then does not mark the days of a failed range as failed (they show as missing; the
 # run shows failed). One-day runs, e.g. the daily schedule's, keep one event per day.
 RANGE_PLANNED_EVENTS_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
-RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @contextlib.contextmanager
 def planned_events_per_range(tags: dict[str, str]) -> Iterator[None]:
     """Within it, a run created over several days plans them in one event per asset
     (unless the environment says otherwise)."""
-    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
-    if start is None or start == end or RANGE_PLANNED_EVENTS_ENV in os.environ:
+    keys = run_partition_keys(tags)
+    if keys is None or keys[0] == keys[1] or RANGE_PLANNED_EVENTS_ENV in os.environ:
         yield
         return
     os.environ[RANGE_PLANNED_EVENTS_ENV] = "true"

@@ -15,7 +15,14 @@ import dagster as dg
 from margin_wh.calendar import SHANGHAI, day_to_load_on, is_trading_day, load_calendar
 from margin_wh.config import Settings
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
-from orchestration.partitions import TRADING_DAYS, partition_key
+from orchestration.partitions import (
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    TRADING_DAYS,
+    partition_key,
+    run_partition_keys,
+)
 
 REFRESH_JOB_NAME = "refresh_warehouse"
 DAILY_CRON = "30 9 * * *"  # 09:30 Asia/Shanghai, half an hour after publication
@@ -145,10 +152,8 @@ def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDef
         )
         if retries_left > 0:
             return None
-        partition = run.tags.get("dagster/partition") or (
-            f"{run.tags.get('dagster/asset_partition_range_start')}.."
-            f"{run.tags.get('dagster/asset_partition_range_end')}"
-        )
+        start, end = run_partition_keys(run.tags) or ("?", "?")
+        partition = start if start == end else f"{start}..{end}"
         context.log.error(
             f"Warehouse refresh FAILED for trading day(s) {partition} (run {run.run_id}): "
             f"{context.failure_event.message}. The published snapshot still serves the last good "
@@ -162,11 +167,11 @@ def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDef
         keys = rest_after_failed_sources(run.asset_selection, failed, asset_graph())
         if not keys:
             return None
-        tags = {k: v for k, v in run.tags.items() if k.startswith("dagster/asset_partition_range")}
+        tags = {k: v for k, v in run.tags.items() if k in (RANGE_START_TAG, RANGE_END_TAG)}
         return dg.RunRequest(
             run_key=f"rest-of-{run.run_id}",
             asset_selection=keys,
-            partition_key=run.tags.get("dagster/partition"),
+            partition_key=run.tags.get(PARTITION_TAG),
             tags={**tags, AFTER_FAILED_RUN_TAG: run.run_id},
         )
 

@@ -36,7 +36,7 @@ from dagster_dbt import (
 
 from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
-from orchestration.partitions import TRADING_DAYS, partition_window
+from orchestration.partitions import TRADING_DAYS, partition_window, run_partition_keys
 from orchestration.resources import WarehouseResource, dbt_cli
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -94,10 +94,7 @@ TRANSLATOR = WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable
 def run_window(context: dg.AssetExecutionContext) -> tuple[str, str] | None:
     """The run's trading-day window (first, last partition), or None outside a
     partitioned run (an unpartitioned step inside a ranged run still sees it)."""
-    tags = context.run.tags
-    start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
-    end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
-    return (start, end) if start and end else None
+    return run_partition_keys(context.run.tags)
 
 
 @contextlib.contextmanager
