@@ -273,6 +273,8 @@ def test_underlying_lists_account_statistics_and_etf_history():
         "证券代码": ["430047", "830799"], "证券简称": ["诺思兰德", "艾融软件"],
         "融资标的": ["是", "是"], "融券标的": ["是", "否"], "当日可融资": ["是", "是"], "当日可融券": ["否", "否"],
     })  # fmt: skip
+    # the investor counts in 万名, as public loaders of this report store them (akshare's
+    # docs say 名): the contract takes either (tests/test_disputed_units.py)
     account = pd.DataFrame({
         "日期": [D(2024, 7, 10), D(2024, 7, 11)],
         "融资余额": [14_512.3, 14_498.1], "融券余额": [231.4, 228.9],

@@ -3,7 +3,9 @@
 Pure functions: a frame and a request in, a typed frame (or a `SourceDataError` that
 says what was expected and what arrived) out. Parsing is ours — exchanges publish
 "1,234.5", "-" and blanks — and the structural checks (types, keys, ranges, units)
-are a pandera schema built from the contract in `datasets.py`.
+are a pandera schema built from the contract in `datasets.py`. A column whose unit is
+disputed (`Column.also_arrives_in`) is told apart by its median and converted to the
+contract's unit here, before those checks.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from margin_wh.sources.datasets import Column, Dataset
+from margin_wh.sources.datasets import ArrivalUnit, Column, Dataset
 
 # What exchanges print for "no value".
 _MISSING_TOKENS = {"", "-", "--", "—", "nan", "None", "null", "NaN"}
@@ -139,7 +141,8 @@ def _build_pandera_schema(dataset: Dataset, key: tuple[str, ...]) -> pa.DataFram
         checks = []
         if column.kind == "number" and not column.signed:
             checks.append(pa.Check.ge(0, error="negative value"))
-            if column.plausible_median:
+            # a disputed unit's median was checked against every unit it may arrive in
+            if column.plausible_median and not column.also_arrives_in:
                 lo, hi = column.plausible_median
                 checks.append(
                     pa.Check(
@@ -167,6 +170,56 @@ def _build_pandera_schema(dataset: Dataset, key: tuple[str, ...]) -> pa.DataFram
 def _median_nonzero(values: pd.Series) -> float | None:
     nonzero = values[(values != 0) & values.notna()]
     return float(nonzero.median()) if len(nonzero) else None
+
+
+def unit_from_median(units: tuple[ArrivalUnit, ...], median: float) -> ArrivalUnit | None:
+    """The unit whose plausible median holds `median`, or None when none does. The
+    contract keeps the ranges apart, so at most one holds it."""
+    return next(
+        (u for u in units if u.plausible_median[0] <= median <= u.plausible_median[1]), None
+    )
+
+
+def _units_expected(units: tuple[ArrivalUnit, ...]) -> str:
+    return " or ".join(
+        f"[{u.plausible_median[0]:g}, {u.plausible_median[1]:g}] {u.unit}" for u in units
+    )
+
+
+def _to_column_units(
+    dataset: Dataset, typed: pd.DataFrame, call: str
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """Each disputed column of `typed` converted, in place, to the contract's unit from the
+    unit its median says arrived. Returns (unit arrived per column, notes, problems); a
+    column with no non-zero value has no unit to tell and nothing to convert."""
+    arrived: dict[str, str] = {}
+    notes: list[str] = []
+    problems: list[str] = []
+    for column in dataset.columns:
+        if not column.also_arrives_in:
+            continue
+        median = _median_nonzero(typed[column.name])
+        if median is None:
+            continue
+        unit = unit_from_median(column.arrival_units, median)
+        if unit is None:
+            problems.append(
+                f"column {column.name!r}: wrong unit? median of non-zero values must lie in "
+                f"{_units_expected(column.arrival_units)}, arrived with median {median:g}"
+            )
+            continue
+        arrived[column.name] = unit.unit
+        if unit.to_column_unit == 1:
+            notes.append(
+                f"{call}: column {column.name!r} arrived in {unit.unit} (median {median:g})"
+            )
+        else:
+            typed[column.name] = typed[column.name] * unit.to_column_unit
+            notes.append(
+                f"{call}: column {column.name!r} arrived in {unit.unit} (median {median:g}), "
+                f"stored in {column.unit} (x{unit.to_column_unit:g})"
+            )
+    return arrived, notes, problems
 
 
 def _sample(bad: list[tuple[int, Any]], n: int = 3) -> str:
@@ -248,21 +301,33 @@ def parse_frame(
     for name in dataset.request_columns:
         typed[name] = kwargs[name]
 
+    units, unit_notes, problems = _to_column_units(dataset, typed, call)
+    notes += unit_notes
     key = list(dataset.key) + (["trade_date"] if dataset.partitioned else [])
     try:
         _pandera_schema(dataset, tuple(key)).validate(typed, lazy=True)
     except SchemaErrors as errors:
-        raise fail(_summarise_schema_errors(errors, typed, key)) from None
+        problems.append(_summarise_schema_errors(errors, typed, key))
+    if problems:
+        raise fail("; ".join(problems))
     broken = broken_row_rules(dataset, typed, key)
     if broken:
         raise fail("; ".join(broken) + " (columns swapped or a unit changed at the source?)")
     typed.attrs["notes"] = notes
+    typed.attrs["units_arrived"] = units
     return typed
 
 
 def frame_notes(typed: pd.DataFrame) -> list[str]:
-    """What parse_frame noticed and let pass (e.g. a column it left out)."""
+    """What parse_frame noticed and let pass (e.g. a column it left out, the unit a
+    disputed column arrived in)."""
     return list(typed.attrs.get("notes", []))
+
+
+def units_arrived(typed: pd.DataFrame) -> dict[str, str]:
+    """The unit each disputed column of a parsed frame arrived in (its values are now in
+    the contract's unit), e.g. {'参与交易的投资者数量': '10k_persons'}."""
+    return dict(typed.attrs.get("units_arrived", {}))
 
 
 def broken_row_rules(dataset: Dataset, typed: pd.DataFrame, key: list[str]) -> list[str]:

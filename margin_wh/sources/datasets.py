@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -39,6 +40,17 @@ CallPattern = Literal[
 
 
 @dataclass(frozen=True)
+class ArrivalUnit:
+    """A unit a column may arrive in other than its own, where the sources disagree (akshare's
+    docs say 名, public loaders of the same report store 万名): which one arrived is told by
+    the frame's median, and the values are converted to the column's own unit on arrival."""
+
+    unit: str  # e.g. 10k_persons (万名)
+    to_column_unit: float  # one of this unit in the column's unit: 1e4 persons per 万名
+    plausible_median: tuple[float, float]  # the median of the non-zero values, in this unit
+
+
+@dataclass(frozen=True)
 class Column:
     name: str  # exactly as akshare returns it
     kind: ColumnKind
@@ -53,6 +65,35 @@ class Column:
     # blank or '-' there refuses the frame rather than loading NULL, which the marts
     # would sum as nothing, or fail a test on only after they were rebuilt with it.
     in_every_row: bool = False
+    # Other units the column may arrive in (a disputed unit), each told apart by its own
+    # plausible median; the raw table holds `unit`. The ranges must not overlap, or a
+    # median could not say which unit arrived.
+    also_arrives_in: tuple[ArrivalUnit, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.also_arrives_in:
+            return
+        if self.kind != "number" or self.plausible_median is None:
+            raise ValueError(
+                f"column {self.name!r}: a column that may arrive in other units needs kind "
+                f"'number' and a plausible median in its own unit, got kind {self.kind!r} and "
+                f"plausible_median {self.plausible_median!r}"
+            )
+        ranges = sorted((u.plausible_median, u.unit) for u in self.arrival_units)
+        for (low_range, low_unit), (high_range, high_unit) in pairwise(ranges):
+            if high_range[0] <= low_range[1]:
+                raise ValueError(
+                    f"column {self.name!r}: the plausible medians of {low_unit} {low_range} "
+                    f"and {high_unit} {high_range} overlap, so a median cannot tell them apart"
+                )
+
+    @property
+    def arrival_units(self) -> tuple[ArrivalUnit, ...]:
+        """Every unit the column may arrive in, its own first (converted by 1)."""
+        if self.plausible_median is None:
+            return ()
+        own = ArrivalUnit(self.unit, 1.0, self.plausible_median)
+        return (own, *self.also_arrives_in)
 
 
 @dataclass(frozen=True)
@@ -114,6 +155,15 @@ def _num(
 
 def _signed(name: str, unit: str) -> Column:
     return Column(name, "number", unit, signed=True)
+
+
+def _disputed_count(
+    name: str, persons_plausible: tuple[float, float], ten_thousands_plausible: tuple[float, float]
+) -> Column:
+    """A count of investors that arrives in persons (名) or in 10k persons (万名); stored in
+    persons."""
+    in_ten_thousands = ArrivalUnit("10k_persons", 1e4, ten_thousands_plausible)
+    return Column(name, "number", "persons", persons_plausible, also_arrives_in=(in_ten_thousands,))
 
 
 # ----------------------------------------------------------------------- row rules
@@ -481,11 +531,13 @@ DATASETS: dict[str, Dataset] = {
         # datacenter (reportName RPTA_WEB_MARGIN_DAILYTRADE, 500 rows a page, every page),
         # fields renamed BY NAME (STATISTICS_DATE -> 日期, FIN_BALANCE -> 融资余额, ...),
         # 日期 a datetime.date, the rest pd.to_numeric(errors="coerce"), oldest first; the
-        # whole history in one call, no argument. Units per akshare's docs: 融资余额,
-        # 融券余额, 融资买入额, 融券卖出额, 担保物总价值 in 亿元 (1e8 CNY); 个人投资者数量 in
-        # 万名; 机构投资者数量, 证券公司数量, 营业部数量 家; 参与交易的投资者数量 and
-        # 有融资融券负债的投资者数量 名 (persons; another public loader stores the latter
-        # in 万: its unit check refuses a figure in 万); 平均维持担保比例 in percent.
+        # whole history in one call, no argument; akshare converts no unit. Units per
+        # akshare's docs: 融资余额, 融券余额, 融资买入额, 融券卖出额, 担保物总价值 in 亿元
+        # (1e8 CNY); 个人投资者数量 in 万名; 机构投资者数量, 证券公司数量, 营业部数量 家;
+        # 平均维持担保比例 in percent. 参与交易的投资者数量 and 有融资融券负债的投资者数量
+        # are disputed: 名 (persons) in akshare's docs, 万名 in public loaders of the same
+        # report (INVESTOR_NUM, MARGINLIAB_INVESTOR_NUM). Both are accepted, told apart by
+        # the median (10^4 apart) and stored in persons.
         Dataset(
             function="stock_margin_account_info",
             description="Market margin accounts per day (两融账户信息, Eastmoney): balances "
@@ -501,8 +553,10 @@ DATASETS: dict[str, Dataset] = {
                 _num("营业部数量", "count"),
                 _num("个人投资者数量", "10k_persons", (1e0, 1e5)),
                 _num("机构投资者数量", "count"),
-                _num("参与交易的投资者数量", "persons"),
-                _num("有融资融券负债的投资者数量", "persons", (1e4, 1e9)),
+                # each unit's range spans the same persons (a span under 10^4 wide, so that
+                # the two cannot overlap); the low ends admit the demo's smallest markets
+                _disputed_count("参与交易的投资者数量", (1e3, 5e6), (0.1, 500)),
+                _disputed_count("有融资融券负债的投资者数量", (1e4, 5e7), (1, 5e3)),
                 _num("担保物总价值", "100m_CNY", (1e2, 1e7)),
                 # 平均维持担保比例: 130 % is the liquidation line, so a median below 100
                 # is a fraction (2.5 for 250 %), not percent
