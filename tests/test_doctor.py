@@ -12,7 +12,7 @@ from margin_wh import cli
 from margin_wh.sources.akshare_source import FUNCTION_HOSTS, AkshareSource, HostThrottle
 from margin_wh.sources.datasets import DATASETS
 from margin_wh.sources.demo import DemoMarket
-from margin_wh.sources.doctor import run_doctor
+from margin_wh.sources.doctor import latest_published_day, run_doctor
 from tests.akshare_http import AkshareSites, demo_frames
 
 TODAY = dt.date(2024, 7, 15)  # a Monday: the latest published day is Friday 07-12
@@ -79,3 +79,56 @@ def test_a_renamed_column_fails_the_columns_check(market):
     assert not futures.ok and futures.columns_ok is False and futures.rows > 0
     assert "missing ['open_interest']" in futures.detail and "unexpected ['hold']" in futures.detail
     assert all(f.ok for name, f in findings.items() if name != "futures_hist_daily_cffex")
+
+
+DISPUTED = ("参与交易的投资者数量", "有融资融券负债的投资者数量")
+
+
+def test_investor_counts_in_ten_thousands_pass_and_the_unit_that_arrived_is_shown(market):
+    """A public loader's 万名 where akshare's docs say 名: accepted, and doctor says so."""
+    demo = demo_frames(market, dt.date(2024, 7, 12))
+
+    def frames(function: str, kwargs: dict):
+        frame = demo(function, kwargs)
+        if function == "stock_margin_account_info":
+            frame = frame.assign(**{name: frame[name] / 1e4 for name in DISPUTED})
+        return frame
+
+    with AkshareSites(frames):
+        findings = {f.function: f for f in run_doctor(live_source(), TODAY, FUNCTION_HOSTS)}
+    accounts = findings["stock_margin_account_info"]
+    assert accounts.ok, accounts.detail
+    assert dict(accounts.units_arrived) == dict.fromkeys(DISPUTED, "10k_persons")
+    assert f"column '{DISPUTED[0]}' arrived in 10k_persons" in accounts.detail
+    assert all(f.ok for f in findings.values())
+
+
+def test_doctor_passes_on_the_demo_source_after_the_demo_market_has_ended(
+    tmp_path, monkeypatch, capsys
+):
+    """The default command on the default source: the demo market ends (MARGIN_WH_DEMO_END)
+    while the clock runs on, so its dated calls are asked for its last day, not for a day
+    it never simulated (an empty frame, read as "not published yet")."""
+    demo_end = dt.date(2024, 7, 31)
+    for name, value in {
+        "MARGIN_WH_SOURCE": "demo", "MARGIN_WH_HOME": str(tmp_path),
+        "MARGIN_WH_HISTORY_START": "2024-06-03", "MARGIN_WH_DEMO_END": demo_end.isoformat(),
+        "MARGIN_WH_DEMO_SECURITIES": "40",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("margin_wh.calendar.shanghai_today", lambda: dt.date(2026, 12, 5))
+    code = cli.main(["doctor"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert f"all {len(DATASETS)} functions answer as the contract expects" in out
+    assert "stock_margin_detail_szse(date='20240731'): ok" in out  # the demo's last day
+    assert f"column '{DISPUTED[1]}' arrived in persons" in out
+
+
+def test_dated_calls_ask_for_the_day_before_today_or_the_last_day_a_source_answers_for():
+    calendar = [dt.date(2024, 7, d) for d in (8, 9, 10, 11, 12, 15)]
+    monday, thursday = dt.date(2024, 7, 15), dt.date(2024, 7, 11)
+    assert latest_published_day(calendar, monday, None) == dt.date(2024, 7, 12)
+    assert latest_published_day(calendar, monday, dt.date(2024, 7, 10)) == dt.date(2024, 7, 10)
+    # a source that ends after today changes nothing
+    assert latest_published_day(calendar, thursday, monday) == dt.date(2024, 7, 10)

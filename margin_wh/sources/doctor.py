@@ -4,8 +4,10 @@ each still answers as the contract in `datasets.py` expects.
 Run it first when going live, and after moving the akshare pin: a renamed column, a unit
 change or a host that is down shows here, one line per function, before a refresh fails
 on it. Dated functions are asked for the latest trading day whose data is published
-(T-1: the exchanges publish day T on T+1 around 09:00 Beijing time); the per-symbol ones
-for a stock and a fund taken from that day's SSE margin detail, and CSI 300.
+(T-1: the exchanges publish day T on T+1 around 09:00 Beijing time; on the demo source,
+no later than the demo market's last day); the per-symbol ones for a stock and a fund
+taken from that day's SSE margin detail, and CSI 300. A column whose unit is disputed
+(`Column.also_arrives_in`) is accepted in either unit, and the finding says which arrived.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from margin_wh.calendar import CALENDAR_FUNCTION, previous_trading_day
-from margin_wh.raw.parse import SourceDataError, frame_notes, parse_frame
+from margin_wh.raw.parse import SourceDataError, frame_notes, parse_frame, units_arrived
 from margin_wh.sources.datasets import (
     DATASETS,
     SPOT_INDEX_SYMBOLS,
@@ -39,6 +41,8 @@ class Finding:
     units_ok: bool | None
     seconds: float
     detail: str  # the error, or what was let pass
+    # the unit each disputed column arrived in, e.g. (('参与交易的投资者数量', '10k_persons'),)
+    units_arrived: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -71,7 +75,28 @@ def _check(
             seconds, str(error),
         ), None  # fmt: skip
     notes = "; ".join(frame_notes(typed))
-    return Finding(dataset.function, host, call, rows, True, True, seconds, notes), typed
+    units = tuple(units_arrived(typed).items())
+    return Finding(dataset.function, host, call, rows, True, True, seconds, notes, units), typed
+
+
+def last_day_answered(source: Any) -> dt.date | None:
+    """The last trading day a source answers for, if it ends: the synthetic demo market
+    (a DemoSource's market, or a DemoMarket itself) ends on its last simulated day; live
+    akshare does not end (None)."""
+    market = getattr(source, "market", source)
+    days = getattr(market, "trading_days", None)
+    return days[-1] if days else None
+
+
+def latest_published_day(
+    calendar: list[dt.date], today: dt.date, last_answered: dt.date | None
+) -> dt.date | None:
+    """The trading day dated calls ask for: T-1 (day T is published on T+1), and on a
+    source that ends, no later than its last day: asked after it, every dated call of
+    the demo answers an empty frame, as an unpublished day would."""
+    if last_answered is not None:
+        today = min(today, last_answered + dt.timedelta(days=1))
+    return previous_trading_day(calendar, today)
 
 
 def run_doctor(
@@ -93,7 +118,7 @@ def run_doctor(
     )
     record(calendar_finding)
     days = sorted(calendar["trade_date"]) if calendar is not None else []
-    latest = previous_trading_day(days, today) if days else None
+    latest = latest_published_day(days, today, last_day_answered(source)) if days else None
     if latest is None:  # without a calendar no dated call can be placed
         latest = today - dt.timedelta(days=1)
     first = days[max(0, days.index(latest) - HISTORY_DAYS)] if latest in days else latest
@@ -140,6 +165,13 @@ def findings_table(findings: list[Finding]):
         verdict = "[green]ok[/]" if f.ok else "[red]FAIL[/]"
         table.add_row(
             f.function, f.host, "-" if f.rows is None else str(f.rows), mark(f.columns_ok),
-            mark(f.units_ok), f"{f.seconds:.1f}", verdict,
+            mark(f.units_ok) + units_shown(f), f"{f.seconds:.1f}", verdict,
         )  # fmt: skip
     return table
+
+
+def units_shown(finding: Finding) -> str:
+    """Beside 'units plausible': the units the disputed columns arrived in (each column's
+    is in the finding's detail), e.g. ' (10k_persons)'."""
+    units = sorted({unit for _, unit in finding.units_arrived})
+    return f" ({', '.join(units)})" if units else ""
