@@ -9,7 +9,8 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -47,6 +48,113 @@ def day_to_load_on(calendar: Sequence[dt.date], run_day: dt.date) -> dt.date | N
     return previous_trading_day(calendar, run_day)
 
 
+def is_past_calendar(calendar: Sequence[dt.date], day: dt.date) -> bool:
+    """Whether `day` lies after the calendar's last day, where it cannot say whether a
+    weekday trades (Sina's file has ended on the old year's last day into January)."""
+    return not calendar or day > calendar[-1]
+
+
+def days_to_learn(calendar: Sequence[dt.date], today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The span past the calendar's end whose trading days must be learned from the
+    exchanges' own publications, or None while the calendar reaches the last day that can
+    be published today (the weekday before `today`: a weekday past the end may trade)."""
+    if not calendar:
+        return None
+    last_publishable = today - dt.timedelta(days=1)
+    while last_publishable.weekday() >= 5:
+        last_publishable -= dt.timedelta(days=1)
+    if calendar[-1] >= last_publishable:
+        return None
+    return calendar[-1] + dt.timedelta(days=1), today
+
+
+# How far back a morning run looks for trading days a source missed (a host down, a day
+# published late): those days are loaded again with the day before, never skipped.
+CATCH_UP_TRADING_DAYS = 20
+
+
+@dataclass(frozen=True)
+class MorningPlan:
+    """What the morning refresh of `run_day` does, and why, in words for the tick."""
+
+    days: tuple[dt.date, ...]  # trading days to load, oldest first (empty: none)
+    learn_days: bool  # refresh the calendar first, learning days past its end
+    reason: str
+
+    @property
+    def runs(self) -> bool:
+        return bool(self.days) or self.learn_days
+
+
+def morning_plan(
+    calendar: Sequence[dt.date], run_day: dt.date, unloaded: Collection[dt.date] = ()
+) -> MorningPlan:
+    """The morning run for `run_day`: T-1 (published ~09:00 on T) and every earlier trading
+    day of the last CATCH_UP_TRADING_DAYS that some dataset has not loaded (`unloaded`).
+
+    Past the calendar's end the calendar cannot say whether `run_day` trades: a weekday
+    then refreshes the calendar, which learns the days since from the exchanges' own
+    publications, and loads the known days still unloaded (the calendar's last day, on the
+    first morning past it). Weekends and the calendar's holidays skip, saying so.
+    """
+    if not calendar:
+        return MorningPlan((), False, "no trading calendar in the landing zone yet: "
+                           "materialize raw/tool_trade_date_hist_sina")  # fmt: skip
+    if is_past_calendar(calendar, run_day):
+        if run_day.weekday() >= 5:
+            return MorningPlan((), False, f"{run_day} is a {run_day:%A}, past the trading "
+                               f"calendar's end ({calendar[-1]}): nothing is published")  # fmt: skip
+        days = catch_up_days(calendar, calendar[-1], unloaded, include_last=False)
+        reason = (
+            f"{run_day} is past the trading calendar's end ({calendar[-1]}), which cannot say "
+            "whether it trades: refreshing the calendar, which learns the trading days since "
+            "from SSE's published margin totals; the days it learns are loaded as soon as it "
+            "has (sensor load_learned_trading_days)"
+        )
+        if days:
+            reason += f"; loading {describe_days(days)}, published and not loaded yet"
+        return MorningPlan(tuple(days), True, reason)
+    day = day_to_load_on(calendar, run_day)
+    if day is None:
+        return MorningPlan((), False, f"{run_day} is not a trading day (a "
+                           f"{'weekend' if run_day.weekday() >= 5 else 'holiday'} in the "
+                           "trading calendar): nothing is published")  # fmt: skip
+    days = catch_up_days(calendar, day, unloaded)
+    reason = f"loading {day}, the trading day before {run_day} (published ~09:00)"
+    if len(days) > 1:
+        reason += f", and catching up {describe_days(days[:-1])}, which some dataset lacks"
+    return MorningPlan(tuple(days), False, reason)
+
+
+def catch_up_days(
+    calendar: Sequence[dt.date], last: dt.date, unloaded: Collection[dt.date],
+    include_last: bool = True,
+) -> list[dt.date]:  # fmt: skip
+    """The trading days from the oldest unloaded one within CATCH_UP_TRADING_DAYS before
+    `last` to `last` (one contiguous range: a run loads a window of days). With
+    `include_last=False`, `last` only when unloaded."""
+    i = bisect.bisect_right(calendar, last)
+    recent = list(calendar[max(0, i - CATCH_UP_TRADING_DAYS) : i])
+    missing = [d for d in recent if d in set(unloaded)]
+    if not missing:
+        return [last] if include_last and recent else []
+    return recent[recent.index(missing[0]) :]
+
+
+def describe_days(days: Sequence[dt.date]) -> str:
+    """'2027-01-04' or '3 trading days 2027-01-04 .. 2027-01-06'."""
+    if len(days) == 1:
+        return str(days[0])
+    return f"{len(days)} trading days {days[0]} .. {days[-1]}"
+
+
+def union_calendar(calendar: Sequence[dt.date], learned: Collection[dt.date]) -> list[dt.date]:
+    """The calendar extended by the trading days learned past its end from the exchanges'
+    publications (a day the calendar already covers is the calendar's to say)."""
+    end = calendar[-1] if calendar else dt.date.min
+    return sorted(set(calendar) | {d for d in learned if d > end})
+
+
 # A post-close snapshot (stock_zh_a_spot_em) shows day T's close from the end of STAR's
 # after-hours fixed-price session (15:30) until the next session's call auction (09:15).
 SNAPSHOT_FROM = dt.time(15, 30)
@@ -81,15 +189,43 @@ def load_calendar(landing_dir: Path) -> list[dt.date]:
     if not files:
         return []
     stat = files[-1].stat()
-    return list(_landed_calendar(str(files[-1]), stat.st_mtime_ns, stat.st_size))
+    calendar = _landed_calendar(str(files[-1]), stat.st_mtime_ns, stat.st_size)
+    if not calendar:
+        return []
+    return union_calendar(calendar, learned_trading_days(landing_dir, calendar[-1]))
+
+
+# The trading days past the calendar's end are learned from SSE's margin totals
+# (stock_margin_sse): one row per day SSE published, and SSE publishes every trading day.
+LEARNED_FROM = "stock_margin_sse"
+LEARNED_DATE_COLUMN = "信用交易日期"
+
+
+def learned_trading_days(landing_dir: Path, after: dt.date) -> list[dt.date]:
+    """The days after `after` that landed SSE totals list: the calls whose end date (in
+    their file name) lies past `after`, so a year of daily totals is not read each time."""
+    from margin_wh.raw.landing import landed_files
+
+    days: set[dt.date] = set()
+    for path in landed_files(landing_dir, LEARNED_FROM):
+        kwargs = dict(part.split("=", 1) for part in path.stem.split("__") if "=" in part)
+        end = kwargs.get("end_date", "")
+        if len(end) == 8 and end.isdigit() and dt.datetime.strptime(end, "%Y%m%d").date() > after:
+            stat = path.stat()
+            days.update(_landed_days(str(path), LEARNED_DATE_COLUMN, stat.st_mtime_ns, stat.st_size))
+    return sorted(d for d in days if d > after)
 
 
 # Every step of a run asks for the calendar (~13 reads of one Parquet file a day); a
 # landed file is never rewritten in place, and its stat is in the key all the same.
-@functools.lru_cache(maxsize=4)
-def _landed_calendar(path: str, _mtime_ns: int, _size: int) -> tuple[dt.date, ...]:
+def _landed_calendar(path: str, mtime_ns: int, size: int) -> tuple[dt.date, ...]:
+    return _landed_days(path, "trade_date", mtime_ns, size)
+
+
+@functools.lru_cache(maxsize=64)
+def _landed_days(path: str, column: str, _mtime_ns: int, _size: int) -> tuple[dt.date, ...]:
     from margin_wh.raw.landing import read_landed
     from margin_wh.raw.parse import parse_dates
 
-    days, _ = parse_dates(read_landed(Path(path)).frame["trade_date"])
+    days, _ = parse_dates(read_landed(Path(path)).frame[column])
     return tuple(sorted({d for d in days if d is not None}))

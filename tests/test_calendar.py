@@ -148,3 +148,64 @@ SH = SHANGHAI
 )
 def test_closing_snapshot_day(moment, shows):
     assert closing_snapshot_day(CAL, moment) == shows
+
+
+# ------------------------------------------------------------------ past the calendar's end
+# Sina's file for a new year can be late: a calendar ending on 2026-12-31 while the clock
+# is already in January 2027 (2027-01-01 is New Year's Day, a Friday).
+YEAR_END = [D(2026, 12, 28), D(2026, 12, 29), D(2026, 12, 30), D(2026, 12, 31)]
+
+
+def test_days_to_learn_asks_past_the_end_only_when_a_weekday_there_may_be_published():
+    from margin_wh.calendar import days_to_learn
+
+    assert days_to_learn(YEAR_END, D(2027, 1, 1)) is None  # 12-31 is the last publishable
+    # Monday: the Friday before, New Year's Day, is a weekday the calendar cannot rule out
+    assert days_to_learn(YEAR_END, D(2027, 1, 4)) == (D(2027, 1, 1), D(2027, 1, 4))
+    assert days_to_learn(YEAR_END, D(2027, 1, 2)) == (D(2027, 1, 1), D(2027, 1, 2))
+    assert days_to_learn(YEAR_END, D(2027, 1, 5)) == (D(2027, 1, 1), D(2027, 1, 5))
+    assert days_to_learn([], D(2027, 1, 5)) is None
+
+
+def test_the_first_morning_past_the_calendar_loads_its_last_day_and_learns_the_rest():
+    from margin_wh.calendar import morning_plan
+
+    plan = morning_plan(YEAR_END, D(2027, 1, 4), unloaded={D(2026, 12, 31)})
+    assert plan.days == (D(2026, 12, 31),) and plan.learn_days
+    assert "past the trading calendar's end (2026-12-31)" in plan.reason
+    assert "loading 2026-12-31" in plan.reason
+
+
+def test_a_morning_past_the_calendar_with_nothing_unloaded_only_learns():
+    from margin_wh.calendar import morning_plan
+
+    plan = morning_plan(YEAR_END, D(2027, 1, 5), unloaded=set())
+    assert plan.days == () and plan.learn_days and plan.runs
+    weekend = morning_plan(YEAR_END, D(2027, 1, 9))
+    assert not weekend.runs and "Saturday" in weekend.reason
+
+
+def test_a_morning_catches_up_every_day_a_source_missed():
+    from margin_wh.calendar import CATCH_UP_TRADING_DAYS, morning_plan
+
+    plan = morning_plan(CAL, D(2024, 10, 10), unloaded={D(2024, 9, 27)})
+    assert plan.days == (D(2024, 9, 27), D(2024, 9, 30), D(2024, 10, 8), D(2024, 10, 9))
+    assert "catching up 3 trading days 2024-09-27 .. 2024-10-08" in plan.reason
+    assert morning_plan(CAL, D(2024, 10, 10)).days == (D(2024, 10, 9),)
+    # a gap older than the look-back is not run again every morning
+    old = trading_days_between(CAL, D(2024, 1, 1), D(2024, 12, 31))[0]
+    assert morning_plan(CAL, D(2024, 10, 10), unloaded={old}).days == (D(2024, 10, 9),)
+    assert CATCH_UP_TRADING_DAYS < len(trading_days_between(CAL, old, D(2024, 10, 9)))
+
+
+def test_a_holiday_morning_skips_saying_why():
+    from margin_wh.calendar import morning_plan
+
+    plan = morning_plan(CAL, D(2024, 10, 3))
+    assert not plan.runs and "holiday" in plan.reason
+
+
+def test_the_learned_days_extend_the_calendar_and_never_rewrite_it():
+    from margin_wh.calendar import union_calendar
+
+    assert union_calendar(YEAR_END, [D(2027, 1, 4), D(2026, 12, 25)]) == [*YEAR_END, D(2027, 1, 4)]
