@@ -87,7 +87,9 @@ class Warehouse:
             if dataset.partitioned and not plan.days:
                 ensure_raw_table(con, dataset)  # as the raw asset does
                 return None
-            days, symbols = plan.days, plan.symbols
+            return ingest(con, self.source, dataset, plan.days, self.landing, plan.symbols,
+                          refetch=refetch, retried=plan.retried,
+                          symbol_windows=plan.symbol_windows)  # fmt: skip
         return ingest(con, self.source, dataset, days, self.landing, symbols, refetch=refetch)
 
     def refresh(self, days=WINDOW) -> None:
@@ -577,13 +579,6 @@ BAD_INPUT = {
         ["stock_margin_szse(date='20241008')", "trading day 2024-10-08", "wrong unit",
          "[0.001, 100000] 100m_CNY", "arrived with median"],
     ),
-    "outstanding_share in 万股": (
-        "stock_zh_a_daily",
-        lambda ak: ak.scale("stock_zh_a_daily", "outstanding_share", 1e-4, symbol="sz000002"),
-        ["stock_zh_a_daily(symbol='sz000002', start_date='20240926', end_date='20241010'",
-         "column 'outstanding_share'", "wrong unit", "[1e+06, 1e+12] shares",
-         "arrived with median 97200"],
-    ),
     "SSE detail for another day": (
         "stock_margin_detail_sse",
         lambda ak: ak.quirk("stock_margin_detail_sse",
@@ -648,8 +643,71 @@ def test_bad_input_is_refused_and_loaded_rows_survive(wh, case):
     kept = pq.read_table(refused).to_pandas()
     assert list(kept.columns) == list(bad_calls[stem].columns)
     assert len(kept) == len(bad_calls[stem])
-    reason = refused.with_suffix(".txt").read_text(encoding="utf-8")
-    assert fragments[0] in reason
+    reasons = [r.with_suffix(".txt").read_text(encoding="utf-8") for r in rejected]
+    assert any(fragments[0] in reason for reason in reasons), (fragments[0], reasons)
+
+
+def test_one_symbol_in_another_unit_is_set_aside_and_asked_for_again(wh):
+    """One stock's history in 万股 refuses that stock's frame only: the other stocks load,
+    meta.missing_symbols names it with the reason, and the next run asks for it again
+    from its first missing day, then forgets it once it loads."""
+    function = "stock_zh_a_daily"
+    wh.refresh()
+    before = wh.rows(function, exclude=("_fetched_at",))
+    wh.ak.scale(function, "outstanding_share", 1e-4, symbol="sz000002")
+
+    result = wh.load(function)  # no error: one symbol is not the dataset
+
+    assert [f.symbol for f in result.missing_symbols] == ["sz000002"]
+    assert wh.rows(function, exclude=("_fetched_at",)) == before  # its rows from before stay
+    missing = wh.con.execute(
+        "select dataset, symbol, first_missing_day, last_missing_day, reason, attempts "
+        "from meta.missing_symbols").fetchall()  # fmt: skip
+    assert [m[:4] for m in missing] == [(function, "sz000002", WINDOW[0], WINDOW[-1])]
+    assert "wrong unit" in missing[0][4] and "arrived with median 97200" in missing[0][4]
+    assert wh.rejected(function), "the refused frame is kept for inspection"
+
+    wh.ak.clear()
+    calls = len(wh.ak.returned)
+    retried = wh.load(function, refetch=False)  # a later run: only the set-aside symbol
+    assert [c.kwargs["symbol"] for c, _ in wh.ak.returned[calls:]] == ["sz000002"]
+    assert wh.ak.returned[calls][0].kwargs["start_date"] == WINDOW[0].strftime("%Y%m%d")
+    assert retried.missing_symbols == []
+    assert wh.con.execute("select count(*) from meta.missing_symbols").fetchone()[0] == 0
+
+
+def test_a_day_refused_on_its_own_leaves_the_other_days_of_its_batch_loaded(wh):
+    """An empty frame for one day (not published yet) sets aside that day only: the days
+    fetched in the same transaction load, and the error names the refused day."""
+    function = "stock_margin_detail_szse"
+    wh.ak.empty(function, date="20241008")
+    with pytest.raises(SourceDataError) as error:
+        wh.load(function)
+    assert "2024-10-08" in str(error.value) and "not published yet" in str(error.value)
+    days = {r[0] for r in wh.con.execute(f"select distinct trade_date from raw.{function}").fetchall()}
+    assert days == set(WINDOW) - {OCT8}
+    assert len(wh.landed(function)) == len(WINDOW) - 1
+
+
+def test_many_symbols_failing_in_a_row_stop_the_dataset_rather_than_call_for_all():
+    """Ten symbols in a row without a usable frame is the host or its pages, not the
+    symbols: the fetch stops there instead of making a call for every other symbol."""
+    from margin_wh.raw.load import SYMBOL_FAILURES_IN_A_ROW_MAX, Request, fetch
+
+    class Refusing:
+        name = "akshare"
+        calls = 0
+
+        def call(self, function, **kwargs):
+            Refusing.calls += 1
+            raise ValueError("Length mismatch: Expected axis has 0 elements")
+
+    dataset = DATASETS["fund_etf_hist_sina"]
+    requests = [Request({"symbol": f"sh51{i:04d}"}, (OCT8, OCT8), full_history=True)
+                for i in range(30)]  # fmt: skip
+    with pytest.raises(SourceDataError, match="symbols in a row"):
+        fetch(Refusing(), dataset, requests, Path("/nonexistent-landing"))
+    assert Refusing.calls == SYMBOL_FAILURES_IN_A_ROW_MAX
 
 
 def test_a_refused_load_leaves_replay_equal_to_the_raw_tables(wh):

@@ -23,6 +23,7 @@ from margin_wh.calendar import trading_days_between
 from margin_wh.leftovers import remove_leftovers
 from margin_wh.raw import identities, landing
 from margin_wh.raw.parse import SourceDataError, describe_call, frame_notes, parse_frame
+from margin_wh.sources.akshare_source import SourceUnavailableError
 from margin_wh.sources.datasets import MARGIN_DETAIL_FUNCTIONS, Dataset
 
 RAW_SCHEMA = "raw"
@@ -31,6 +32,12 @@ RAW_SCHEMA = "raw"
 # of this many calls, and a refused frame refuses the ones fetched with it.
 CALLS_PER_COMMIT = 25
 _DUCKDB_TYPES = {"text": "VARCHAR", "code": "VARCHAR", "number": "DOUBLE", "date": "DATE"}
+# One symbol a site does not know (a fund Sina lacks, a stock whose history call raises)
+# is set aside and named, and the rest load. So many in a row is the host refusing us or
+# a changed page, not a few odd symbols: the dataset stops rather than spend a call on
+# every remaining symbol.
+SYMBOL_FAILURES_IN_A_ROW_MAX = 10
+MISSING_SYMBOLS_TABLE = "meta.missing_symbols"
 
 
 class Source(Protocol):
@@ -84,6 +91,15 @@ class ParsedFrame:
     notes: tuple[str, ...] = ()  # what validation noticed and let pass
 
 
+@dataclass(frozen=True)
+class SymbolFailure:
+    """One symbol of a per-symbol dataset that gave no usable frame for its window."""
+
+    symbol: str
+    window: tuple[dt.date, dt.date]
+    reason: str
+
+
 @dataclass
 class LoadResult:
     function: str
@@ -92,12 +108,16 @@ class LoadResult:
     files: int = 0
     notes: list[str] = field(default_factory=list)  # for the run's log: let pass, not refused
     skipped_calls: int = 0  # already landed and loaded by an earlier run: not made again
+    missing_symbols: list[SymbolFailure] = field(default_factory=list)  # set aside, named
+    symbols_loaded: set[str] = field(default_factory=set)
 
     def add(self, other: LoadResult) -> None:
         self.rows_written += other.rows_written
         self.trading_days = sorted(set(self.trading_days) | set(other.trading_days))
         self.files += other.files
         self.notes += other.notes
+        self.missing_symbols += other.missing_symbols
+        self.symbols_loaded |= other.symbols_loaded
 
     @property
     def date_range(self) -> str:
@@ -111,10 +131,25 @@ def yyyymmdd(day: dt.date) -> str:
 
 
 def plan_requests(
-    dataset: Dataset, trading_days: Sequence[dt.date], symbols: Sequence[str] = ()
+    dataset: Dataset,
+    trading_days: Sequence[dt.date],
+    symbols: Sequence[str] = (),
+    symbol_windows: dict[str, tuple[dt.date, dt.date]] | None = None,
 ) -> list[Request]:
-    """The akshare calls that cover `trading_days` (sorted, non-empty) for a dataset."""
+    """The akshare calls that cover `trading_days` (sorted, non-empty) for a dataset; a
+    symbol in `symbol_windows` is asked for its own window instead (one set aside by an
+    earlier run, asked for again from its first missing day)."""
     fixed = dict(dataset.fixed_kwargs)
+    if symbol_windows and dataset.request_columns == ("symbol",):
+        default = (trading_days[0], trading_days[-1]) if trading_days else None
+        requests = []
+        for symbol in symbols:
+            window = symbol_windows.get(symbol, default)
+            if window is None:
+                continue
+            days = trading_days_between(trading_days, *window) or [window[0], window[1]]
+            requests += plan_requests(dataset, days, [symbol])
+        return requests
     if dataset.call == "static":
         return [Request(kwargs=fixed, window=None)]
     if not trading_days:
@@ -177,11 +212,12 @@ def pending_requests(
     symbols: Sequence[str] = (),
     refetch: bool = False,
     con: duckdb.DuckDBPyConnection | None = None,
+    symbol_windows: dict[str, tuple[dt.date, dt.date]] | None = None,
 ) -> tuple[list[Request], int]:
     """The calls a load still has to make, and how many it can skip: landed, and (with
     `con`) held by this warehouse, so a new warehouse beside an old landing zone calls
     again rather than skipping what it does not hold."""
-    planned = plan_requests(dataset, trading_days, symbols)
+    planned = plan_requests(dataset, trading_days, symbols, symbol_windows)
     if refetch or not planned:
         return planned, 0
     windows = (
@@ -232,8 +268,13 @@ def fetch(
     landing_dir: Path,
     on_call: Callable[[Request], None] | None = None,
     keep_on_call_failure: bool = False,
-) -> list[ParsedFrame]:
+    retried: dict[str, tuple[dt.date, dt.date]] | None = None,
+) -> FetchedFrames:
     """Call the source for every request; write each frame beside its landing file; validate.
+
+    For a per-symbol dataset, a symbol whose call fails (other than the host failing) or
+    whose frame is refused is set aside in `.symbol_failures` and the others go on
+    (`retried`: the symbols an earlier run set aside, and since when).
 
     A frame that fails validation is moved to `_rejected/` and the whole fetch fails:
     nothing is loaded for these requests, and what was loaded before stays. A call that
@@ -245,6 +286,9 @@ def fetch(
     and a refused re-fetch never overwrites a loaded frame.
     """
     parsed: FetchedFrames = FetchedFrames()
+    retried = retried or {}
+    per_symbol = dataset.request_columns == ("symbol",)
+    in_a_row = 0  # symbols set aside since the last one that loaded
     try:
         for request in requests:
             try:
@@ -253,10 +297,17 @@ def fetch(
                 else:
                     frame = source.call(dataset.function, **request.kwargs)
             except Exception as error:
-                if keep_on_call_failure and parsed:
+                if per_symbol and not host_is_failing(error):
+                    in_a_row, error = _set_aside(parsed, dataset, request, str(error), in_a_row,
+                                                 retried.get(request.kwargs["symbol"]))  # fmt: skip
+                    if on_call:
+                        on_call(request)
+                    if error is None:
+                        continue
+                if keep_on_call_failure and (parsed or parsed.symbol_failures or parsed.refusals):
                     parsed.call_failure = error
                     return parsed
-                raise
+                raise error
             fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             pending = landing.write_pending(
                 landing_dir,
@@ -272,10 +323,28 @@ def fetch(
                 rows = parse_request_frame(dataset, frame, request)
             except SourceDataError as error:
                 kept = landing.reject(pending, str(error))
-                raise SourceDataError(f"{error} [frame kept in {kept}]") from None
+                if not per_symbol:
+                    if not keep_on_call_failure:
+                        raise SourceDataError(f"{error} [frame kept in {kept}]") from None
+                    # its own day is set aside; the other calls' days still load
+                    parsed.refusals.append(f"{error} [frame kept in {kept}]")
+                    if on_call:
+                        on_call(request)
+                    continue
+                in_a_row, stop = _set_aside(parsed, dataset, request, f"{error} [frame kept "
+                                            f"in {kept}]", in_a_row, retried.get(request.kwargs["symbol"]))  # fmt: skip
+                if on_call:
+                    on_call(request)
+                if stop is None:
+                    continue
+                if keep_on_call_failure and (parsed or parsed.symbol_failures or parsed.refusals):
+                    parsed.call_failure = stop
+                    return parsed
+                raise stop from None
             except BaseException:
                 pending.unlink(missing_ok=True)
                 raise
+            in_a_row = 0
             final = landing.landing_path(landing_dir, dataset.function, request.landing_name)
             landed = landing.LandedFrame(
                 dataset.function,
@@ -296,9 +365,45 @@ def fetch(
 
 
 class FetchedFrames(list):
-    """The frames of a fetch, and the call failure that ended it early, if any."""
+    """The frames of a fetch, the call failure that ended it early, if any, and the
+    symbols set aside (a per-symbol dataset's calls that gave no usable frame)."""
 
     call_failure: BaseException | None = None
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.symbol_failures: list[SymbolFailure] = []
+        self.refusals: list[str] = []  # frames refused on their own, each kept in _rejected/
+
+
+def host_is_failing(error: BaseException) -> bool:
+    """Whether a failed call says the host is down, slow or blocking us (every call to it
+    would fail alike), as opposed to one symbol it cannot answer for."""
+    return isinstance(error, SourceUnavailableError)
+
+
+def _set_aside(
+    parsed: FetchedFrames,
+    dataset: Dataset,
+    request: Request,
+    reason: str,
+    in_a_row: int,
+    retried: tuple[dt.date, dt.date] | None,
+) -> tuple[int, SourceDataError | None]:
+    """Record a symbol that gave no usable frame; return the symbols set aside in a row
+    and, when that is too many, the error that stops the fetch. A symbol already missing
+    before this run (`retried`) does not count: it is known not to answer."""
+    parsed.symbol_failures.append(SymbolFailure(request.kwargs["symbol"], request.window, reason))
+    if retried is not None:
+        return in_a_row, None
+    in_a_row += 1
+    if in_a_row < SYMBOL_FAILURES_IN_A_ROW_MAX:
+        return in_a_row, None
+    return in_a_row, SourceDataError(
+        f"{dataset.function}: {in_a_row} symbols in a row gave no usable frame, the last "
+        f"{describe_call(dataset.function, request.kwargs)}: {reason} — the host is refusing "
+        "us or its pages changed; stopped rather than call for every other symbol"
+    )
 
 
 def _discard(parsed: Sequence[ParsedFrame]) -> None:
@@ -503,6 +608,15 @@ def _refuse_repeated_days(
     """Refuse a day whose balances all repeat the day before it (in this load, or the last
     one loaded): an exchange that has not published yet may serve the last file under the
     new date."""
+    repeated = repeated_days(con, dataset, incoming)
+    if repeated:
+        raise SourceDataError(next(iter(repeated.values())))
+
+
+def repeated_days(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, incoming: pd.DataFrame
+) -> dict[dt.date, str]:
+    """The days whose balances all repeat the day before them, with the reason."""
     columns = [*dataset.key, *dataset.moves_daily]
     days = sorted(set(incoming["trade_date"]))
     rows = incoming[["trade_date", *columns]]
@@ -527,16 +641,58 @@ def _refuse_repeated_days(
         )  # fmt: skip
         for day, group in rows.groupby("trade_date")
     }
+    repeated = {}
     for before_day, day in itertools.pairwise(days):
         now = by_day.get(day)
         if not now or now != by_day.get(before_day):
             continue
         if any(value for row in now for value in row[len(dataset.key):]):
-            raise SourceDataError(
+            repeated[day] = (
                 f"{dataset.function}: the frame for {day} repeats {before_day}'s "
                 f"{', '.join(dataset.moves_daily)} on every row — not published yet (the "
                 "exchange served the previous file under the new date); refused, not loaded"
             )
+    return repeated
+
+
+def set_aside_refused_days(
+    con: duckdb.DuckDBPyConnection,
+    dataset: Dataset,
+    parsed: Sequence[ParsedFrame],
+    trading_days: Sequence[dt.date],
+    check_complete: bool,
+) -> tuple[list[ParsedFrame], list[str]]:
+    """For datasets called once per day, set aside (to `_rejected/`, with the reason) the
+    frames whose own day is wrong — dated outside its day, no rows for it, or the day
+    before's file served again — so the other days fetched with them still load. Returns
+    the frames to load and the reasons of those set aside."""
+    if dataset.call not in ("per_day", "snapshot") or not parsed:
+        return list(parsed), []
+    keys = ["trade_date", *dataset.request_columns]
+    reasons: dict[int, str] = {}
+    for i, item in enumerate(parsed):
+        alone = item.rows.assign(_order=0)
+        try:
+            rows, scope = _scope_rows(dataset, [item], alone, trading_days, set(trading_days), [])
+            if check_complete:
+                _check_complete(dataset, rows, scope, keys)
+        except SourceDataError as error:
+            reasons[i] = str(error)
+    if dataset.moves_daily:
+        fine = [item.rows for i, item in enumerate(parsed) if i not in reasons]
+        repeated = repeated_days(con, dataset, pd.concat(fine, ignore_index=True)) if fine else {}
+        for i, item in enumerate(parsed):
+            days = set(item.rows["trade_date"]) & set(repeated)
+            if i not in reasons and days:
+                reasons[i] = repeated[min(days)]
+    kept, lines = [], []
+    for i, item in enumerate(parsed):
+        if i not in reasons:
+            kept.append(item)
+            continue
+        where = landing.reject(item.pending, reasons[i]) if item.pending is not None else None
+        lines.append(f"{reasons[i]} [frame kept in {where}]" if where else reasons[i])
+    return kept, lines
 
 
 def _calls_overlap(dataset: Dataset, parsed: Sequence[ParsedFrame]) -> bool:
@@ -632,6 +788,8 @@ def ingest(
     symbols: Sequence[str] = (),
     on_call: Callable[[Request], None] | None = None,
     refetch: bool = False,
+    retried: dict[str, tuple[dt.date, dt.date]] | None = None,
+    symbol_windows: dict[str, tuple[dt.date, dt.date]] | None = None,
 ) -> LoadResult:
     """Fetch a window of one dataset from the source and load it, committing as it goes.
 
@@ -639,11 +797,26 @@ def ingest(
     are loaded a block of calls per transaction, and when a call fails the frames fetched
     before it are loaded first: an outage loses only the call in flight, what was
     committed stays, and a re-run resumes.
+
+    For a per-symbol dataset, a symbol that gives no usable frame is set aside and the
+    others load; `meta.missing_symbols` names it until a run loads it. `retried`: the
+    symbols an earlier run set aside, each asked for again over its own window (they
+    are called last, after the symbols expected to answer).
     """
     claim_warehouse(con, source.name)
     # frames a killed run had fetched but not loaded: nothing will accept them now
     remove_leftovers(Path(landing_dir) / dataset.function, ".*.pending")
-    todo, skipped = pending_requests(dataset, trading_days, landing_dir, symbols, refetch, con)
+    retried = retried or {}
+    todo, skipped = pending_requests(
+        dataset, trading_days, landing_dir, symbols, refetch, con, symbol_windows=symbol_windows
+    )
+    if retried:  # asked for again even where an older frame of the window is landed
+        asked = {r.kwargs.get("symbol") for r in todo}
+        again = [r for r in plan_requests(dataset, trading_days, sorted(retried), symbol_windows)
+                 if r.kwargs["symbol"] not in asked]  # fmt: skip
+        skipped -= len(again)
+        todo += again
+        todo.sort(key=lambda r: r.kwargs.get("symbol") in retried)  # stable: the others first
     result = LoadResult(dataset.function, skipped_calls=skipped)
     # Per-security quotes may miss days (suspensions): their days are checked once every
     # block is loaded, and their frames accepted as landed only then, so a day the source
@@ -659,11 +832,13 @@ def ingest(
                 con, source, dataset, group, trading_days, landing_dir, on_call,
                 check_complete=not days_checked_at_end,
                 pending_out=accepted_at_end if days_checked_at_end else None,
+                retried=retried,
             )  # fmt: skip
             result.add(loaded)
         except Exception as error:
             failure = error
         if failure is not None:
+            record_missing_symbols(con, dataset.function, result)
             if result.files or skipped:
                 failure.add_note(
                     f"{dataset.function}: {result.files + skipped} of {len(todo) + skipped} "
@@ -681,7 +856,63 @@ def ingest(
             raise
     for pending in accepted_at_end:
         landing.accept(pending)
+    record_missing_symbols(con, dataset.function, result)
     return result
+
+
+def record_missing_symbols(
+    con: duckdb.DuckDBPyConnection, function: str, result: LoadResult
+) -> None:
+    """Keep in meta.missing_symbols each symbol of `function` set aside by this load (its
+    span of missing days widened, its attempts counted), and drop those it loaded."""
+    if not result.missing_symbols and not result.symbols_loaded:
+        return
+    con.execute("create schema if not exists meta")
+    con.execute(
+        f"create table if not exists {MISSING_SYMBOLS_TABLE} (dataset varchar not null, "
+        "symbol varchar not null, first_missing_day date not null, last_missing_day date "
+        "not null, reason varchar, attempts integer not null, last_attempt_at timestamp "
+        "not null, primary key (dataset, symbol))"
+    )
+    failed = {f.symbol: f for f in result.missing_symbols}
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        loaded = sorted(result.symbols_loaded - set(failed))
+        if loaded:
+            con.execute(
+                f"delete from {MISSING_SYMBOLS_TABLE} where dataset = ? and symbol in "
+                f"({', '.join('?' for _ in loaded)})",
+                [function, *loaded],
+            )
+        for symbol, failure in failed.items():
+            con.execute(
+                f"insert into {MISSING_SYMBOLS_TABLE} values (?, ?, ?, ?, ?, 1, ?) "
+                "on conflict (dataset, symbol) do update set "
+                "first_missing_day = least(first_missing_day, excluded.first_missing_day), "
+                "last_missing_day = greatest(last_missing_day, excluded.last_missing_day), "
+                "reason = excluded.reason, attempts = attempts + 1, "
+                "last_attempt_at = excluded.last_attempt_at",
+                [function, symbol, failure.window[0], failure.window[1], failure.reason, now],
+            )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def missing_symbols(
+    con: duckdb.DuckDBPyConnection, function: str
+) -> dict[str, tuple[dt.date, dt.date]]:
+    """The symbols of `function` an earlier load set aside, and their missing days."""
+    if not _table_exists(con, "missing_symbols", schema="meta"):
+        return {}
+    rows = con.execute(
+        f"select symbol, first_missing_day, last_missing_day from {MISSING_SYMBOLS_TABLE} "
+        "where dataset = ?",
+        [function],
+    ).fetchall()
+    return {symbol: (first, last) for symbol, first, last in rows}
 
 
 def _fetch_and_load(
@@ -694,27 +925,38 @@ def _fetch_and_load(
     on_call: Callable[[Request], None] | None,
     check_complete: bool,
     pending_out: list[Path] | None = None,
+    retried: dict[str, tuple[dt.date, dt.date]] | None = None,
 ) -> tuple[LoadResult, BaseException | None]:
     """One transaction's calls: fetched, validated, loaded, then accepted as landed. When
     a call fails midway, the frames fetched before it are loaded first, and the failure
     is returned to be raised: an outage loses only the call in flight."""
-    fetched = fetch(source, dataset, requests, landing_dir, on_call, keep_on_call_failure=True)
+    fetched = fetch(source, dataset, requests, landing_dir, on_call, keep_on_call_failure=True,
+                    retried=retried)  # fmt: skip
     try:
         parsed, refusal = refuse_broken_identities(con, dataset, fetched)
+        parsed, own_day = set_aside_refused_days(con, dataset, parsed, trading_days, check_complete)
     except BaseException:
         _discard(fetched)
         raise
+    refusals = fetched.refusals + own_day + ([str(refusal)] if refusal is not None else [])
     failure = fetched.call_failure
-    if refusal is not None:  # the other days load; then the run fails as for a refused frame
+    if refusals:  # the other days load; then the run fails as for a refused frame
+        refused = SourceDataError("\n".join(refusals[:3]) + (
+            f"\n(and {len(refusals) - 3} more frame(s) refused alike)" if len(refusals) > 3 else ""))
         if failure is not None:
-            refusal.add_note(f"and a call failed after it: {failure}")
-        failure = refusal
+            refused.add_note(f"and a call failed after it: {failure}")
+        failure = refused
+    missing = LoadResult(dataset.function, missing_symbols=list(fetched.symbol_failures))
     if not parsed:
-        return LoadResult(dataset.function), failure
+        return missing, failure
     try:
         result = load_frames(
             con, dataset, parsed, trading_days, landing_dir, check_complete=check_complete
         )
+        result.missing_symbols = missing.missing_symbols
+        result.symbols_loaded = {
+            item.landed.kwargs["symbol"] for item in parsed if "symbol" in item.landed.kwargs
+        }
     except SourceDataError as error:
         # Refused as a whole (e.g. a trading day missing): keep its frames aside.
         kept = [landing.reject(p.pending, str(error)) for p in parsed if p.pending is not None]
@@ -872,12 +1114,12 @@ def _day_sums(
     return {day: value for day, value in rows if value is not None}
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, function: str) -> bool:
+def _table_exists(con: duckdb.DuckDBPyConnection, function: str, schema: str = RAW_SCHEMA) -> bool:
     return bool(
         con.execute(
             "select count(*) from information_schema.tables "
             "where table_schema = ? and table_name = ?",
-            [RAW_SCHEMA, function],
+            [schema, function],
         ).fetchone()[0]
     )
 

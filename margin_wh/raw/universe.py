@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from margin_wh.raw.load import loaded_days
+from margin_wh.calendar import trading_days_between
+from margin_wh.raw.load import loaded_days, missing_symbols
 from margin_wh.sources.datasets import (
     DATASETS,
     MARGIN_DETAIL_FUNCTIONS,
@@ -43,6 +44,47 @@ class FetchPlan:
     days: list[dt.date]  # trading days to fetch (empty: nothing to fetch this run)
     symbols: list[str]  # for the per-symbol datasets
     why: str = ""  # when the plan is not simply "every day of the window"
+    # symbols an earlier run set aside (meta.missing_symbols), asked for again from their
+    # first missing day: their windows, within `days`
+    retried: dict[str, tuple[dt.date, dt.date]] = field(default_factory=dict)
+    window: tuple[dt.date, dt.date] | None = None  # the run's own days, for the others
+
+    @property
+    def symbol_windows(self) -> dict[str, tuple[dt.date, dt.date]]:
+        """Each symbol's window: a retried one's own, the run's window for the others."""
+        if not self.retried:
+            return {}
+        others = {s: self.window for s in self.symbols if s not in self.retried and self.window}
+        return {**others, **self.retried}
+
+
+def with_retried(
+    plan: FetchPlan,
+    missing: dict[str, tuple[dt.date, dt.date]],
+    calendar: Sequence[dt.date],
+) -> FetchPlan:
+    """The plan, plus the symbols an earlier run set aside: each asked for from its first
+    missing day to the later of its last missing day and the plan's last day (when the
+    plan asks for it anyway); `days` widened to cover those windows."""
+    if not missing:
+        return plan
+    end = plan.days[-1] if plan.days else None
+    retried = {}
+    for symbol, (first, last) in missing.items():
+        if symbol in plan.symbols and end is not None:
+            last = max(last, end)
+        retried[symbol] = (first, last)
+    first = min(w[0] for w in retried.values())
+    last = max([w[1] for w in retried.values()] + ([end] if end else []))
+    start = min([first] + ([plan.days[0]] if plan.days else []))
+    days = trading_days_between(calendar, start, last)
+    symbols = sorted(set(plan.symbols) | set(retried))
+    why = plan.why + ("; " if plan.why else "") + (
+        f"{len(retried)} symbol(s) set aside by an earlier run asked for again: "
+        + ", ".join(sorted(retried)[:10]) + (" …" if len(retried) > 10 else "")
+    )
+    window = (plan.days[0], plan.days[-1]) if plan.days else None
+    return FetchPlan(days, symbols, why, retried, window)
 
 
 def plan_fetch(
@@ -53,6 +95,19 @@ def plan_fetch(
     calendar: Sequence[dt.date],
 ) -> FetchPlan:
     """What one run fetches of a dataset for a window of trading days."""
+    plan = _plan_window(dataset, con, trading_days, source, calendar)
+    if dataset.request_columns == ("symbol",):
+        plan = with_retried(plan, missing_symbols(con, dataset.function), calendar)
+    return plan
+
+
+def _plan_window(
+    dataset: Dataset,
+    con: duckdb.DuckDBPyConnection,
+    trading_days: Sequence[dt.date],
+    source: Any,
+    calendar: Sequence[dt.date],
+) -> FetchPlan:
     days = list(trading_days)
     if not dataset.partitioned:
         return FetchPlan([], [])

@@ -5,10 +5,13 @@ landing zone, validates it and replaces those trading days in raw.<function>.
 """
 
 
+import datetime as dt
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today
+from margin_wh.raw.learned_days import learn_days_past_calendar
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest, pending_requests
 from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, QUOTES_BY_SECURITY_TYPE, plan_fetch
 from margin_wh.sources.datasets import DATASETS, EXCHANGES, MARGIN_DETAIL_FUNCTIONS, Dataset
@@ -90,7 +93,8 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
                 context.log.info(f"{dataset.function}: nothing to fetch: {why}")
             else:
                 todo, skipped = pending_requests(
-                    dataset, plan.days, settings.landing_dir, plan.symbols, refetch, con
+                    dataset, plan.days, settings.landing_dir, plan.symbols, refetch, con,
+                    symbol_windows=plan.symbol_windows,
                 )
                 if skipped:
                     context.log.info(
@@ -101,10 +105,16 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
                 with CallProgress(context.log, dataset.function, len(todo)) as progress:
                     result = ingest(
                         con, source, dataset, plan.days, settings.landing_dir, plan.symbols,
-                        progress.advance, refetch,
+                        progress.advance, refetch, retried=plan.retried,
+                        symbol_windows=plan.symbol_windows,
                     )  # fmt: skip
             for note in result.notes:
                 context.log.warning(note)
+            for failure in result.missing_symbols:
+                context.log.warning(
+                    f"{dataset.function}: {failure.symbol} set aside for {failure.window[0]} .. "
+                    f"{failure.window[1]} (the next run asks again): {failure.reason}"
+                )
             # Dagster copies a ranged run's metadata onto every partition's event: keep the
             # preview to daily runs, not to each of a 600-day backfill's events.
             small_run = partitioned and len(days) <= PREVIEW_MAX_DAYS
@@ -119,18 +129,34 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
         }
         if why:
             metadata["note"] = dg.MetadataValue.text(why)
+        if dataset.request_columns == ("symbol",):
+            metadata["missing_symbols"] = dg.MetadataValue.json(
+                {f.symbol: f"{f.window[0]} .. {f.window[1]}: {f.reason}" for f in result.missing_symbols}
+            )
         if partitioned:
             metadata["date_range"] = dg.MetadataValue.text(result.date_range)
             metadata["trading_days"] = dg.MetadataValue.int(len(result.trading_days))
             if preview:
                 metadata["latest_day_preview"] = dg.MetadataValue.md(preview)
         if dataset.function == CALENDAR_FUNCTION:
-            # The calendar is data: it defines which partitions exist.
+            # The calendar is data: it defines which partitions exist. Past its end, the
+            # days that traded are learned from SSE's own publication.
+            today = shanghai_today()
+            if settings.source == "demo":  # the demo market publishes nothing after its end
+                today = min(today, settings.demo_end + dt.timedelta(days=1))
+            with warehouse_connection(duckdb) as con:
+                learned = learn_days_past_calendar(
+                    con, source, warehouse.calendar(), settings.landing_dir, today
+                )
+            if learned.note:
+                (context.log.warning if learned.failed else context.log.info)(learned.note)
+                metadata["days_past_calendar"] = dg.MetadataValue.text(learned.note)
+            calendar = warehouse.calendar()
             added = sync_trading_days(
-                context.instance,
-                publishable_days(warehouse.calendar(), warehouse.settings, shanghai_today()),
+                context.instance, publishable_days(calendar, warehouse.settings, today)
             )
             metadata["trading_day_partitions_added"] = dg.MetadataValue.int(added)
+            metadata["calendar_last_day"] = dg.MetadataValue.text(str(calendar[-1]) if calendar else "-")
         return dg.MaterializeResult(metadata=metadata)
 
     return raw_asset
