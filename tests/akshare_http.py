@@ -39,6 +39,10 @@ for `function` with `error`: an HTTP status (int), an exception (instance or cla
 `requests.ConnectionError`) raised by the transport, or a raw body (str) served with
 status 200. `sites.calls` lists (function, kwargs) of every request answered, failures
 included, in order; `sites.calls_of(function)` the kwargs of one function's requests.
+Faults that depend on something outside the request (the time of day, for a season run
+on a fake clock): `AkshareSites(frames, outage=down)` asks `down(function, kwargs)` for
+every request no queued fault answers, and answers with what it returns (an error as
+`fail` takes it) or, when it returns None, with the frame.
 
 What is replaced: `requests` is intercepted by `responses` (its HTTPAdapter.send); the
 CFFEX CSV that pandas downloads itself goes through `urllib.request.urlopen`, which is
@@ -814,6 +818,7 @@ class AkshareSites:
     page_sizes: dict[str, int] = field(default_factory=dict)
     sleep: bool = False
     calls: list[tuple[str, dict]] = field(default_factory=list)
+    outage: Callable[[str, dict], Any] | None = None  # (function, kwargs) -> error, or None
 
     def __post_init__(self) -> None:
         self._faults: dict[str, deque] = defaultdict(deque)
@@ -865,6 +870,9 @@ class AkshareSites:
         self.calls.append((function, kwargs))
         if self._faults[function]:
             return self._fault(self._faults[function].popleft())
+        error = self.outage(function, dict(kwargs)) if self.outage else None
+        if error is not None:
+            return self._fault(error)
         frame = self.frames(function, dict(kwargs))
         if route is SHARE_ROUTE:
             return _sina_share_body(self, frame, hit)
