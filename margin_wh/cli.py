@@ -79,9 +79,24 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         _print_cost(settings, args.start, args.end, args.refetch)
         print("dry run: no call was made")
         return 0
-    result = _refresh(settings, args.start, args.end, raw_only=args.raw_only, refetch=args.refetch)
-    print(f"Loaded {result.trading_days} trading days, {result.first_day} .. {result.last_day}.")
+    try:
+        result = _refresh(settings, args.start, args.end, raw_only=args.raw_only, refetch=args.refetch)
+    finally:  # set aside whether or not the run failed for another reason
+        _print_missing_symbols(settings)
+    days = "1 trading day" if result.trading_days == 1 else f"{result.trading_days} trading days"
+    print(f"Loaded {days}, {result.first_day} .. {result.last_day}.")
     return 0
+
+
+def _print_missing_symbols(settings: Settings) -> None:
+    from margin_wh.raw.load import missing_symbol_lines
+
+    lines = missing_symbol_lines(settings.db_path)
+    if lines:
+        print(f"{len(lines)} symbol(s) could not be loaded and were set aside (the next refresh "
+              "asks for them again):")  # fmt: skip
+        for line in lines:
+            print(f"  {line}")
 
 
 def cmd_load_raw(args: argparse.Namespace) -> int:

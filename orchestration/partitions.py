@@ -6,6 +6,7 @@ every trading day from the history start to the last publishable day, in order.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
@@ -81,3 +82,28 @@ def publishable_days(calendar: Sequence[dt.date], settings: Settings, today: dt.
     if settings.source == "demo":
         last = min(last, settings.demo_end) if last else settings.demo_end
     return [d for d in calendar if settings.history_start <= d <= last] if last else []
+
+
+def unloaded_trading_days(
+    instance: dg.DagsterInstance,
+    keys: Sequence[dg.AssetKey],
+    calendar: Sequence[dt.date],
+    last: dt.date,
+    look_back: int,
+) -> set[dt.date]:
+    """The registered trading days among the `look_back` up to `last` that one of the
+    day-partitioned assets `keys` has not materialized (its source was down, the day was
+    published late, a refused frame): what a morning run loads again."""
+    i = bisect.bisect_right(calendar, last)
+    recent = [partition_key(d) for d in calendar[max(0, i - look_back) : i]]
+    registered = set(instance.get_dynamic_partitions(TRADING_DAYS.name))
+    recent = [key for key in recent if key in registered]
+    unloaded: set[dt.date] = set()
+    for key in keys:
+        status = instance.get_status_by_partition(key, recent, TRADING_DAYS) or {}
+        unloaded |= {
+            dt.date.fromisoformat(partition)
+            for partition in recent
+            if status.get(partition) != dg.AssetPartitionStatus.MATERIALIZED
+        }
+    return unloaded

@@ -204,6 +204,10 @@ def test_a_refresh_produces_every_raw_table(loaded):
         if dataset.partitioned and "trade_date" not in expected_columns:
             expected_columns.append("trade_date")
         expected_columns += [*dataset.request_columns, "_source", "_fetched_at", "_landing_file"]
+        if any(c.also_arrives_in for c in dataset.columns):
+            expected_columns.append("_units_arrived")  # which unit a disputed column came in
+            arrived = loaded.query(f"select distinct _units_arrived from raw.{function}")
+            assert arrived and all("参与交易的投资者数量" in row[0] for row in arrived), arrived
         assert loaded.columns(function) == expected_columns, function
         if not expected_rows(function):
             continue  # no fund on the stand-in's lists: an empty table, as downstream needs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,13 @@ import pandas as pd
 from margin_wh.calendar import trading_days_between
 from margin_wh.leftovers import remove_leftovers
 from margin_wh.raw import identities, landing
-from margin_wh.raw.parse import SourceDataError, describe_call, frame_notes, parse_frame
+from margin_wh.raw.parse import (
+    SourceDataError,
+    describe_call,
+    frame_notes,
+    parse_frame,
+    units_arrived,
+)
 from margin_wh.sources.akshare_source import SourceUnavailableError
 from margin_wh.sources.datasets import MARGIN_DETAIL_FUNCTIONS, Dataset
 
@@ -454,6 +461,18 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{dataset.function} ({', '.join(columns)})"
     )
+    if has_disputed_units(dataset):  # a table made before the column existed gains it
+        con.execute(f"ALTER TABLE {RAW_SCHEMA}.{dataset.function} "
+                    f"ADD COLUMN IF NOT EXISTS {UNITS_ARRIVED_COLUMN} VARCHAR")  # fmt: skip
+
+
+# Which unit each disputed column of a row arrived in (JSON), for a dataset whose
+# columns the sources disagree on (Column.also_arrives_in): values are stored converted.
+UNITS_ARRIVED_COLUMN = "_units_arrived"
+
+
+def has_disputed_units(dataset: Dataset) -> bool:
+    return any(column.also_arrives_in for column in dataset.columns)
 
 
 def load_frames(
@@ -489,6 +508,10 @@ def load_frames(
     incoming["_landing_file"] = np.repeat(
         [str(Path(item.landed.path).relative_to(landing_dir)) for item in parsed], lengths
     )
+    if has_disputed_units(dataset):
+        incoming[UNITS_ARRIVED_COLUMN] = np.repeat(
+            [json.dumps(units_arrived(item.rows), ensure_ascii=False) for item in parsed], lengths
+        )
     if dataset.partitioned:
         incoming, scope = _scope_rows(
             dataset, parsed, incoming, trading_days, calendar, result.notes
@@ -899,6 +922,29 @@ def record_missing_symbols(
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def missing_symbol_lines(db_path: Path) -> list[str]:
+    """One line per symbol set aside, for the operator: dataset, symbol, its missing
+    days, how often it was tried, and why (nothing when the warehouse is held)."""
+    if not Path(db_path).exists():
+        return []
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error:
+        return []
+    with con:
+        if not _table_exists(con, "missing_symbols", schema="meta"):
+            return []
+        rows = con.execute(
+            "select dataset, symbol, first_missing_day, last_missing_day, attempts, reason "
+            f"from {MISSING_SYMBOLS_TABLE} order by dataset, symbol"
+        ).fetchall()
+    return [
+        f"{dataset} {symbol}: missing {first} .. {last}, tried {attempts} time(s): "
+        + reason.split("\n")[0][:300]
+        for dataset, symbol, first, last, attempts, reason in rows
+    ]
 
 
 def missing_symbols(

@@ -25,6 +25,8 @@ from orchestration.progress import CallProgress
 from orchestration.resources import WarehouseResource, warehouse_connection
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
+# the calendar asset's metadata: trading days it learned past Sina's calendar this run
+TRADING_DAYS_LEARNED = "trading_days_learned"
 REFETCH_TAG = "margin_wh/refetch"  # "true": make every call again, even those already landed
 OWNERS = ["team:margin-warehouse"]
 PREVIEW_ROWS = 5
@@ -151,6 +153,7 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
             if learned.note:
                 (context.log.warning if learned.failed else context.log.info)(learned.note)
                 metadata["days_past_calendar"] = dg.MetadataValue.text(learned.note)
+            metadata[TRADING_DAYS_LEARNED] = dg.MetadataValue.int(len(learned.days))
             calendar = warehouse.calendar()
             added = sync_trading_days(
                 context.instance, publishable_days(calendar, warehouse.settings, today)
