@@ -68,6 +68,24 @@ def days_to_learn(calendar: Sequence[dt.date], today: dt.date) -> tuple[dt.date,
     return calendar[-1] + dt.timedelta(days=1), today
 
 
+# Sina's file for the next year has been late before: warn this long before it ends.
+HORIZON_WARNING_DAYS = 30
+
+
+def horizon_note(last_day: dt.date, today: dt.date) -> tuple[str, bool]:
+    """What `margin-wh doctor` says of the calendar's end, and whether it is a warning."""
+    left = (last_day - today).days
+    if left > HORIZON_WARNING_DAYS:
+        return f"trading calendar ends {last_day} ({left} days from today)", False
+    when = f"ended {-left} day(s) ago" if left < 0 else f"ends in {left} day(s)"
+    return (
+        f"trading calendar (tool_trade_date_hist_sina) {when}, on {last_day}: until Sina "
+        "publishes the next year, the days past it are learned from SSE's margin totals "
+        "(one stock_margin_sse call a morning) and the closing snapshot is not taken",
+        True,
+    )
+
+
 # How far back a morning run looks for trading days a source missed (a host down, a day
 # published late): those days are loaded again with the day before, never skipped.
 CATCH_UP_TRADING_DAYS = 20

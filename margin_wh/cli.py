@@ -148,7 +148,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from margin_wh.calendar import shanghai_today
+    from margin_wh.calendar import horizon_note, shanghai_today
     from margin_wh.sources import get_source
     from margin_wh.sources.akshare_source import FUNCTION_HOSTS
     from margin_wh.sources.doctor import findings_table, run_doctor
@@ -167,6 +167,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     findings = run_doctor(source, today, FUNCTION_HOSTS, progress)
     console.print(findings_table(findings))
+    last_day = next((f.last_day for f in findings if f.last_day), None)
+    if last_day:
+        # the demo market's clock stops at its last day, as its refreshes' does
+        clock = min(today, settings.demo_end) if settings.source == "demo" else today
+        note, warn = horizon_note(last_day, clock)
+        console.print(f"[yellow]warning:[/] {note}" if warn else note, highlight=False)
     failed = [f for f in findings if not f.ok]
     for f in findings:
         if f.detail:

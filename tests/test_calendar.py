@@ -209,3 +209,14 @@ def test_the_learned_days_extend_the_calendar_and_never_rewrite_it():
     from margin_wh.calendar import union_calendar
 
     assert union_calendar(YEAR_END, [D(2027, 1, 4), D(2026, 12, 25)]) == [*YEAR_END, D(2027, 1, 4)]
+
+
+def test_doctor_warns_within_thirty_days_of_the_calendars_end():
+    from margin_wh.calendar import horizon_note
+
+    assert horizon_note(D(2026, 12, 31), D(2026, 11, 1)) == (
+        "trading calendar ends 2026-12-31 (60 days from today)", False)  # fmt: skip
+    text, warn = horizon_note(D(2026, 12, 31), D(2026, 12, 5))
+    assert warn and "ends in 26 day(s), on 2026-12-31" in text
+    text, warn = horizon_note(D(2026, 12, 31), D(2027, 1, 4))
+    assert warn and "ended 4 day(s) ago" in text and "SSE's margin totals" in text

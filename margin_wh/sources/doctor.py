@@ -12,6 +12,7 @@ taken from that day's SSE margin detail, and CSI 300. A column whose unit is dis
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class Finding:
     detail: str  # the error, or what was let pass
     # the unit each disputed column arrived in, e.g. (('参与交易的投资者数量', '10k_persons'),)
     units_arrived: tuple[tuple[str, str], ...] = ()
+    last_day: dt.date | None = None  # the calendar's: its last trading day
 
     @property
     def ok(self) -> bool:
@@ -116,8 +118,8 @@ def run_doctor(
     calendar_finding, calendar = _check(
         source, DATASETS[CALENDAR_FUNCTION], {}, None, hosts.get(CALENDAR_FUNCTION, "?")
     )
-    record(calendar_finding)
     days = sorted(calendar["trade_date"]) if calendar is not None else []
+    record(dataclasses.replace(calendar_finding, last_day=days[-1] if days else None))
     latest = latest_published_day(days, today, last_day_answered(source)) if days else None
     if latest is None:  # without a calendar no dated call can be placed
         latest = today - dt.timedelta(days=1)
