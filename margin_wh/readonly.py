@@ -29,7 +29,13 @@ import duckdb
 import pyarrow as pa
 
 from margin_wh.config import Settings
-from margin_wh.publish.snapshot import FRESHNESS_TABLE, INFO_TABLE, snapshot_path
+from margin_wh.publish.snapshot import (
+    FRESHNESS_TABLE,
+    INFO_TABLE,
+    MART_FRESHNESS_TABLE,
+    MISSING_SYMBOLS_TABLE,
+    snapshot_path,
+)
 
 DEFAULT_TIMEOUT_S = 30.0
 # Settings fixed before the configuration is locked: extensions are never fetched or
@@ -156,6 +162,41 @@ class StaleDataset:
 
 
 @dataclass(frozen=True)
+class MissingSymbols:
+    """The symbols of one per-symbol dataset that could not load (main.missing_symbols)."""
+
+    dataset: str  # e.g. fund_etf_hist_sina
+    symbols: tuple[str, ...]  # sorted
+    first_missing_day: dt.date | None  # the earliest day any of them lacks
+
+
+@dataclass(frozen=True)
+class StaleMart:
+    """A mart without current data (main.mart_freshness): not built, or behind."""
+
+    mart: str
+    is_missing: bool  # not built in the warehouse, so not in the snapshot
+    last_trade_date: dt.date | None
+    stale_since: dt.date | None
+    status: str  # why, in a sentence fragment, as the publish step wrote it
+
+
+# The symbols a data note names before it says how many more the table holds.
+NOTE_SYMBOLS = 10
+
+
+def _symbols_note(missing: MissingSymbols) -> str:
+    shown = ", ".join(missing.symbols[:NOTE_SYMBOLS])
+    more = len(missing.symbols) - NOTE_SYMBOLS
+    return (
+        f"{missing.dataset} {len(missing.symbols)} ({shown}"
+        + (f" and {more} more, in {MISSING_SYMBOLS_TABLE}" if more > 0 else "")
+        + (f"; missing since {missing.first_missing_day}" if missing.first_missing_day else "")
+        + ")"
+    )
+
+
+@dataclass(frozen=True)
 class SnapshotInfo:
     """Where the snapshot's data comes from, as the publish step recorded it."""
 
@@ -165,6 +206,12 @@ class SnapshotInfo:
     published_at_utc: dt.datetime | None
     last_trade_date: dt.date | None
     stale_datasets: tuple[StaleDataset, ...] = ()
+    missing_symbols: tuple[MissingSymbols, ...] = ()
+    stale_marts: tuple[StaleMart, ...] = ()
+
+    def mart_status(self, mart: str) -> StaleMart | None:
+        """What the publish recorded of `mart` when it has no current data; None otherwise."""
+        return next((m for m in self.stale_marts if m.mart == mart), None)
 
     @property
     def is_synthetic(self) -> bool | None:
@@ -193,7 +240,23 @@ class SnapshotInfo:
             + (f" (missing since {s.stale_since})." if s.stale_since else ".")
             for s in self.stale_datasets
         )
-        return what + published + through + stale
+        symbols = (
+            " Symbols that could not load: " + "; ".join(_symbols_note(m) for m in self.missing_symbols) + "."
+            if self.missing_symbols
+            else ""
+        )
+        missing = [m for m in self.stale_marts if m.is_missing]
+        behind = [m for m in self.stale_marts if not m.is_missing]
+        marts = (
+            " Not in this snapshot: " + "; ".join(f"marts.{m.mart}, {m.status}" for m in missing) + "."
+            if missing
+            else ""
+        ) + (
+            " Stale marts: " + "; ".join(f"marts.{m.mart} {m.status}" for m in behind) + "."
+            if behind
+            else ""
+        )
+        return what + published + through + stale + symbols + marts
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -213,6 +276,26 @@ class SnapshotInfo:
                 }
                 for s in self.stale_datasets
             ],
+            "missing_symbols": [
+                {
+                    "dataset": m.dataset,
+                    "symbols": list(m.symbols),
+                    "first_missing_day": m.first_missing_day.isoformat()
+                    if m.first_missing_day
+                    else None,
+                }
+                for m in self.missing_symbols
+            ],
+            "stale_marts": [
+                {
+                    "mart": m.mart,
+                    "is_missing": m.is_missing,
+                    "last_trade_date": m.last_trade_date.isoformat() if m.last_trade_date else None,
+                    "stale_since": m.stale_since.isoformat() if m.stale_since else None,
+                    "status": m.status,
+                }
+                for m in self.stale_marts
+            ],
         }
 
 
@@ -228,7 +311,8 @@ def _has_table(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
 
 
 def read_snapshot_info(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotInfo:
-    """The provenance rows the publish step writes (snapshot_info, dataset_freshness)."""
+    """The provenance rows the publish step writes (snapshot_info, dataset_freshness,
+    missing_symbols, mart_freshness); a table an older snapshot lacks reads as empty."""
     source = label = published = last = None
     if _has_table(con, INFO_TABLE):
         rows = con.execute(
@@ -245,7 +329,26 @@ def read_snapshot_info(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotIn
                 "where is_stale order by dataset"
             ).fetchall()
         )
-    return SnapshotInfo(Path(path), source, label, published, last, stale)
+    missing: tuple[MissingSymbols, ...] = ()
+    if _has_table(con, MISSING_SYMBOLS_TABLE):
+        missing = tuple(
+            MissingSymbols(dataset, tuple(symbols), first)
+            for dataset, symbols, first in con.execute(
+                "select dataset, list(symbol order by symbol), min(first_missing_day) "
+                f"from {MISSING_SYMBOLS_TABLE} group by dataset order by dataset"
+            ).fetchall()
+        )
+    marts: tuple[StaleMart, ...] = ()
+    if _has_table(con, MART_FRESHNESS_TABLE):
+        marts = tuple(
+            StaleMart(*row)
+            for row in con.execute(
+                "select mart, is_missing, last_trade_date, stale_since, status "
+                f"from {MART_FRESHNESS_TABLE} where is_missing or is_stale "
+                "order by is_missing desc, mart"
+            ).fetchall()
+        )
+    return SnapshotInfo(Path(path), source, label, published, last, stale, missing, marts)
 
 
 def mart_names(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -268,8 +371,14 @@ def require_mart(con: duckdb.DuckDBPyConnection, info: SnapshotInfo, mart: str) 
             if info.published_at_utc
             else "of unknown date"
         )
+        status = info.mart_status(mart)
+        why = (
+            f": the warehouse it was published from has not built it ({status.status})"
+            if status is not None and status.is_missing
+            else ""
+        )
         raise MartNotInSnapshot(
-            f"marts.{mart} is not in this snapshot ({info.path}, {published}); it has "
+            f"marts.{mart} is not in this snapshot ({info.path}, {published}){why}; it has "
             f"{', '.join(present) or 'no marts'}. A warehouse that builds marts.{mart} "
             "publishes it with its next refresh; list_marts shows what can be asked now."
         )

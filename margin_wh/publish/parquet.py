@@ -167,6 +167,33 @@ def _export_mart(
     }
 
 
+# The snapshot's freshness tables (margin_wh/publish/snapshot.py), carried into the manifest.
+FRESHNESS_TABLES = {
+    "marts": "mart_freshness",
+    "datasets": "dataset_freshness",
+    "missing_symbols": "missing_symbols",
+}
+
+
+def _freshness(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, list[dict]]:
+    """{marts, datasets, missing_symbols: rows as JSON} from the snapshot's main.* tables;
+    an older snapshot's absent table is an empty list."""
+    present = {name for _, name in list_tables(con, catalog, ["main"])}
+    out: dict[str, list[dict]] = {}
+    for key, table in FRESHNESS_TABLES.items():
+        if table not in present:
+            out[key] = []
+            continue
+        result = con.execute(f"select * from main.{_ident(table)}")
+        columns = [d[0] for d in result.description]
+        out[key] = [
+            {c: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
+             for c, v in zip(columns, row, strict=True)}
+            for row in result.fetchall()
+        ]  # fmt: skip
+    return out
+
+
 def _previous_version(publish_dir: Path) -> tuple[Path, dict[str, dict]] | None:
     """The version the parquet link points at now, with its manifest entries by mart."""
     link = parquet_dir(publish_dir)
@@ -238,6 +265,7 @@ def export_parquet(
                 )
                 for name in marts
             ]
+            freshness = _freshness(con, catalog)
         manifest = {
             "generated_at": generated_at.isoformat(timespec="seconds"),
             "version": version,
@@ -253,6 +281,9 @@ def export_parquet(
             "read_with": "select * from read_parquet('parquet/<mart>/**/*.parquet', "
             "hive_partitioning = true)",
             "marts": entries,
+            # what the snapshot says of its own freshness: the marts not built or stale,
+            # the datasets that lag, the symbols that could not load
+            "freshness": freshness,
         }
         (work / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         os.rename(work, final)

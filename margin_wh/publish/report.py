@@ -47,8 +47,10 @@ VIEW_TITLES = {
     "signals": "Signals of the day 涨幅异动与两融信号",
     "eligibility": "Eligibility changes 两融标的调整",
     "leverage": "Leverage indicators 两融杠杆监测指标",
+    "freshness": "Data freshness 数据时效",
 }
 SIGNAL_DAYS = 20  # trading days of list changes the report shows
+SIGNAL_MART = "fct_margin_signal"
 SIGNAL_ROWS = 40
 SIGNAL_ROWS_PER_TYPE = 5  # the latest signals of each kind
 SIGNAL_NAMES = {  # in the order the report lists a day's signals
@@ -77,29 +79,64 @@ FONT = (
 )
 
 
+# The marts each view reads: a view whose mart is not in the snapshot (never built, e.g.
+# its only source was refused on a new warehouse) says so in place of its content, and a
+# view whose mart is stale says since when above it; the other views are drawn as usual.
+VIEW_MARTS: dict[str, tuple[str, ...]] = {
+    "key_figures": ("fct_market_short_daily",),
+    "trend": ("fct_market_short_daily",),
+    "top_securities": ("fct_balance_to_float",),
+    "industry": ("fct_short_concentration_by_industry",),
+    "financing": ("fct_market_short_daily",),
+    "basis": ("fct_index_futures_basis",),
+    "event_windows": ("fct_policy_event_window", "dim_policy_event"),
+    "event_windows_by_industry": ("fct_policy_event_window_by_industry", "dim_policy_event"),
+    "signals": ("fct_margin_signal",),
+    "eligibility": ("fct_margin_eligibility_event",),
+    "leverage": ("fct_market_leverage_daily",),
+}
+
+
 @dataclass
 class ReportData:
     info: dict
     stale: pd.DataFrame  # main.dataset_freshness: the daily datasets behind the others
-    market: pd.DataFrame  # fct_market_short_daily, every day
+    market: pd.DataFrame | None  # fct_market_short_daily, every day (None: not in the snapshot)
     events: pd.DataFrame  # dim_policy_event within the market's days
-    top: pd.DataFrame  # fct_balance_to_float, latest day, highest short_to_float_ratio
-    industry_l1: pd.DataFrame  # fct_short_concentration_by_industry, latest day, level 1
-    industry_l2: pd.DataFrame  # the same, level 2, largest short balances
-    industry_hhi: pd.DataFrame  # per day: HHI of short balance across SW L1 industries
-    basis: pd.DataFrame  # fct_index_futures_basis, main contracts
-    event_windows: pd.DataFrame  # fct_policy_event_window, events in the data
+    top: pd.DataFrame | None  # fct_balance_to_float, latest day, highest short_to_float_ratio
+    industry_l1: pd.DataFrame | None  # fct_short_concentration_by_industry, latest day, level 1
+    industry_l2: pd.DataFrame | None  # the same, level 2, largest short balances
+    industry_hhi: pd.DataFrame | None  # per day: HHI of short balance across SW L1 industries
+    basis: pd.DataFrame | None  # fct_index_futures_basis, main contracts
+    event_windows: pd.DataFrame | None  # fct_policy_event_window, events in the data
     # fct_policy_event_window_by_industry at the window's last offset, events in the data
-    industry_windows: pd.DataFrame
-    signals: pd.DataFrame  # fct_margin_signal, the latest SIGNAL_ROWS_PER_TYPE of each kind
-    eligibility: pd.DataFrame  # fct_margin_eligibility_event, the same days
-    leverage: pd.DataFrame  # fct_market_leverage_daily, every day
+    industry_windows: pd.DataFrame | None
+    signals: pd.DataFrame | None  # fct_margin_signal, the latest SIGNAL_ROWS_PER_TYPE of each kind
+    eligibility: pd.DataFrame | None  # fct_margin_eligibility_event, the same days
+    leverage: pd.DataFrame | None  # fct_market_leverage_daily, every day
     thresholds: dict  # reference.signal_thresholds: name -> value
     signals_today: dict  # signal_type -> how many on the latest day
+    last_day: dt.date | None = None  # the report's day: the market's latest in the snapshot
+    marts: frozenset = frozenset()  # the marts in the snapshot
+    datasets: pd.DataFrame | None = None  # main.dataset_freshness, every dataset
+    mart_freshness: pd.DataFrame | None = None  # main.mart_freshness, every mart
+    missing_symbols: pd.DataFrame | None = None  # main.missing_symbols
 
     @property
     def latest(self) -> pd.Series:
         return self.market.iloc[-1]
+
+    def missing_marts(self, view: str) -> list[str]:
+        """The marts `view` reads that are not in the snapshot."""
+        return [m for m in VIEW_MARTS.get(view, ()) if m not in self.marts]
+
+    def mart_status(self, mart: str) -> dict | None:
+        """The snapshot's main.mart_freshness row of `mart`, when it has one."""
+        frame = self.mart_freshness
+        if frame is None or frame.empty:
+            return None
+        rows = frame[frame["mart"] == mart]
+        return rows.iloc[0].to_dict() if len(rows) else None
 
 
 @dataclass(frozen=True)
@@ -108,38 +145,95 @@ class ReportResult:
     size_bytes: int
     last_trade_date: dt.date
     seconds: float
+    missing_views: tuple[str, ...] = ()  # views whose mart is not in the snapshot
 
 
 def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
 
+def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> frozenset:
+    return frozenset(
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_catalog = current_database() and table_schema = ?",
+            [schema],
+        ).fetchall()
+    )
+
+
+def _report_day(con: duckdb.DuckDBPyConnection, marts: frozenset, info: dict) -> dt.date:
+    """The market mart's last day; where it is not in the snapshot, the day the publish
+    recorded, else the newest day of any mart."""
+    if "fct_market_short_daily" in marts:
+        last = con.execute("select max(trade_date) from marts.fct_market_short_daily").fetchone()[0]
+        if last is None:
+            raise RuntimeError("marts.fct_market_short_daily is empty: nothing to report")
+        return last
+    if info.get("last_trade_date") is not None and not pd.isna(info["last_trade_date"]):
+        return pd.Timestamp(info["last_trade_date"]).date()
+    days = [
+        con.execute(f"select max(trade_date) from marts.{m}").fetchone()[0]
+        for m in sorted(marts)
+        if "trade_date"
+        in {r[0] for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts' "
+            "and table_name = ?", [m]).fetchall()}
+    ]  # fmt: skip
+    days = [d for d in days if d is not None]
+    if not days:
+        raise RuntimeError(
+            "no mart in the snapshot has a trading day (fct_market_short_daily is missing "
+            "and the others are empty): nothing to report"
+        )
+    return max(days)
+
+
 def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
-    """Everything the report shows, from a connection to the snapshot (or the warehouse)."""
-    market = _df(con, "select * from marts.fct_market_short_daily order by trade_date")
-    if market.empty:
-        raise RuntimeError("marts.fct_market_short_daily is empty: nothing to report")
-    first, last = market["trade_date"].min(), market["trade_date"].max()
-    last_day = pd.Timestamp(last).date()
+    """Everything the report shows, from a connection to the snapshot (or the warehouse).
+    A mart the snapshot lacks leaves its frame None; its view says so."""
+    marts = _tables(con, "marts")
+    main = _tables(con, "main")
     info = {}
-    has_info = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'main' and table_name = 'snapshot_info'"
-    ).fetchall()[0][0]
-    if has_info:
+    if "snapshot_info" in main:
         row = _df(con, "select * from main.snapshot_info")
         info = row.iloc[0].to_dict() if not row.empty else {}
-    has_freshness = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'main' and table_name = 'dataset_freshness'"
-    ).fetchall()[0][0]
+    last_day = _report_day(con, marts, info)
+    market = (
+        _df(con, "select * from marts.fct_market_short_daily order by trade_date")
+        if "fct_market_short_daily" in marts
+        else None
+    )
+    first = market["trade_date"].min() if market is not None else None
+    datasets = (
+        _df(con, "select * from main.dataset_freshness order by dataset")
+        if "dataset_freshness" in main
+        else None
+    )
     stale = (
-        _df(con, "select * from main.dataset_freshness where is_stale order by stale_since")
-        if has_freshness
+        datasets[datasets["is_stale"]].sort_values(["stale_since", "dataset"])
+        if datasets is not None
         else pd.DataFrame(columns=["dataset", "last_trade_date", "is_stale", "stale_since"])
     )
-    events = _df(
-        con,
+    mart_freshness = (
+        _df(con, "select * from main.mart_freshness order by mart")
+        if "mart_freshness" in main
+        else None
+    )
+    missing_symbols = (
+        _df(con, "select * from main.missing_symbols order by dataset, symbol")
+        if "missing_symbols" in main
+        else None
+    )
+
+    def frame(mart: str, sql: str, params: list | None = None) -> pd.DataFrame | None:
+        return _df(con, sql, params) if mart in marts else None
+
+    # the events within the market's days (all of them when the market mart is missing)
+    window = [first if first is not None else dt.date(1900, 1, 1), last_day]
+    events = frame(
+        "dim_policy_event",
         """
         select event_id, effective_trade_date, effective_date, title_zh, description_en,
                category, short_selling_direction, issuer, is_date_confirmed
@@ -147,10 +241,16 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         where event_id <> 'unknown' and effective_trade_date between ? and ?
         order by effective_trade_date, event_id
         """,
-        [first, last],
+        window,
     )
-    top = _df(
-        con,
+    if events is None:
+        events = pd.DataFrame(
+            columns=["event_id", "effective_trade_date", "effective_date", "title_zh",
+                     "description_en", "category", "short_selling_direction", "issuer",
+                     "is_date_confirmed"]
+        )  # fmt: skip
+    top = frame(
+        "fct_balance_to_float",
         f"""
         select short_to_float_rank as rank, security_name, security_code, exchange,
                sw_l1_name, sw_l2_name, short_balance_cny, short_to_float_ratio,
@@ -172,10 +272,11 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         where trade_date = ? and industry_level = ?
         order by short_balance_cny desc, industry_code
     """
-    industry_l1 = _df(con, industry, [last_day, 1])
-    industry_l2 = _df(con, industry + f" limit {TOP_INDUSTRIES_L2}", [last_day, 2])
-    industry_hhi = _df(
-        con,
+    concentration = "fct_short_concentration_by_industry"
+    industry_l1 = frame(concentration, industry, [last_day, 1])
+    industry_l2 = frame(concentration, industry + f" limit {TOP_INDUSTRIES_L2}", [last_day, 2])
+    industry_hhi = frame(
+        concentration,
         """
         select trade_date,
                sum(share_of_market_short_ratio * share_of_market_short_ratio) as hhi,
@@ -191,8 +292,8 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         order by trade_date
         """,
     )
-    basis = _df(
-        con,
+    basis = frame(
+        "fct_index_futures_basis",
         """
         select trade_date, variety, contract, basis_points, basis_ratio,
                annualized_basis_ratio, days_to_expiry, variety_open_interest, open_interest
@@ -201,35 +302,43 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         order by variety, trade_date
         """,
     )
-    event_windows = _df(
-        con,
-        """
-        select w.event_id, w.offset_trading_days, w.trade_date,
-               w.short_balance_change_from_event_ratio, e.title_zh, e.effective_trade_date
-        from marts.fct_policy_event_window as w
-        inner join marts.dim_policy_event as e using (event_id)
-        where e.effective_trade_date between ? and ?
-        order by e.effective_trade_date, w.offset_trading_days
-        """,
-        [first, last],
+    with_events = "dim_policy_event" in marts
+    event_windows = (
+        frame(
+            "fct_policy_event_window",
+            """
+            select w.event_id, w.offset_trading_days, w.trade_date,
+                   w.short_balance_change_from_event_ratio, e.title_zh, e.effective_trade_date
+            from marts.fct_policy_event_window as w
+            inner join marts.dim_policy_event as e using (event_id)
+            where e.effective_trade_date between ? and ?
+            order by e.effective_trade_date, w.offset_trading_days
+            """,
+            window,
+        )
+        if with_events
+        else None
     )
-    industry_windows = _df(
-        con,
-        """
-        select w.event_id, e.title_zh, e.effective_trade_date, w.offset_trading_days,
-               w.industry_name, w.short_balance_change_from_event_ratio,
-               w.financing_balance_change_from_event_ratio
-        from marts.fct_policy_event_window_by_industry as w
-        inner join marts.dim_policy_event as e using (event_id)
-        where e.effective_trade_date between ? and ?
-        qualify w.offset_trading_days = max(w.offset_trading_days) over (partition by w.event_id)
-        order by e.effective_trade_date, w.short_balance_change_from_event_ratio
-        """,
-        [first, last],
+    industry_windows = (
+        frame(
+            "fct_policy_event_window_by_industry",
+            """
+            select w.event_id, e.title_zh, e.effective_trade_date, w.offset_trading_days,
+                   w.industry_name, w.short_balance_change_from_event_ratio,
+                   w.financing_balance_change_from_event_ratio
+            from marts.fct_policy_event_window_by_industry as w
+            inner join marts.dim_policy_event as e using (event_id)
+            where e.effective_trade_date between ? and ?
+            qualify w.offset_trading_days = max(w.offset_trading_days) over (partition by w.event_id)
+            order by e.effective_trade_date, w.short_balance_change_from_event_ratio
+            """,
+            window,
+        )
+        if with_events
+        else None
     )
-    since = market["trade_date"].iloc[max(0, len(market) - SIGNAL_DAYS)]
-    signals = _df(
-        con,
+    signals = frame(
+        SIGNAL_MART,
         f"""
         select trade_date, security_name, security_code, exchange, signal_type, value,
                threshold, close_change_1d_ratio, is_limit_up
@@ -243,33 +352,63 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         """,
         [list(SIGNAL_NAMES)],
     )
-    signals_today = dict(
-        con.execute(
-            "select signal_type, count(*) from marts.fct_margin_signal where trade_date = ? "
-            "group by signal_type",
-            [last_day],
-        ).fetchall()
+    signals_today = (
+        dict(
+            con.execute(
+                "select signal_type, count(*) from marts.fct_margin_signal where trade_date = ? "
+                "group by signal_type",
+                [last_day],
+            ).fetchall()
+        )
+        if SIGNAL_MART in marts
+        else {}
     )
-    eligibility = _df(
-        con,
-        """
-        select e.trade_date, e.security_code, e.exchange, e.event_type, b.security_name
+    # the list changes of the last SIGNAL_DAYS trading days, named where the detail mart is
+    since = _nth_last_trading_day(con, marts, last_day, SIGNAL_DAYS)
+    names = "fct_balance_to_float" in marts
+    eligibility = frame(
+        "fct_margin_eligibility_event",
+        f"""
+        select e.trade_date, e.security_code, e.exchange, e.event_type,
+               {"b.security_name" if names else "cast(null as varchar) as security_name"}
         from marts.fct_margin_eligibility_event as e
-        left join marts.fct_balance_to_float as b using (trade_date, security_code)
+        {"left join marts.fct_balance_to_float as b using (trade_date, security_code)" if names else ""}
         where e.trade_date >= ?
         order by e.trade_date desc, e.security_code, e.event_type
         """,
         [since],
     )
-    leverage = _df(con, "select * from marts.fct_market_leverage_daily order by trade_date")
-    thresholds = dict(
-        con.execute("select threshold_name, value from reference.signal_thresholds").fetchall()
+    leverage = frame(
+        "fct_market_leverage_daily",
+        "select * from marts.fct_market_leverage_daily order by trade_date",
+    )
+    thresholds = (
+        dict(con.execute("select threshold_name, value from reference.signal_thresholds").fetchall())
+        if "signal_thresholds" in _tables(con, "reference")
+        else {}
     )
     return ReportData(
         info, stale, market, events, top, industry_l1, industry_l2, industry_hhi, basis,
         event_windows, industry_windows, signals, eligibility, leverage, thresholds,
-        signals_today,
-    )
+        signals_today, last_day, marts, datasets, mart_freshness, missing_symbols,
+    )  # fmt: skip
+
+
+def _nth_last_trading_day(
+    con: duckdb.DuckDBPyConnection, marts: frozenset, last_day: dt.date, days: int
+) -> dt.date:
+    """The trading day `days` - 1 trading days before `last_day`, from a mart with a row
+    every trading day; `last_day` itself when none is in the snapshot."""
+    for mart in ("fct_market_short_daily", "fct_market_margin_daily", "fct_balance_to_float"):
+        if mart in marts:
+            day = con.execute(
+                f"select min(trade_date) from (select distinct trade_date from marts.{mart} "
+                f"where trade_date <= ? order by trade_date desc limit {days})",
+                [last_day],
+            ).fetchone()[0]
+            if day is not None:
+                return day
+    return last_day
 
 
 # ------------------------------------------------------------------------ formatting
@@ -394,7 +533,7 @@ def industry_figure(data: ReportData, demo: bool) -> go.Figure:
         column_widths=[0.55, 0.45],
         horizontal_spacing=0.22,
         subplot_titles=(
-            f"Share of market short balance by SW L1 industry, {_date(data.latest['trade_date'])}",
+            f"Share of market short balance by SW L1 industry, {_date(data.last_day)}",
             "Concentration across SW L1 industries over time",
         ),
     )
@@ -584,8 +723,12 @@ def _key_figures(data: ReportData) -> str:
             if factor >= 1
             else f"{1 / factor:.1f}× larger than at the year start"
         )
-    hhi = data.industry_hhi.iloc[-1]["hhi"] if not data.industry_hhi.empty else None
-    top_industry = data.industry_l1.iloc[0] if not data.industry_l1.empty else None
+    # the industry card only where the industry mart is in the snapshot
+    has_industry = data.industry_hhi is not None and data.industry_l1 is not None
+    hhi = data.industry_hhi.iloc[-1]["hhi"] if has_industry and not data.industry_hhi.empty else None
+    top_industry = (
+        data.industry_l1.iloc[0] if has_industry and not data.industry_l1.empty else None
+    )
     cards = [
         (
             "融券余额 short balance",
@@ -864,42 +1007,51 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 6px 10px; text-align: left; 
 th { background: #eef3f8; font-weight: 600; } td.num, th.num { text-align: right;
   font-variant-numeric: tabular-nums; } tbody tr:hover { background: #f6f9fc; }
 ol.events { padding-left: 0; list-style: none; } ol.events li { margin: 6px 0; }
+.missing { background: #fff4e5; border-left: 4px solid #e67e22; padding: 8px 12px; }
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; }
 code { font-size: 13px; } footer { margin-top: 40px; color: #666; font-size: 12px; }
 """.replace("__FONT__", FONT)
 
 
-def render_report(data: ReportData, *, source: str, data_label: str | None = None) -> str:
-    """The whole page as one string: plotly.js inlined once, no external resource."""
-    demo = source == "demo"
-    latest_day = _date(data.latest["trade_date"])
-    figures = iter(
-        [
-            trend_figure(data, demo),
-            industry_figure(data, demo),
-            financing_figure(data, demo),
-            basis_figure(data, demo),
-            event_window_figure(data, demo),
-            leverage_figure(data, demo),
+def _mart_note(data: ReportData, mart: str) -> str:
+    """Why `mart` has no current data, from the snapshot's main.mart_freshness."""
+    status = data.mart_status(mart)
+    if status is None:
+        return "not in this snapshot" if mart not in data.marts else "stale"
+    return _e(status.get("status") or ("not built" if status.get("is_missing") else "stale"))
+
+
+def _view(data: ReportData, key: str, anchor: str, body) -> list[str]:
+    """A view's title and content; in place of the content, what is missing and why when
+    a mart it reads is not in the snapshot; above it, since when a stale mart stops."""
+    head = f"<h2 id='{anchor}'>{_e(VIEW_TITLES[key])}</h2>"
+    missing = data.missing_marts(key)
+    if missing:
+        items = "; ".join(f"<code>marts.{_e(m)}</code> {_mart_note(data, m)}" for m in missing)
+        return [
+            head,
+            f"<p class='missing'>⚠ Not shown: {items}. The snapshot was published without "
+            "it; the other views are drawn from the marts that were built.</p>",
         ]
+    stale = []
+    for mart in VIEW_MARTS.get(key, ()):
+        status = data.mart_status(mart)
+        if status is not None and status.get("is_stale"):
+            stale.append(f"<code>marts.{_e(mart)}</code> {_mart_note(data, mart)}")
+    note = (
+        [f"<p class='missing'>⚠ Stale: {'; '.join(stale)}. This view stops there.</p>"]
+        if stale
+        else []
     )
-    first = {"done": False}
+    return [head, *note, *body()]
 
-    def figure_html() -> str:
-        fig = next(figures)
-        include = not first["done"]  # plotly.js inlined once, with the first chart
-        first["done"] = True
-        return (
-            "<div class='figure'>"
-            + fig.to_html(
-                full_html=False,
-                include_plotlyjs=include,
-                config={"displaylogo": False, "responsive": True},
-            )
-            + "</div>"
-        )
 
-    published = data.info.get("published_at_utc")
+def missing_views(data: ReportData) -> tuple[str, ...]:
+    """The views whose mart is not in the snapshot."""
+    return tuple(key for key in VIEW_MARTS if data.missing_marts(key))
+
+
+def _banners(data: ReportData, demo: bool, data_label: str | None) -> str:
     banner = (
         f"<div class='demo'>⚠ {_e(data_label or 'SYNTHETIC DEMO DATA')}. Every number and "
         "name on this page is generated by the demo source: do not draw conclusions from it.</div>"
@@ -915,64 +1067,165 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
             f"<div class='demo'>⚠ Stale data: {items}. Its source was down or refused at the "
             "last refresh; the views that read it stop there, the others are current.</div>"
         )
-    first_day = _date(data.market["trade_date"].iloc[0])
+    if data.missing_symbols is not None and len(data.missing_symbols):
+        per_dataset = data.missing_symbols.groupby("dataset", sort=True)
+        items = "; ".join(
+            f"{_e(dataset)}: {', '.join(_e(s) for s in rows['symbol'])} "
+            f"(missing since {_date(rows['first_missing_day'].min())})"
+            for dataset, rows in per_dataset
+        )
+        banner += (
+            f"<div class='demo'>⚠ Symbols that could not load: {items}. The views leave "
+            "them out (see the data freshness table at the end).</div>"
+        )
+    recorded = set()
+    if data.mart_freshness is not None and len(data.mart_freshness):
+        recorded = set(data.mart_freshness.loc[data.mart_freshness["is_missing"], "mart"])
+    viewed = {m for marts in VIEW_MARTS.values() for m in marts}
+    not_built = sorted(recorded | {m for m in viewed if m not in data.marts})
+    if not_built:
+        items = "; ".join(f"marts.{_e(m)} {_mart_note(data, m)}" for m in not_built)
+        banner += (
+            f"<div class='demo'>⚠ Not in this snapshot: {items}. The views that read it say "
+            "so; the others are published.</div>"
+        )
+    behind = [] if data.mart_freshness is None else [
+        r for r in data.mart_freshness.to_dict("records") if r["is_stale"] and not r["is_missing"]
+    ]  # fmt: skip
+    if behind:
+        items = "; ".join(f"marts.{_e(r['mart'])} {_e(r['status'])}" for r in behind)
+        banner += f"<div class='demo'>⚠ Stale marts: {items}. Their views say so.</div>"
+    return banner
+
+
+def _freshness_tables(data: ReportData) -> str:
+    """Every dataset and every mart: last day, stale since, symbols that could not load."""
+    parts = []
+    if data.datasets is not None and len(data.datasets):
+        rows = []
+        for r in data.datasets.to_dict("records"):
+            count = r.get("missing_symbol_count") or 0
+            rows.append([
+                f"<code>{_e(r['dataset'])}</code>",
+                _date(r["last_trade_date"]),
+                f"stale since {_date(r['stale_since'])}" if r["is_stale"] else "current",
+                f"{count}: {_e(r.get('missing_symbols'))}" if count else "–",
+                f"<span class='muted'>{_e(r.get('rule') or r.get('freshness_rule') or '')}</span>",
+            ])  # fmt: skip
+        parts.append(
+            "<p>Raw datasets (main.dataset_freshness):</p>"
+            + _table(["Dataset", "Last day loaded", "Status", "Symbols not loaded",
+                      "Stale when"], rows, set())  # fmt: skip
+        )
+    if data.mart_freshness is not None and len(data.mart_freshness):
+        rows = [
+            [
+                f"<code>marts.{_e(r['mart'])}</code>",
+                _date(r["last_trade_date"]),
+                "not built" if r["is_missing"] else ("stale" if r["is_stale"] else "current"),
+                _date(r["stale_since"]) if r["is_stale"] else "–",
+                _e(r.get("status")),
+            ]
+            for r in data.mart_freshness.to_dict("records")
+        ]
+        parts.append(
+            "<p>Marts (main.mart_freshness):</p>"
+            + _table(["Mart", "Last day", "Status", "Since", "Why"], rows, set())
+        )
+    return "".join(parts) or "<p class='muted'>This snapshot records no freshness tables.</p>"
+
+
+def render_report(data: ReportData, *, source: str, data_label: str | None = None) -> str:
+    """The whole page as one string: plotly.js inlined once, no external resource."""
+    demo = source == "demo"
+    latest_day = _date(data.last_day)
+    first = {"done": False}
+
+    def figure_html(draw) -> str:
+        fig = draw(data, demo)
+        include = not first["done"]  # plotly.js inlined once, with the first chart
+        first["done"] = True
+        return (
+            "<div class='figure'>"
+            + fig.to_html(
+                full_html=False,
+                include_plotlyjs=include,
+                config={"displaylogo": False, "responsive": True},
+            )
+            + "</div>"
+        )
+
+    published = data.info.get("published_at_utc")
+    banner = _banners(data, demo, data_label)
     sections = [
-        f"<h2 id='key-figures'>{_e(VIEW_TITLES['key_figures'])}</h2>",
-        _key_figures(data),
-        f"<h2 id='trend'>{_e(VIEW_TITLES['trend'])}</h2>",
-        "<p>Whole market (SSE + SZSE + BSE), summed from the per-security detail. Numbered "
-        "markers: policy events on their first effective trading day (red tightens short "
-        "selling, green loosens it, grey neutral).</p>",
-        figure_html(),
-        _event_list(data),
-        f"<h2 id='top-securities'>{_e(VIEW_TITLES['top_securities'])}</h2>",
-        f"<p>On {latest_day}, the {len(data.top)} securities with the highest short balance / "
-        "float market cap (融券余额 / 流通市值). Industry: Shenwan 2021 as of that day.</p>",
-        _top_table(data),
-        f"<h2 id='industry'>{_e(VIEW_TITLES['industry'])}</h2>",
-        "<p>Left: each SW level-1 industry's share of the market's short balance on the "
-        "latest day (hover: its HHI across its own securities, its largest position). Right: "
-        "HHI of the short balance across SW L1 industries (Σ share², 1 = all in one "
-        "industry) and the top three industries' combined share, per day.</p>",
-        figure_html(),
-        f"<p>The SW level-2 industries with the largest short balances on {latest_day}:</p>",
-        _industry_table(data),
-        f"<h2 id='financing'>{_e(VIEW_TITLES['financing'])}</h2>",
-        "<p>Financing balance (left axis) and short balance (right axis), whole market, "
-        "亿 CNY.</p>",
-        figure_html(),
-        f"<h2 id='basis'>{_e(VIEW_TITLES['basis'])}</h2>",
-        "<p>CFFEX equity-index futures: the main contract (largest open interest) of each "
-        "variety against its spot index; annualised basis = (futures − spot) / spot × 365 / "
-        "days to expiry. Deepening discounts with rising open interest are where short "
-        "demand can go once 融券 is curbed.</p>",
-        figure_html(),
-        _basis_note(data),
-        f"<h2 id='event-windows'>{_e(VIEW_TITLES['event_windows'])}</h2>",
-        "<p>Market short balance from 20 trading days before to 20 after each event, as a "
-        "change from the event day.</p>",
-        figure_html(),
-        f"<h2 id='event-windows-by-industry'>{_e(VIEW_TITLES['event_windows_by_industry'])}</h2>",
-        "<p>Each SW level-1 industry's short and financing balances at the end of each "
-        "event's window (up to 20 trading days after), as a change from the event day.</p>",
-        _industry_window_table(data),
-        f"<h2 id='signals'>{_e(VIEW_TITLES['signals'])}</h2>",
-        f"<p>{_signal_counts(data)} on {latest_day}. Below, the latest "
-        f"{SIGNAL_ROWS_PER_TYPE} of each kind (marts.fct_margin_signal; thresholds and their "
-        "sources in reference.signal_thresholds). Signals are information for analysts, not "
-        "checks.</p>",
-        _signals_table(data),
-        f"<h2 id='eligibility'>{_e(VIEW_TITLES['eligibility'])}</h2>",
-        f"<p>Changes of the margin-eligible lists in the last {SIGNAL_DAYS} trading days "
-        "(SZSE and BSE publish their lists; SSE's is derived from its margin detail).</p>",
-        _eligibility_table(data),
-        f"<h2 id='leverage'>{_e(VIEW_TITLES['leverage'])}</h2>",
-        "<p>The explainer's monitoring indicators: financing buys as a share of turnover, the "
-        "repayment rate, the average maintenance ratio (Eastmoney's account statistics; the "
-        "dotted line is the 130 % liquidation line), margin against float cap.</p>",
-        _leverage_table(data),
-        figure_html(),
-    ]
+        *_view(data, "key_figures", "key-figures", lambda: [_key_figures(data)]),
+        *_view(data, "trend", "trend", lambda: [
+            "<p>Whole market (SSE + SZSE + BSE), summed from the per-security detail. Numbered "
+            "markers: policy events on their first effective trading day (red tightens short "
+            "selling, green loosens it, grey neutral).</p>",
+            figure_html(trend_figure),
+            _event_list(data),
+        ]),
+        *_view(data, "top_securities", "top-securities", lambda: [
+            f"<p>On {latest_day}, the {len(data.top)} securities with the highest short balance / "
+            "float market cap (融券余额 / 流通市值). Industry: Shenwan 2021 as of that day.</p>",
+            _top_table(data),
+        ]),
+        *_view(data, "industry", "industry", lambda: [
+            "<p>Left: each SW level-1 industry's share of the market's short balance on the "
+            "latest day (hover: its HHI across its own securities, its largest position). Right: "
+            "HHI of the short balance across SW L1 industries (Σ share², 1 = all in one "
+            "industry) and the top three industries' combined share, per day.</p>",
+            figure_html(industry_figure),
+            f"<p>The SW level-2 industries with the largest short balances on {latest_day}:</p>",
+            _industry_table(data),
+        ]),
+        *_view(data, "financing", "financing", lambda: [
+            "<p>Financing balance (left axis) and short balance (right axis), whole market, "
+            "亿 CNY.</p>",
+            figure_html(financing_figure),
+        ]),
+        *_view(data, "basis", "basis", lambda: [
+            "<p>CFFEX equity-index futures: the main contract (largest open interest) of each "
+            "variety against its spot index; annualised basis = (futures − spot) / spot × 365 / "
+            "days to expiry. Deepening discounts with rising open interest are where short "
+            "demand can go once 融券 is curbed.</p>",
+            figure_html(basis_figure),
+            _basis_note(data),
+        ]),
+        *_view(data, "event_windows", "event-windows", lambda: [
+            "<p>Market short balance from 20 trading days before to 20 after each event, as a "
+            "change from the event day.</p>",
+            figure_html(event_window_figure),
+        ]),
+        *_view(data, "event_windows_by_industry", "event-windows-by-industry", lambda: [
+            "<p>Each SW level-1 industry's short and financing balances at the end of each "
+            "event's window (up to 20 trading days after), as a change from the event day.</p>",
+            _industry_window_table(data),
+        ]),
+        *_view(data, "signals", "signals", lambda: [
+            f"<p>{_signal_counts(data)} on {latest_day}. Below, the latest "
+            f"{SIGNAL_ROWS_PER_TYPE} of each kind (marts.fct_margin_signal; thresholds and their "
+            "sources in reference.signal_thresholds). Signals are information for analysts, not "
+            "checks.</p>",
+            _signals_table(data),
+        ]),
+        *_view(data, "eligibility", "eligibility", lambda: [
+            f"<p>Changes of the margin-eligible lists in the last {SIGNAL_DAYS} trading days "
+            "(SZSE and BSE publish their lists; SSE's is derived from its margin detail).</p>",
+            _eligibility_table(data),
+        ]),
+        *_view(data, "leverage", "leverage", lambda: [
+            "<p>The explainer's monitoring indicators: financing buys as a share of turnover, the "
+            "repayment rate, the average maintenance ratio (Eastmoney's account statistics; the "
+            "dotted line is the 130 % liquidation line), margin against float cap.</p>",
+            _leverage_table(data),
+            figure_html(leverage_figure),
+        ]),
+        f"<h2 id='freshness'>{_e(VIEW_TITLES['freshness'])}</h2>",
+        _freshness_tables(data),
+    ]  # fmt: skip
+    first_day = _date(data.market["trade_date"].iloc[0]) if data.market is not None else "–"
     meta = (
         f"Data {first_day} … {latest_day} · source <b>{_e(source)}</b>"
         + (f" · snapshot published {_e(published)} UTC" if published is not None else "")
@@ -1015,6 +1268,7 @@ def write_report(
     return ReportResult(
         path=target,
         size_bytes=target.stat().st_size,
-        last_trade_date=pd.Timestamp(data.latest["trade_date"]).date(),
+        last_trade_date=data.last_day,
         seconds=time.perf_counter() - started,
+        missing_views=missing_views(data),
     )

@@ -32,6 +32,20 @@ from pathlib import Path
 import duckdb
 
 from margin_wh.leftovers import remove_leftovers
+from margin_wh.publish.freshness import (
+    CALENDAR_DATASET,
+    RULES,
+    DatasetFreshness,
+    MartFreshness,
+    dataset_freshness,
+    date_column,
+    is_daily_series,
+    mart_freshness,
+    market_latest_day,
+    raw_datasets_read,
+    read_manifest,
+    tracked_datasets,
+)
 
 SNAPSHOT_NAME = "margin_warehouse.duckdb"
 # The on-disk format of the snapshot: what DuckDB 1.4 LTS clients read. DuckDB tags a
@@ -42,9 +56,25 @@ MIN_READER_VERSION = "1.4.0"
 PUBLISHED_SCHEMAS = ("marts", "reference")
 # One row about the snapshot itself: when, from what, up to which trading day.
 INFO_TABLE = "main.snapshot_info"
-# One row per daily dataset: its last loaded trading day, and whether it lags the others
-# (a source that was down): the report says which and since when.
+# One row per raw dataset of trading days: its last loaded trading day, whether it lags
+# (a source that was down) and since when, how many of its symbols could not load, and
+# what "lags" means for it (margin_wh/publish/freshness.py): the report and every answer
+# of margin_wh.read and the MCP server say which and since when.
 FRESHNESS_TABLE = "main.dataset_freshness"
+# One row per mart the project defines: built or not, its last trading day, stale since.
+MART_FRESHNESS_TABLE = "main.mart_freshness"
+# The symbols a per-symbol dataset could not load, as the warehouse's meta table held them.
+MISSING_SYMBOLS_TABLE = "main.missing_symbols"
+MISSING_SYMBOLS_SOURCE = "meta.missing_symbols"
+MISSING_SYMBOLS_COLUMNS = (
+    ("dataset", "varchar"),
+    ("symbol", "varchar"),
+    ("first_missing_day", "date"),
+    ("last_missing_day", "date"),
+    ("reason", "varchar"),
+    ("attempts", "integer"),
+    ("last_attempt_at", "timestamp"),
+)
 TMP_PREFIX = ".warehouse_snapshot."
 # Temporary files of a publish that died (killed, power cut) are deleted by a later
 # publish once they are this old: no live publish takes that long.
@@ -53,6 +83,27 @@ STALE_AFTER_S = 6 * 3600
 
 class PublishError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """What the publish recorded of the data's freshness (the three main.* tables)."""
+
+    datasets: tuple[DatasetFreshness, ...] = ()
+    marts: tuple[MartFreshness, ...] = ()
+    market_latest_day: dt.date | None = None
+
+    @property
+    def stale_datasets(self) -> tuple[DatasetFreshness, ...]:
+        return tuple(d for d in self.datasets if d.is_stale)
+
+    @property
+    def incomplete_datasets(self) -> tuple[DatasetFreshness, ...]:
+        return tuple(d for d in self.datasets if d.missing_symbols)
+
+    @property
+    def stale_marts(self) -> tuple[MartFreshness, ...]:
+        return tuple(m for m in self.marts if m.is_stale)
 
 
 @dataclass(frozen=True)
@@ -66,6 +117,7 @@ class SnapshotResult:
     seconds: float
     comments: int = 0  # table and column descriptions carried over from dbt
     schemas: tuple[str, ...] = field(default=PUBLISHED_SCHEMAS)
+    freshness: Freshness = field(default_factory=Freshness)
 
     @property
     def mart_rows(self) -> dict[str, int]:
@@ -262,44 +314,180 @@ def _sync_table(con: duckdb.DuckDBPyConnection, qualified: str, order_by: str) -
     con.execute(f"insert into snapshot.{qualified} select * from warehouse.{qualified} where {where}{order}")
 
 
-def _write_freshness(con: duckdb.DuckDBPyConnection) -> None:
-    """snapshot.main.dataset_freshness from the warehouse's raw tables: each daily dataset
-    (one call per trading day or range) and its last day; one behind the newest is stale
-    from the next trading day on."""
+def _calendar(con: duckdb.DuckDBPyConnection, present: set[str]) -> list[dt.date]:
+    if CALENDAR_DATASET not in present:
+        return []
+    return [
+        d
+        for (d,) in con.execute(
+            f"select trade_date from warehouse.raw.{CALENDAR_DATASET} order by 1"
+        ).fetchall()
+    ]
+
+
+def _dataset_last_days(
+    con: duckdb.DuckDBPyConnection, rules: dict[str, str], present: set[str]
+) -> tuple[dict[str, dt.date | None], dt.date | None]:
+    """Each tracked dataset's last trading day as its rule measures it (None: no table or
+    no rows), and the first day the warehouse holds of any market-wide daily dataset."""
     from margin_wh.sources.datasets import DATASETS
 
-    daily = [f for f, d in DATASETS.items() if d.call in ("per_day", "range")]
-    present = {name for _, name in list_tables(con, "warehouse", ("raw",))}
-    lasts = [
-        f"select '{f}' as dataset, max(trade_date) as last_trade_date from warehouse.raw.{f}"
-        for f in daily
-        if f in present
-    ]
-    con.execute(f"drop table if exists snapshot.{FRESHNESS_TABLE}")
-    if not lasts:
-        return
-    calendar = (
-        "(select trade_date from warehouse.raw.tool_trade_date_hist_sina)"
-        if "tool_trade_date_hist_sina" in present
-        else "(select cast(null as date) as trade_date)"
+    last_days: dict[str, dt.date | None] = {}
+    firsts = []
+    for name, rule in rules.items():
+        if name not in present:
+            last_days[name] = None
+            continue
+        column = _ident(date_column(DATASETS[name]))
+        table = f"warehouse.raw.{_ident(name)}"
+        if rule == "each_symbol_every_day":
+            sql = f"select min(last) from (select max({column}) as last from {table} group by symbol)"
+        else:
+            sql = f"select max({column}) from {table}"
+        last_days[name] = con.execute(sql).fetchall()[0][0]
+        if rule == "every_trading_day":
+            firsts.append(con.execute(f"select min({column}) from {table}").fetchall()[0][0])
+    return last_days, min((d for d in firsts if d), default=None)
+
+
+def _copy_missing_symbols(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """snapshot.main.missing_symbols from the warehouse's meta.missing_symbols (an empty
+    table of the same columns where the warehouse keeps none); {dataset: [symbol, …]}."""
+    present = {name for _, name in list_tables(con, "warehouse", ("meta",))}
+    con.execute(f"drop table if exists snapshot.{MISSING_SYMBOLS_TABLE}")
+    if MISSING_SYMBOLS_SOURCE.split(".")[1] not in present:
+        columns = ", ".join(f"{name} {type_}" for name, type_ in MISSING_SYMBOLS_COLUMNS)
+        con.execute(f"create table snapshot.{MISSING_SYMBOLS_TABLE} ({columns})")
+        return {}
+    arrived = {
+        name: type_ for name, type_, *_ in con.execute(
+            f"describe warehouse.{MISSING_SYMBOLS_SOURCE}"
+        ).fetchall()
+    }
+    lacking = [name for name, _ in MISSING_SYMBOLS_COLUMNS if name not in arrived]
+    if lacking:
+        raise PublishError(
+            f"warehouse.{MISSING_SYMBOLS_SOURCE} lacks the column(s) {', '.join(lacking)}: "
+            f"expected {', '.join(n for n, _ in MISSING_SYMBOLS_COLUMNS)}, got "
+            f"{', '.join(arrived)}; the published snapshot was left as it was"
+        )
+    con.execute(
+        f"create table snapshot.{MISSING_SYMBOLS_TABLE} as "
+        f"select * from warehouse.{MISSING_SYMBOLS_SOURCE} order by dataset, symbol"
     )
+    missing: dict[str, list[str]] = {}
+    for dataset, symbol in con.execute(
+        f"select dataset, symbol from snapshot.{MISSING_SYMBOLS_TABLE} order by 1, 2"
+    ).fetchall():
+        missing.setdefault(dataset, []).append(symbol)
+    return missing
+
+
+def _write_dataset_freshness(
+    con: duckdb.DuckDBPyConnection, rows: list[DatasetFreshness]
+) -> None:
+    con.execute(f"drop table if exists snapshot.{FRESHNESS_TABLE}")
     con.execute(
         f"""
-        create table snapshot.{FRESHNESS_TABLE} as
-        with lasts as ({" union all ".join(lasts)}),
-        newest as (select max(last_trade_date) as day from lasts)
-        select
-            lasts.dataset,
-            lasts.last_trade_date,
-            lasts.last_trade_date < newest.day as is_stale,
-            case when lasts.last_trade_date < newest.day then (
-                select min(trade_date) from {calendar} as calendar
-                where calendar.trade_date > lasts.last_trade_date
-            ) end as stale_since,
-        from lasts, newest
-        order by lasts.dataset
+        create table snapshot.{FRESHNESS_TABLE} (
+            dataset varchar, last_trade_date date, is_stale boolean, stale_since date,
+            missing_symbol_count integer, missing_symbols varchar,
+            freshness_rule varchar, rule varchar
+        )
         """
     )
+    con.executemany(
+        f"insert into snapshot.{FRESHNESS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [r.dataset, r.last_trade_date, r.is_stale, r.stale_since, r.missing_symbol_count,
+             ", ".join(r.missing_symbols), r.freshness_rule, RULES[r.freshness_rule]]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+def _previous_marts(
+    con: duckdb.DuckDBPyConnection,
+) -> dict[str, tuple[bool, dt.date | None, dt.date | None]]:
+    """What the snapshot being replaced said of each mart: (was_missing, last_trade_date,
+    stale_since), from its mart_freshness, or from its mart tables when it has none."""
+    if ("main", MART_FRESHNESS_TABLE.split(".")[1]) in set(list_tables(con, "snapshot", ("main",))):
+        return {
+            mart: (bool(missing), last, since)
+            for mart, missing, last, since in con.execute(
+                "select mart, is_missing, last_trade_date, stale_since "
+                f"from snapshot.{MART_FRESHNESS_TABLE}"
+            ).fetchall()
+        }
+    return {
+        mart: (False, _last_trade_date(con, "snapshot", mart), None)
+        for _, mart in list_tables(con, "snapshot", ("marts",))
+    }
+
+
+def _last_trade_date(con: duckdb.DuckDBPyConnection, catalog: str, mart: str) -> dt.date | None:
+    qualified = f"marts.{_ident(mart)}"
+    if not any(name == "trade_date" for name, _ in _columns_of(con, catalog, qualified)):
+        return None
+    return con.execute(f"select max(trade_date) from {catalog}.{qualified}").fetchall()[0][0]
+
+
+def _write_mart_freshness(con: duckdb.DuckDBPyConnection, rows: list[MartFreshness]) -> None:
+    con.execute(f"drop table if exists snapshot.{MART_FRESHNESS_TABLE}")
+    con.execute(
+        f"""
+        create table snapshot.{MART_FRESHNESS_TABLE} (
+            mart varchar, last_trade_date date, is_missing boolean, is_stale boolean,
+            stale_since date, has_row_every_trading_day boolean, lagging_datasets varchar,
+            reads_datasets varchar, status varchar
+        )
+        """
+    )
+    con.executemany(
+        f"insert into snapshot.{MART_FRESHNESS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [r.mart, r.last_trade_date, r.is_missing, r.is_stale, r.stale_since,
+             r.has_row_every_trading_day, ", ".join(r.lagging_datasets), ", ".join(r.reads_datasets), r.why]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+def _write_freshness(
+    con: duckdb.DuckDBPyConnection,
+    manifest_path: Path | None,
+    previous: dict[str, tuple[bool, dt.date | None, dt.date | None]],
+) -> Freshness:
+    """The snapshot's main.dataset_freshness, main.mart_freshness and main.missing_symbols
+    from the warehouse's raw, marts and meta tables (margin_wh/publish/freshness.py)."""
+    from margin_wh.mart_docs import mart_docs
+    from margin_wh.sources.datasets import DATASETS
+
+    present = {name for _, name in list_tables(con, "warehouse", ("raw",))}
+    calendar = _calendar(con, present)
+    rules = tracked_datasets()
+    last_days, first_day = _dataset_last_days(con, rules, present)
+    missing = _copy_missing_symbols(con)
+    datasets = dataset_freshness(
+        rules, last_days, calendar, warehouse_first_day=first_day,
+        first_days={name: DATASETS[name].first_day for name in rules}, missing_symbols=missing,
+    )  # fmt: skip
+    _write_dataset_freshness(con, datasets)
+    latest = market_latest_day(rules, last_days)
+    manifest = read_manifest(manifest_path)
+    docs = mart_docs()
+    reads = raw_datasets_read(manifest)
+    built = {
+        mart: _last_trade_date(con, "warehouse", mart)
+        for _, mart in list_tables(con, "warehouse", ("marts",))
+    }
+    marts = mart_freshness(
+        set(docs) | set(reads), built,
+        daily={name for name, doc in docs.items() if is_daily_series(doc.grain)},
+        reads=reads, datasets=datasets, latest=latest, calendar=calendar, previous=previous,
+    )  # fmt: skip
+    _write_mart_freshness(con, marts)
+    return Freshness(tuple(datasets), tuple(marts), latest)
 
 
 def publish_snapshot(
@@ -342,6 +530,7 @@ def publish_snapshot(
                     "dbt models before publishing (margin-wh refresh)"
                 )
             expected: dict[str, int] = {}
+            previous = _previous_marts(con) if reuse else {}
             for schema in sorted({schema for schema, _ in tables}):
                 con.execute(f"create schema if not exists snapshot.{_ident(schema)}")
             for schema, name in set(list_tables(con, "snapshot", schemas)) - set(tables):
@@ -354,7 +543,10 @@ def publish_snapshot(
                     f"select count(*) from warehouse.{qualified}"
                 ).fetchall()[0][0]
             comments = _apply_comments(con, "snapshot", tables, dbt_descriptions(manifest_path))
-            last_day = None
+            freshness = _write_freshness(con, manifest_path, previous)
+            # the market's last day as the marts show it; where the market mart was not
+            # built, the day the raw data reached
+            last_day = freshness.market_latest_day
             if ("marts", "fct_market_short_daily") in tables:
                 last_day = con.execute(
                     "select max(trade_date) from snapshot.marts.fct_market_short_daily"
@@ -381,7 +573,6 @@ def publish_snapshot(
                     duckdb.__version__,
                 ],
             )
-            _write_freshness(con)
             con.execute("checkpoint snapshot")
             con.execute("detach snapshot")
             con.execute("detach warehouse")
@@ -406,6 +597,7 @@ def publish_snapshot(
         seconds=time.perf_counter() - started,
         comments=comments,
         schemas=schemas,
+        freshness=freshness,
     )
 
 

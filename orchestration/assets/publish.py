@@ -18,7 +18,12 @@ import dagster as dg
 
 from margin_wh.publish.parquet import export_parquet
 from margin_wh.publish.report import write_report
-from margin_wh.publish.snapshot import PUBLISHED_SCHEMAS, publish_snapshot, snapshot_path
+from margin_wh.publish.snapshot import (
+    PUBLISHED_SCHEMAS,
+    Freshness,
+    publish_snapshot,
+    snapshot_path,
+)
 from margin_wh.sources.demo import DEMO_LABEL
 from orchestration.assets.dbt import DBT_PROJECT
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
@@ -37,6 +42,21 @@ def published_keys(upstream: Sequence[dg.AssetsDefinition]) -> list[dg.AssetKey]
         {key for assets in upstream for key in assets.keys if key.path[0] in PUBLISHED_SCHEMAS},
         key=lambda k: k.to_user_string(),
     )
+
+
+def freshness_lines(freshness: Freshness) -> list[str]:
+    """One line per dataset that lags, dataset with symbols that could not load, and mart
+    not built or stale: what the run's log says after a publish."""
+    lines = [
+        f"{d.dataset}: stale since {d.stale_since} (last day loaded: {d.last_trade_date or 'none'})"
+        for d in freshness.stale_datasets
+    ]
+    lines += [
+        f"{d.dataset}: {d.missing_symbol_count} symbol(s) could not load: {', '.join(d.missing_symbols)}"
+        for d in freshness.incomplete_datasets
+    ]
+    lines += [f"marts.{m.mart}: {m.why}" for m in freshness.stale_marts]
+    return lines
 
 
 def _label(source: str) -> str | None:
@@ -87,6 +107,8 @@ def build_publish_assets(upstream: Sequence[dg.AssetsDefinition]) -> list[dg.Ass
             f"published {len(result.tables)} tables to {result.path} "
             f"({result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)"
         )
+        for line in freshness_lines(result.freshness):
+            context.log.warning(line)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(result.path)),
@@ -99,6 +121,13 @@ def build_publish_assets(upstream: Sequence[dg.AssetsDefinition]) -> list[dg.Ass
                 "column_comments": dg.MetadataValue.int(result.comments),
                 "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
                 "source": dg.MetadataValue.text(settings.source),
+                "marts_not_built": dg.MetadataValue.json(
+                    [m.mart for m in result.freshness.marts if m.is_missing]
+                ),
+                "stale": dg.MetadataValue.md(
+                    "\n".join(f"- {line}" for line in freshness_lines(result.freshness))
+                    or "every dataset and mart is current"
+                ),
             }
         )
 
@@ -168,6 +197,11 @@ def build_publish_assets(upstream: Sequence[dg.AssetsDefinition]) -> list[dg.Ass
             data_label=_label(settings.source),
         )
         context.log.info(f"report for {result.last_trade_date}: {result.path.as_uri()}")
+        if result.missing_views:
+            context.log.warning(
+                "report views shown as missing (their mart is not in the snapshot): "
+                + ", ".join(result.missing_views)
+            )
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(result.path)),
@@ -175,6 +209,7 @@ def build_publish_assets(upstream: Sequence[dg.AssetsDefinition]) -> list[dg.Ass
                 "last_trade_date": dg.MetadataValue.text(str(result.last_trade_date)),
                 "size_bytes": dg.MetadataValue.int(result.size_bytes),
                 "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
+                "views_missing": dg.MetadataValue.json(list(result.missing_views)),
             }
         )
 
