@@ -60,7 +60,12 @@ class ColumnInfo(BaseModel):
 class TableAnswer(BaseModel):
     """The structured content of every tool's answer."""
 
-    data_note: str = Field(description="What the data is: SYNTHETIC demo data or live, how fresh")
+    data_note: str = Field(
+        description=(
+            "What the data is: SYNTHETIC demo data or live, how fresh, which datasets lag, "
+            "which symbols could not load, which marts are not built or stale"
+        )
+    )
     is_synthetic: bool | None = Field(description="True for the demo source's synthetic market")
     title: str
     columns: list[ColumnInfo]

@@ -14,7 +14,7 @@ read on the next call) and returns a pandas DataFrame, or a polars one with
 `as_polars=True` where polars is installed. A pandas frame's `attrs` say what the data is:
 `data_note` and `is_synthetic` (the demo source's synthetic market, or live data), `units`
 per column (CNY, shares, fraction …), `snapshot` (path, source, publish time, last trading
-day, lagging datasets) and the `sql` and `params` that produced it: run them on the
+day, lagging datasets, symbols that could not load, marts not built or stale) and the `sql` and `params` that produced it: run them on the
 snapshot and you get the same rows. `snapshot=` reads another snapshot file than the one
 the warehouse's settings publish to (MARGIN_WH_PUBLISH, MARGIN_WH_HOME).
 
@@ -66,7 +66,9 @@ def _with_doc(question):
 def snapshot_info(snapshot: Snapshot = None) -> SnapshotInfo:
     """Where the snapshot's data comes from: `.source` ('demo' or 'akshare'),
     `.is_synthetic`, `.note` (one paragraph to quote), `.published_at_utc`,
-    `.last_trade_date` and `.stale_datasets` (sources that lag, since which trading day)."""
+    `.last_trade_date`, `.stale_datasets` (sources that lag, since which trading day),
+    `.missing_symbols` (per dataset, the symbols that could not load) and `.stale_marts`
+    (marts not built, or behind, and why)."""
     return questions.snapshot_info(snapshot)
 
 

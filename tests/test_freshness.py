@@ -35,7 +35,14 @@ from margin_wh.sources.datasets import DATASETS
 from orchestration.assets.publish import PARQUET_KEY, REPORT_KEY, SNAPSHOT_KEY
 
 D = dt.date
-CALENDAR = [D(2024, 7, 1), D(2024, 7, 2), D(2024, 7, 3), D(2024, 7, 4), D(2024, 7, 5), D(2024, 7, 8)]
+CALENDAR = [
+    D(2024, 7, 1),
+    D(2024, 7, 2),
+    D(2024, 7, 3),
+    D(2024, 7, 4),
+    D(2024, 7, 5),
+    D(2024, 7, 8),
+]
 
 
 # ---------------------------------------------------------------- the rules
@@ -122,7 +129,11 @@ def test_the_raw_datasets_a_mart_reads_come_through_every_model_between():
             "model.p.stg_c": {"resource_type": "model", "schema": "staging", "name": "stg_c"},
         },
         "sources": {
-            "source.p.raw.x": {"schema": "raw", "identifier": "stock_margin_detail_sse", "name": "x"},
+            "source.p.raw.x": {
+                "schema": "raw",
+                "identifier": "stock_margin_detail_sse",
+                "name": "x",
+            },
             "source.p.raw.y": {"schema": "raw", "identifier": "stock_zh_index_daily", "name": "y"},
             "source.p.other.z": {"schema": "reference", "identifier": "z", "name": "z"},
         },
@@ -139,7 +150,9 @@ def test_the_raw_datasets_a_mart_reads_come_through_every_model_between():
 
 
 def test_mart_freshness_from_its_own_days_its_datasets_and_the_previous_snapshot():
-    lagging = DatasetFreshness("futures_hist_daily_cffex", "every_trading_day", D(2024, 7, 3), True, D(2024, 7, 4))
+    lagging = DatasetFreshness(
+        "futures_hist_daily_cffex", "every_trading_day", D(2024, 7, 3), True, D(2024, 7, 4)
+    )
     rows = {
         m.mart: m
         for m in mart_freshness(
@@ -156,21 +169,31 @@ def test_mart_freshness_from_its_own_days_its_datasets_and_the_previous_snapshot
     # the basis mart's last day is the market's, but a dataset it reads lags
     assert (rows["fct_basis"].is_stale, rows["fct_basis"].stale_since) == (True, D(2024, 7, 4))
     assert rows["fct_gone"].is_missing and rows["fct_gone"].stale_since == D(2024, 7, 3)
-    assert rows["fct_never"].is_missing and rows["fct_never"].lagging_datasets == ("futures_hist_daily_cffex",)
-    assert "futures_hist_daily_cffex" in rows["fct_never"].why and "2024-07-04" in rows["fct_never"].why
+    assert rows["fct_never"].is_missing and rows["fct_never"].lagging_datasets == (
+        "futures_hist_daily_cffex",
+    )
+    assert (
+        "futures_hist_daily_cffex" in rows["fct_never"].why
+        and "2024-07-04" in rows["fct_never"].why
+    )
 
 
 def test_a_malformed_missing_symbols_table_is_refused_and_the_snapshot_kept(tmp_path):
     db = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute("create schema marts; create schema meta")
-        con.execute("create table marts.fct_market_short_daily as select date '2024-07-01' as trade_date")
+        con.execute(
+            "create table marts.fct_market_short_daily as select date '2024-07-01' as trade_date"
+        )
     publish = tmp_path / "published"
     publish_snapshot(db, publish, source="demo")
     before = snapshot_path(publish).read_bytes()
     with duckdb.connect(str(db)) as con:
         con.execute("create table meta.missing_symbols (dataset varchar, ticker varchar)")
-    with pytest.raises(PublishError, match="lacks the column.*symbol.*expected dataset, symbol.*got dataset, ticker"):
+    with pytest.raises(
+        PublishError,
+        match="lacks the column.*symbol.*expected dataset, symbol.*got dataset, ticker",
+    ):
         publish_snapshot(db, publish, source="demo")
     assert snapshot_path(publish).read_bytes() == before
 
@@ -279,23 +302,25 @@ def test_parquet_and_report_are_written_and_say_what_is_missing_and_stale(broken
     page = (settings.publish_dir / REPORT_NAME).read_text(encoding="utf-8")
     for title in VIEW_TITLES.values():  # every view has its heading, drawn or explained
         assert title.split(" ")[0] in page
-    leverage = page[page.index("id='leverage'"):page.index("id='freshness'")]
+    leverage = page[page.index("id='leverage'") : page.index("id='freshness'")]
     assert "Not shown" in leverage and "marts.fct_market_leverage_daily" in leverage
     assert "stock_margin_account_info" in leverage
     assert "平均维持担保比例 Average maintenance ratio" not in page  # its table is not drawn
-    basis = page[page.index("id='basis'"):page.index("id='event-windows'")]
+    basis = page[page.index("id='basis'") : page.index("id='event-windows'")]
     assert f"Stale: <code>marts.fct_index_futures_basis</code> ends {BASIS_CUT}" in basis
     assert page.count("<div class='figure'>") == 5  # every chart but the leverage one
     assert "Symbols that could not load: fund_etf_hist_sina: sh510300, sz159915" in page
     assert "stock_zh_index_daily: sh000852" in page
     assert "Stale data: stock_margin_account_info since" in page
-    table = page[page.index("id='freshness'"):]
+    table = page[page.index("id='freshness'") :]
     assert "fund_etf_hist_sina" in table and "stock_zh_index_daily" in table
     assert "2: sh510300, sz159915" in table
     # the run's log names them too
     messages = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any("marts.fct_market_leverage_daily: not built" in m for m in messages)
-    assert any("fund_etf_hist_sina: 2 symbol(s) could not load: sh510300, sz159915" in m for m in messages)
+    assert any(
+        "fund_etf_hist_sina: 2 symbol(s) could not load: sh510300, sz159915" in m for m in messages
+    )
     report = instance.get_latest_materialization_event(REPORT_KEY).asset_materialization
     assert report.metadata["views_missing"].value == ["leverage"]
 
@@ -304,9 +329,14 @@ def test_every_answer_names_the_missing_symbols_and_marts(broken):
     settings, *_ = broken
     path = snapshot_path(settings.publish_dir)
     note = read.snapshot_info(path).note
-    assert "Symbols that could not load: fund_etf_hist_sina 2 (sh510300, sz159915; missing since 2024-07-30)" in note
+    assert (
+        "Symbols that could not load: fund_etf_hist_sina 2 (sh510300, sz159915; missing since 2024-07-30)"
+        in note
+    )
     assert "stock_zh_index_daily 1 (sh000852" in note
-    assert "Not in this snapshot: marts.fct_market_leverage_daily, not built in the warehouse" in note
+    assert (
+        "Not in this snapshot: marts.fct_market_leverage_daily, not built in the warehouse" in note
+    )
     assert f"marts.fct_index_futures_basis ends {BASIS_CUT}" in note
     assert "Lagging: stock_margin_account_info" in note
     frame = read.top_short_to_float(snapshot=path)

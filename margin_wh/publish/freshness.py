@@ -61,8 +61,7 @@ RULES: dict[str, str] = {
         "in missing_symbol_count"
     ),
     "full_history": (
-        "the whole history in one call: stale when its last day is before the market's "
-        "latest day"
+        "the whole history in one call: stale when its last day is before the market's latest day"
     ),
 }
 
@@ -90,9 +89,7 @@ def freshness_rule(dataset: Dataset) -> str | None:
 
 def tracked_datasets(datasets: Mapping[str, Dataset] = DATASETS) -> dict[str, str]:
     """{dataset: freshness rule} for every dataset the freshness table lists."""
-    return {
-        name: rule for name, dataset in datasets.items() if (rule := freshness_rule(dataset))
-    }
+    return {name: rule for name, dataset in datasets.items() if (rule := freshness_rule(dataset))}
 
 
 def date_column(dataset: Dataset) -> str:
@@ -127,7 +124,9 @@ class DatasetFreshness:
         return len(self.missing_symbols)
 
 
-def market_latest_day(rules: Mapping[str, str], last_days: Mapping[str, dt.date | None]) -> dt.date | None:
+def market_latest_day(
+    rules: Mapping[str, str], last_days: Mapping[str, dt.date | None]
+) -> dt.date | None:
     """The newest day a market-wide daily dataset loaded (any dataset's, when none has)."""
     daily = [d for name, d in last_days.items() if d and rules.get(name) == "every_trading_day"]
     anything = [d for d in last_days.values() if d]
@@ -234,7 +233,8 @@ class MartFreshness:
     mart: str
     last_trade_date: dt.date | None  # None: missing, or no trade_date column
     is_missing: bool  # defined by the project, not built in the warehouse
-    is_stale: bool  # no current data: missing, behind the market's latest day, or reads a lagging dataset
+    # no current data: missing, behind the market's latest day, or reads a lagging dataset
+    is_stale: bool
     stale_since: dt.date | None
     reads_datasets: tuple[str, ...] = ()
     lagging_datasets: tuple[str, ...] = ()
@@ -248,7 +248,9 @@ class MartFreshness:
         since = f" since {self.stale_since}" if self.stale_since else ""
         if self.is_missing:
             if lag:
-                return f"not built in the warehouse: it reads {lag}, which has no current data{since}"
+                return (
+                    f"not built in the warehouse: it reads {lag}, which has no current data{since}"
+                )
             return "not built in the warehouse" + (f" (no data{since})" if since else "")
         if self.is_stale:
             return f"ends {self.last_trade_date}, stale{since}" + (f" ({lag} lags)" if lag else "")
