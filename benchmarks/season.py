@@ -5,7 +5,7 @@ season without faults for the minimum of calls.
     .venv/bin/python -m benchmarks.season                 # both seasons, then the checks
     .venv/bin/python -m benchmarks.season --faulted-only  # no fault-free season, no call check
 
-Prints a line per tick as it happens (the schedule's decision, the runs with their
+Prints a line per tick as it happens (also to <root>/season-report.txt) (the schedule's decision, the runs with their
 retries and the sensor's, the datasets lagging and whether the publication says so, the
 calls), then each check: every trading day loaded by the end with no manual step, every
 quote (the fund Sina does not know excepted, but named), every lag visible in the
@@ -38,8 +38,14 @@ from tests.season import (
 CALLS_OVER_MINIMUM = 1.05
 
 
+REPORT: list[Path] = []  # the file the report's lines also go to (dbt prints to stdout too)
+
+
 def _print(line: str) -> None:
     print(line, flush=True)
+    for path in REPORT:
+        with path.open("a") as out:
+            out.write(line + "\n")
 
 
 def _check(title: str, problems: list[str]) -> bool:
@@ -61,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     root = args.root or Path(tempfile.mkdtemp(prefix="margin-season-"))
+    root.mkdir(parents=True, exist_ok=True)
+    REPORT[:] = [root / "season-report.txt"]
+    print(f"the report's lines also go to {REPORT[0]}", flush=True)
     started = time.perf_counter()
 
     _print(f"== the season with its faults ({root / 'faulted'})")

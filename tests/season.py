@@ -31,6 +31,7 @@ taken: the only runs are the schedules', their retries and the sensor's.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import os
@@ -153,7 +154,7 @@ NO_FAULTS = Faults()
 SEASON_FAULTS = Faults(
     calendar_ends=dt.date(2026, 12, 31),
     calendar_whole_from=beijing(dt.date(2027, 1, 6), dt.time(0, 0)),
-    unknown_fund=sina_symbol("161712"),  # the demo market's SZSE LOF
+    unknown_fund=sina_symbol("159735"),  # the SZSE ETF of the seeded market (season_market)
     unknown_from=FIRST_TICK,
     outages=(
         # blocked on three consecutive trading days: their closes and their mornings
@@ -386,6 +387,15 @@ def _failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return sorted({e.step_key for e in events if e.step_key})
 
 
+def in_own_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """fn(*args, **kwargs) in a thread of its own, as the daemon launches each run in a
+    process of its own: what a run leaves set in its context (the storage of the instance
+    it executed with, in a context variable that outlives that instance) stays out of the
+    next tick's evaluation."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
 class Daemon:
     """Launches run requests as the Dagster daemon does, retries failed runs and shows
     every failure to the failure sensor, in this process."""
@@ -403,7 +413,8 @@ class Daemon:
         if request.run_key:
             tags[RUN_KEY_TAG] = request.run_key
         started = time.perf_counter()
-        result = job.execute_in_process(
+        result = in_own_thread(
+            job.execute_in_process,
             run_config=request.run_config or None, instance=self.instance, tags=tags,
             asset_selection=list(request.asset_selection) if request.asset_selection else None,
             raise_on_error=False,
@@ -446,7 +457,8 @@ class Daemon:
         tags = {k: v for k, v in parent.tags.items() if not k.startswith(NOT_COPIED_TO_RETRY)}
         tags.update({RETRY_NUMBER_TAG: str(number), RESUME_RETRY_TAG: "true"})
         started = time.perf_counter()
-        result = dg.execute_job(
+        result = in_own_thread(
+            dg.execute_job,
             dg.reconstructable(RECONSTRUCTABLE[parent.job_name]), instance=self.instance, tags=tags,
             reexecution_options=dg.ReexecutionOptions.from_failure(parent.run_id, self.instance),
             raise_on_error=False,
