@@ -34,19 +34,26 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         return _build_definitions(settings)
 
 
+# Both jobs write the warehouse: dagster.yaml queues a second run of one warehouse
+# behind the first (run tag concurrency), so a schedule's run and a UI launch wait their
+# turn instead of failing on the run's claim on the warehouse (orchestration/resources.py).
+WAREHOUSE_TAG = "margin_wh/warehouse"
+
+
 def _build_definitions(settings: Settings) -> dg.Definitions:
     dbt_assets = build_dbt_assets(ensure_manifest(settings))
+    job_tags = {"margin_wh/source": settings.source, WAREHOUSE_TAG: str(settings.db_path)}
     refresh_job = dg.define_asset_job(
         REFRESH_JOB_NAME,
         selection=dg.AssetSelection.all(),
         description="Load the raw datasets for a range of trading days and build every model.",
-        tags={"margin_wh/source": settings.source},
+        tags=job_tags,
     )
     snapshot_job = dg.define_asset_job(
         SNAPSHOT_JOB_NAME,
         selection=dg.AssetSelection.assets(raw_key(QUOTE_SNAPSHOT)),
         description="Take the market's closing snapshot (close, float market cap) of a trading day.",
-        tags={"margin_wh/source": settings.source},
+        tags=job_tags,
     )
     assets = [*build_raw_assets(), *dbt_assets, *build_publish_assets(dbt_assets)]
     # the sensor resolves the asset graph of these Definitions when a run fails

@@ -12,12 +12,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import re
 import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 
@@ -28,7 +26,9 @@ from margin_wh.calendar import (
     trading_days_between,
 )
 from margin_wh.config import REPO_ROOT, Settings
+from margin_wh.publish.snapshot import snapshot_path
 from margin_wh.sources.datasets import DATASETS
+from orchestration import warehouse_claim
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import REFETCH_TAG, raw_key
 from orchestration.definitions import build_definitions
@@ -41,7 +41,19 @@ from orchestration.partitions import (
     run_partition_keys,
     sync_trading_days,
 )
-from orchestration.schedules import REFRESH_JOB_NAME, rest_after_failed_sources
+from orchestration.schedules import (
+    REFRESH_JOB_NAME,
+    failed_assets,
+    failed_on_held_warehouse,
+    rest_of_failed_run,
+    step_failure_lines,
+)
+from orchestration.warehouse_claim import (
+    WAIT_FOR_DBT_S,
+    WarehouseBusyError,
+    claim_warehouse,
+    wait_for_warehouse,
+)
 
 RUN_CONFIG = {"loggers": {"progress": {}}}
 
@@ -58,22 +70,8 @@ class RefreshResult:
     run_ids: tuple[str, ...]
 
 
-def _error_text(error) -> str:
-    """The step's error and its causes: Dagster wraps what the step raised ("Error
-    occurred while executing op ...") and keeps the reason in the cause chain."""
-    parts = []
-    while error is not None:
-        parts.append(error.message.strip())
-        error = error.cause
-    return "\n  caused by: ".join(parts)
-
-
 def _failures(result: dg.ExecutionResult) -> list[str]:
-    return [
-        f"{e.step_key}: {_error_text(e.event_specific_data.error)}"
-        for e in result.all_events
-        if e.event_type_value == "STEP_FAILURE"
-    ] or ["(see the run in the Dagster UI)"]
+    return step_failure_lines(result.all_events) or ["(see the run in the Dagster UI)"]
 
 
 # Which process runs a CLI run: a run whose process is gone (killed, a power cut) is
@@ -194,6 +192,23 @@ def _unmaterialized_raw(result: dg.ExecutionResult, keys: list[dg.AssetKey]) -> 
     return [k for k in keys if k.path[0] == "raw" and k not in materialized]
 
 
+def models_kept(settings: Settings, keys: list[dg.AssetKey]) -> list[str]:
+    """For each model a run did not rebuild, its table and the last day it holds."""
+    import duckdb
+
+    lines = []
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        for key in keys:
+            table = ".".join(key.path)
+            try:
+                last = con.execute(f"select max(trade_date) from {table}").fetchone()[0]
+            except (duckdb.CatalogException, duckdb.BinderException):  # not built yet; no trade_date
+                lines.append(table)
+                continue
+            lines.append(f"{table}: last day {last}")
+    return lines
+
+
 def stale_since(settings: Settings, calendar: list[dt.date], keys: list[dg.AssetKey]) -> list[str]:
     """For each raw dataset, the day its data stops: the trading day after its last."""
     import duckdb
@@ -218,78 +233,32 @@ def stale_since(settings: Settings, calendar: list[dt.date], keys: list[dg.Asset
     return lines
 
 
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
-
-
-def lock_holder(message: str) -> tuple[int, str] | None:
-    """(PID, command line) of the process DuckDB names as holding the warehouse's lock."""
-    match = _LOCK_HOLDER.search(message)
-    if not match:
-        return None
-    pid = int(match["pid"])
+def ensure_warehouse_free(settings: Settings, wait_for_dbt_s: float = WAIT_FOR_DBT_S) -> None:
+    """Fail at once, naming the holder, when another process holds the warehouse file: a
+    run would otherwise fail in its first step. A dbt build holding it (the dbt step of a
+    killed refresh) is waited for, with a message, up to `wait_for_dbt_s`."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        command = match["program"]
-    return pid, command or match["program"]
+        wait_for_warehouse(settings.db_path, snapshot_path(settings.publish_dir), wait_for_dbt_s,
+                           say=lambda line: print(line, flush=True))  # fmt: skip
+    except WarehouseBusyError as error:
+        raise RefreshError(str(error)) from None
 
 
 def holder_advice(command: str, settings: Settings) -> str:
     """What the process holding the warehouse is, from its command line, and what to do."""
-    words = command.split()
-    programs = {Path(word).name for word in words[:2]}  # `dbt …` or `python …/bin/dbt …`
-    if "dbt" in programs:
-        return (
-            "a dbt build, of a refresh's dbt step (it finishes even when the refresh's own "
-            "process was killed) or of `margin-wh dbt`: wait for it to finish"
-        )
-    if any(name in command for name in ("margin-wh", "margin_wh", "dagster")):
-        return "another refresh (or the Dagster UI running one): wait for it to finish"
-    return (
-        "a reader, e.g. a BI tool or a notebook: readers should open the published "
-        f"snapshot {settings.publish_dir / 'margin_warehouse.duckdb'}, which never "
-        "blocks a refresh; close it on the warehouse"
-    )
+    return warehouse_claim.holder_advice(command, snapshot_path(settings.publish_dir))
 
 
-# A killed refresh's dbt step finishes on its own, usually within minutes: a refresh
-# started meanwhile waits for it (saying so) this long before giving up.
-WAIT_FOR_DBT_S = 900
-
-
-def ensure_warehouse_free(settings: Settings, wait_for_dbt_s: float = WAIT_FOR_DBT_S) -> None:
-    """Fail at once, naming the holder, when another process holds the warehouse: DuckDB
-    allows one writer (or readers only) per file, and a run would otherwise retry in
-    silence before failing with DuckDB's lock error. A dbt build holding it is waited
-    for, with a message, up to `wait_for_dbt_s`."""
-    import time
-
-    import duckdb
-
-    if not settings.db_path.exists():
-        return
-    deadline = time.monotonic() + wait_for_dbt_s
-    said = None
-    while True:
+@contextlib.contextmanager
+def warehouse_claimed(settings: Settings) -> Iterator[None]:
+    """The warehouse's claim, held by this process within the block (its runs re-enter
+    it), or RefreshError at once naming the run and process holding it."""
+    with contextlib.ExitStack() as claim:
         try:
-            duckdb.connect(str(settings.db_path)).close()
-            return
-        except duckdb.IOException as error:
-            holder = lock_holder(str(error))
-            if holder is None:
-                raise
-            pid, command = holder
-            what = holder_advice(command, settings)
-            if not what.startswith("a dbt build") or time.monotonic() > deadline:
-                raise RefreshError(
-                    f"the warehouse {settings.db_path} is held by process {pid} ({command}): "
-                    f"{what}, then run the refresh again"
-                ) from None
-            if said != pid:
-                print(f"waiting for process {pid} ({command}), {what} (at most "
-                      f"{wait_for_dbt_s / 60:.0f} min)", flush=True)  # fmt: skip
-                said = pid
-            time.sleep(1)
+            claim.enter_context(claim_warehouse(settings.db_path))
+        except WarehouseBusyError as error:
+            raise RefreshError(str(error)) from None
+        yield
 
 
 def refresh(
@@ -306,11 +275,29 @@ def refresh(
     (and, unless publish=False, the BI publication: see `publish_run`).
 
     Calls an earlier run already landed are not made again unless `refetch`. When a raw
-    dataset fails (its host down, a frame refused), the models that do not read it are
-    still built, in a second run, and published; the ones that do keep their last good
-    state; and the refresh still fails, naming the stale datasets and since which day.
+    dataset fails (its host down, a frame refused) or a dbt model does (an error, a failing
+    error-severity test), the models that do not read it are still built, in a second
+    run, and published; it and the models built on it keep their last good state; and the
+    refresh still fails, naming what failed and why first, then what is stale.
+
+    The refresh holds the warehouse's claim from start to end: another refresh or run
+    started meanwhile fails at once, naming this one.
     """
-    ensure_warehouse_free(settings)
+    with warehouse_claimed(settings):
+        ensure_warehouse_free(settings)
+        return _refresh(settings, start, end, instance, raw_only, defs, publish, refetch)
+
+
+def _refresh(
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    instance: dg.DagsterInstance,
+    raw_only: bool,
+    defs: dg.Definitions | None,
+    publish: bool,
+    refetch: bool,
+) -> RefreshResult:
     for run_id in fail_runs_of_dead_processes(instance):
         print(f"note: run {run_id} was left STARTED by a process that is gone: marked failed")
     defs = defs or build_definitions(settings)
@@ -357,20 +344,32 @@ def refresh(
     run_ids.append(run.run_id)
     if not run.success:
         failures = _failures(run)
+        held = failed_on_held_warehouse(run.all_events)
+        if held:  # every step after the first failed on the same holder: name it once
+            busy = [line for line in failures if "WarehouseBusyError" in line]
+            failures = busy[:1] + [line for line in failures if line not in busy] + (
+                [f"({len(busy) - 1} more step(s) failed on the same holder)"] if len(busy) > 1 else []
+            )
+        outcome = failed_assets(instance, run.run_id)
         failed_raw = _unmaterialized_raw(run, keys)
-        if failed_raw and not raw_only:
-            # the blast radius: build what does not read the failed datasets, and publish
-            rest_keys = rest_after_failed_sources(keys, failed_raw, graph)
+        failed_models = sorted(k for k in outcome.failed if k.path[0] != "raw")
+        if outcome.failed and not raw_only and not held:
+            # the blast radius: build what does not read what failed, and publish
+            rest_keys = rest_of_failed_run(keys, outcome, graph)
             if rest_keys:
                 second = _run(job, instance, asset_selection=rest_keys, tags=tags)
                 run_ids.append(second.run_id)
                 if not second.success:
                     failures += _failures(second)
         stale = stale_since(settings, calendar, failed_raw) if failed_raw else []
+        kept = models_kept(settings, failed_models)
+        spared = "the rest were built and published" if publish else "the rest were built"
         raise RefreshError(
             "run failed:\n" + "\n".join(failures)
-            + ("\nstale datasets (the models that read them keep their last good state; "
-               "the rest were built and published):\n  " + "\n  ".join(stale) if stale else "")
+            + (f"\nstale datasets (the models that read them keep their last good state; {spared}):\n  "
+               + "\n  ".join(stale) if stale else "")
+            + (f"\nmodels not rebuilt (they keep their last good state; {spared}):\n  "
+               + "\n  ".join(kept) if kept and not raw_only else "")
         )  # fmt: skip
     return RefreshResult(loadable[0], loadable[-1], len(loadable), tuple(run_ids))
 
@@ -425,4 +424,5 @@ def publish_run(settings: Settings, instance: dg.DagsterInstance, defs: dg.Defin
     defs = defs or build_definitions(settings)
     job = defs.resolve_job_def(REFRESH_JOB_NAME)
     keys = list(dg.AssetSelection.groups(PUBLISH_GROUP).resolve(defs.resolve_asset_graph()))
-    return _execute(job, instance, asset_selection=keys).run_id
+    with warehouse_claimed(settings):
+        return _execute(job, instance, asset_selection=keys).run_id

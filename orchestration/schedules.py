@@ -8,7 +8,8 @@
 
 
 import datetime as dt
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -104,44 +105,108 @@ def build_snapshot_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
     return closing_snapshot
 
 
-AFTER_FAILED_RUN_TAG = "margin_wh/rest_of_run"  # a run that builds what a failed source spares
+AFTER_FAILED_RUN_TAG = "margin_wh/rest_of_run"  # a run that builds what a failed run spares
 
 
-def rest_after_failed_sources(
-    keys: Collection[dg.AssetKey], failed_raw: Collection[dg.AssetKey], graph
+def step_failure_lines(events: Iterable[dg.DagsterEvent]) -> list[str]:
+    """One line per failed step: the step, then the reason it gave (a dbt model and dbt's
+    message, a dataset and its host's error), then Dagster's wrapping of it. Dagster keeps
+    what the step raised at the end of the error's cause chain."""
+    lines = []
+    for event in events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        chain, error = [], event.event_specific_data.error
+        while error is not None:
+            message = error.message.strip()
+            if error.cls_name == "Failure":  # dg.Failure: the step's own words, no class name
+                message = message.split(": ", 1)[-1]
+            chain.append(message)
+            error = error.cause
+        lines.append(f"{event.step_key}: " + "\n  raised in: ".join(reversed(chain)))
+    return lines
+
+
+def failed_on_held_warehouse(events: Iterable[dg.DagsterEvent]) -> bool:
+    """Whether a step failed because another process held the warehouse (a reader left
+    open on it): a run of the rest would fail on it too, so none is made."""
+    return any(
+        "WarehouseBusyError" in str(event.event_specific_data.error)
+        for event in events
+        if event.event_type_value == "STEP_FAILURE"
+    )
+
+
+@dataclass(frozen=True)
+class FailedAssets:
+    """What a failed run did to its assets."""
+
+    failed: frozenset[dg.AssetKey]  # not built by a failed step, or an error-severity check failed
+    built: frozenset[dg.AssetKey]  # materialized
+
+
+def failed_assets_of(events: Iterable[dg.DagsterEvent]) -> FailedAssets:
+    """From a run's events: the assets of its failed steps that were not materialized (a
+    raw dataset whose source failed; a dbt model that failed, and those dbt skipped
+    after it), those whose error-severity check failed (a dbt test: the model was
+    written, the models built on it were not), and every asset it materialized."""
+    planned: dict[str, set[dg.AssetKey]] = {}
+    failed_steps, built, failed_checks = set(), set(), set()
+    for event in events:
+        kind = event.event_type_value
+        if kind == "ASSET_MATERIALIZATION_PLANNED":
+            planned.setdefault(event.step_key, set()).add(event.asset_key)
+        elif kind == "ASSET_MATERIALIZATION":
+            built.add(event.asset_key)
+        elif kind == "STEP_FAILURE":
+            failed_steps.add(event.step_key)
+        elif kind == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                failed_checks.add(evaluation.asset_key)
+    not_built = {key for step in failed_steps for key in planned.get(step, ()) if key not in built}
+    return FailedAssets(frozenset(not_built | failed_checks), frozenset(built))
+
+
+def failed_assets(instance: dg.DagsterInstance, run_id: str) -> FailedAssets:
+    """`failed_assets_of` the run's events in the instance's event log."""
+    kinds = {
+        dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.STEP_FAILURE,
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    }
+    records = instance.all_logs(run_id, of_type=kinds)
+    return failed_assets_of(r.dagster_event for r in records if r.dagster_event)
+
+
+def rest_of_failed_run(
+    keys: Collection[dg.AssetKey], outcome: FailedAssets, graph
 ) -> list[dg.AssetKey]:
-    """What a run can still build when the raw datasets `failed_raw` failed: every model
-    that does not read them, and the publication (whose freshness table and report then
-    say which datasets are stale)."""
+    """What a run of `keys` can still build after failing as `outcome` says: every model
+    it did not build that does not read a failed asset (a failed raw dataset, a failed dbt
+    model), and the publication, which then names what is stale. The failed assets and
+    what is built on them keep their last good state."""
     selected = dg.AssetSelection.assets(*keys)
     rest = (
         selected
         - dg.AssetSelection.groups("raw")
-        - dg.AssetSelection.assets(*failed_raw).downstream()
+        - dg.AssetSelection.assets(*outcome.built)
+        - dg.AssetSelection.assets(*outcome.failed).downstream()
     ) | (selected & dg.AssetSelection.groups(PUBLISH_GROUP))
     return sorted(rest.resolve(graph), key=lambda k: k.to_user_string())
 
 
-def failed_raw_assets(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetKey]:
-    """The raw datasets whose step failed in a run (their source was down or refused)."""
-    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-    steps = {e.dagster_event.step_key for e in failures if e.dagster_event}
-    return sorted(
-        dg.AssetKey(["raw", step.removeprefix("raw__")])
-        for step in steps
-        if step and step.startswith("raw__")
-    )
-
-
 def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDefinition:
-    """Reports a failed refresh once its retries are exhausted; when raw datasets failed,
-    requests a run of what they spare (models that do not read them, the publication),
-    as `margin-wh refresh` does, so a futures outage does not hold the margin marts back."""
+    """Reports a failed refresh once its retries are exhausted, with each failed step's
+    reason; when raw datasets or dbt models failed, requests a run of what they spare
+    (models that do not read them, the publication), as `margin-wh refresh` does, so a
+    futures outage or one bad futures row does not hold the margin marts back."""
 
     @dg.run_failure_sensor(
         name="report_failed_refresh",
         description="Reports a failed warehouse refresh once its retries are exhausted, and "
-        "builds and publishes what the failed sources spare.",
+        "builds and publishes what the failed sources and models spare.",
         default_status=dg.DefaultSensorStatus.RUNNING,
         request_job=job,
     )
@@ -154,17 +219,26 @@ def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDef
             return None
         start, end = run_partition_keys(run.tags) or ("?", "?")
         partition = start if start == end else f"{start}..{end}"
+        failures = context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        failures = [r.dagster_event for r in failures if r.dagster_event]
+        reasons = step_failure_lines(failures)
         context.log.error(
-            f"Warehouse refresh FAILED for trading day(s) {partition} (run {run.run_id}): "
-            f"{context.failure_event.message}. The published snapshot still serves the last good "
-            "refresh; fix the cause and re-execute the run from the failure."
+            f"Warehouse refresh FAILED for trading day(s) {partition} (run {run.run_id}):\n"
+            + "\n".join(reasons or [context.failure_event.message or "(see the run)"])
+            + "\nThe published snapshot still serves the last good refresh; fix the cause and "
+            "re-execute the run from the failure."
         )
         if run.job_name != job.name:  # the closing snapshot's runs: reported, nothing to spare
             return None
-        failed = failed_raw_assets(context.instance, run.run_id)
-        if not failed or run.tags.get(AFTER_FAILED_RUN_TAG) or not run.asset_selection:
+        if run.tags.get(AFTER_FAILED_RUN_TAG) or failed_on_held_warehouse(failures):
+            return None  # never a rest of a rest, nor a run that would fail as this one did
+        outcome = failed_assets(context.instance, run.run_id)
+        if not outcome.failed:
             return None
-        keys = rest_after_failed_sources(run.asset_selection, failed, asset_graph())
+        graph = asset_graph()
+        # a run of the whole job (the schedule's) records no selection of its own
+        selected = run.asset_selection or job.selection.resolve(graph)
+        keys = rest_of_failed_run(selected, outcome, graph)
         if not keys:
             return None
         tags = {k: v for k, v in run.tags.items() if k in (RANGE_START_TAG, RANGE_END_TAG)}

@@ -367,3 +367,154 @@ def test_replay_after_overlapping_refreshes_rebuilds_every_raw_table(tmp_path, m
             return frame.sort_values(list(frame.columns)).reset_index(drop=True)
 
         pd.testing.assert_frame_equal(rows(rebuilt[function]), rows(original[function]), obj=function)
+
+
+class ExpiredContractRow:
+    """The demo source, whose CFFEX file of `day` carries one row more: IF2406 trading
+    after its expiry (the third Friday of June 2024, 06-21). The raw checks know no
+    expiry and accept it; fct_index_futures_basis's contract refuses it
+    (`days_to_expiry >= 0`)."""
+
+    def __init__(self, inner, day: dt.date):
+        self.inner, self.name, self.date = inner, inner.name, day.strftime("%Y%m%d")
+
+    def call(self, function, **kwargs):
+        frame = self.inner.call(function, **kwargs)
+        if function == "futures_hist_daily_cffex" and kwargs.get("date") == self.date:
+            expired = frame[frame["variety"] == "IF"].iloc[[0]].assign(symbol="IF2406")
+            frame = pd.concat([frame, expired], ignore_index=True)
+        return frame
+
+    def can_snapshot(self, day, calendar):
+        return self.inner.can_snapshot(day, calendar)
+
+    def snapshot(self, function, day):
+        return self.inner.snapshot(function, day)
+
+
+GOOD_WEEK = (dt.date(2024, 7, 1), dt.date(2024, 7, 5))
+BAD_WEEK = (dt.date(2024, 7, 8), dt.date(2024, 7, 10))  # 07-09 carries the expired contract
+
+
+@dataclass
+class BadFuturesRow:
+    settings: object
+    instance: dg.DagsterInstance
+    defs: dg.Definitions
+    message: str
+    run_ids: list[str]  # the failing refresh's runs
+
+
+@pytest.fixture(scope="module")
+def bad_futures_row(tmp_path_factory) -> BadFuturesRow:
+    """A published refresh of a good week, then one of the next days whose CFFEX file
+    has a contract past its expiry."""
+    settings = make_settings(tmp_path_factory.mktemp("bad_futures_row"))
+    demo = get_source(settings)
+    instance, defs = dg.DagsterInstance.ephemeral(), build_definitions(settings)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("margin_wh.sources._demo_source", lambda *a: demo)
+        refresh(settings, *GOOD_WEEK, instance, defs=defs)
+        before = {r.run_id for r in instance.get_runs()}
+        patch.setattr("margin_wh.sources._demo_source", lambda *a: ExpiredContractRow(demo, dt.date(2024, 7, 9)))
+        with pytest.raises(RefreshError) as error:
+            refresh(settings, *BAD_WEEK, instance, defs=defs)
+    runs = [r.run_id for r in reversed(instance.get_runs()) if r.run_id not in before]
+    return BadFuturesRow(settings, instance, defs, str(error.value), runs)
+
+
+def test_a_failing_model_keeps_its_last_good_state_while_the_rest_is_built_and_published(bad_futures_row):
+    settings, message = bad_futures_row.settings, bad_futures_row.message
+    # the model and dbt's reason come first, before Dagster's and dagster-dbt's wording
+    first_failure = message.splitlines()[1]
+    assert first_failure.startswith("dbt_daily_marts: fct_index_futures_basis: "), message
+    assert "CHECK constraint failed" in first_failure and "days_to_expiry >= 0" in first_failure, message
+    assert message.index("fct_index_futures_basis") < message.index("The dbt CLI process with command")
+    assert "marts.fct_index_futures_basis: last day 2024-07-05" in message
+    assert len(bad_futures_row.run_ids) == 2  # the failed run, then the run of the rest
+
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        def last(table: str) -> dt.date:
+            return con.execute(f"select max(trade_date) from marts.{table}").fetchone()[0]
+
+        assert last("fct_index_futures_basis") == GOOD_WEEK[1]  # its last good state
+        assert last("fct_balance_to_float") == BAD_WEEK[1]  # the independent marts are current
+        assert last("fct_market_margin_daily") == BAD_WEEK[1]
+    snapshot = settings.publish_dir / "margin_warehouse.duckdb"
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        published_to = con.execute("select max(trade_date) from marts.fct_balance_to_float").fetchone()[0]
+        basis_to = con.execute("select max(trade_date) from marts.fct_index_futures_basis").fetchone()[0]
+    assert (published_to, basis_to) == (BAD_WEEK[1], GOOD_WEEK[1])  # published, basis as it was
+
+
+def test_the_failure_sensor_asks_for_what_a_failed_model_spares(bad_futures_row):
+    """A scheduled run has no second run of its own: the failure sensor asks for the
+    models the failed one does not feed and the daily step did not build, and the
+    publication."""
+    instance, defs = bad_futures_row.instance, bad_futures_row.defs
+    failed = instance.get_run_by_id(bad_futures_row.run_ids[0])
+    assert failed.status == dg.DagsterRunStatus.FAILURE
+    event = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
+    context = dg.build_run_status_sensor_context(
+        sensor_name="report_failed_refresh", dagster_event=event.dagster_event,
+        dagster_instance=instance, dagster_run=failed,
+    ).for_run_failure()  # fmt: skip
+    request = defs.resolve_sensor_def("report_failed_refresh")(context)
+    keys = {k.to_user_string() for k in request.asset_selection}
+    assert "marts/fct_index_futures_basis" not in keys
+    assert "marts/fct_balance_to_float" not in keys  # built by the failed run's daily step
+    assert {"marts/fct_policy_event_window", "publish/warehouse_snapshot"} <= keys
+    assert not {k for k in keys if k.startswith("raw/")}
+
+
+def test_two_refreshes_started_together_one_fails_at_once_naming_the_other(uninterrupted, tmp_path):
+    """A second `margin-wh refresh` (or a run the UI or a schedule launches) while the
+    first is in its dbt steps fails at once naming the first's run and process, and
+    does not touch the warehouse: the first completes as if alone."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import TEST_DEMO_END, TEST_HISTORY_START, TEST_SECURITIES
+
+    from orchestration.assets.raw import raw_key
+
+    home = tmp_path / "home"
+    env = {**os.environ, "MARGIN_WH_HOME": str(home),
+           "MARGIN_WH_HISTORY_START": TEST_HISTORY_START.isoformat(),
+           "MARGIN_WH_DEMO_END": TEST_DEMO_END.isoformat(),
+           "MARGIN_WH_DEMO_SECURITIES": str(TEST_SECURITIES)}  # fmt: skip
+    env.pop("DAGSTER_HOME", None)
+    command = [sys.executable, "-m", "margin_wh.cli", "refresh", "--start", START.isoformat(),
+               "--end", END.isoformat()]  # fmt: skip
+    first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    for line in first.stderr:
+        if line.startswith("▶ dbt_daily_marts"):
+            break
+    settings = make_settings(home)
+    started = time.monotonic()
+    with pytest.raises(RefreshError) as error:
+        refresh(settings, START, END, dg.DagsterInstance.ephemeral())
+    assert time.monotonic() - started < 5
+    message = str(error.value)
+    assert f"of process {first.pid}" in message and "is being written by run " in message, message
+    # a run launched as the UI or the daemon launches one gets the same answer
+    defs = build_definitions(settings)
+    other = defs.resolve_job_def("refresh_warehouse").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), asset_selection=[raw_key("tool_trade_date_hist_sina")],
+        raise_on_error=False,
+    )  # fmt: skip
+    assert not other.success
+    assert any(f"of process {first.pid}" in str(e.event_specific_data) for e in other.all_events
+               if e.event_type_value in ("RUN_FAILURE", "ENGINE_EVENT", "RESOURCE_INIT_FAILURE"))  # fmt: skip
+    rest = first.stderr.read()
+    assert first.wait(timeout=600) == 0, rest[-3000:]
+
+    reference = uninterrupted[0].db_path
+    published = home / "published" / "margin_warehouse.duckdb"
+    for table in MARTS + ["marts.fct_policy_event_window"]:
+        pd.testing.assert_frame_equal(_comparable(home / "warehouse.duckdb", table),
+                                      _comparable(reference, table), obj=table)  # fmt: skip
+        pd.testing.assert_frame_equal(_comparable(published, table),
+                                      _comparable(reference, table), obj=f"published {table}")  # fmt: skip

@@ -21,6 +21,7 @@ every day, while a changed environment variable re-parses only the files that re
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,18 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     DbtProject,
     dbt_assets,
 )
 
 from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from margin_wh.publish.snapshot import snapshot_path
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
 from orchestration.partitions import TRADING_DAYS, partition_window, run_partition_keys
 from orchestration.resources import WarehouseResource, dbt_cli
+from orchestration.warehouse_claim import held_message, lock_holder, open_warehouse
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -123,6 +127,63 @@ def step_target_path(settings: Settings, step: str) -> Path:
     return settings.db_path.parent / "dbt_target" / step
 
 
+# dbt's statuses of a node that failed: a model or seed that errored, a test that failed
+# at error severity (a warn-severity test's status is "warn": information, not failure).
+FAILED_STATUSES = ("error", "fail", "runtime error")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text or "").splitlines() if line.strip())
+
+
+def failed_nodes(run_results: Mapping[str, Any], manifest: Mapping[str, Any]) -> list[str]:
+    """One line per node dbt failed, from its run_results.json, the model named first:
+    `fct_x: <dbt's message>` for a model, `fct_x: test <name> failed: <message>` for a
+    test (dbt skips what is built on the model either way); then how many nodes dbt
+    skipped after them."""
+    nodes = manifest.get("nodes", {})
+
+    def name(unique_id: str | None) -> str:
+        return nodes.get(unique_id, {}).get("name") or str(unique_id).rsplit(".", 1)[-1]
+
+    lines, skipped = [], {}
+    for result in run_results.get("results", []):
+        status, unique_id = result.get("status"), result.get("unique_id")
+        node = nodes.get(unique_id, {})
+        if status == "skipped":
+            kind = node.get("resource_type", "node")
+            skipped[kind] = skipped.get(kind, 0) + 1
+        if status not in FAILED_STATUSES:
+            continue
+        if node.get("resource_type") == "test":
+            tested = node.get("attached_node") or next(iter(node.get("depends_on", {}).get("nodes", [])), None)
+            lines.append(f"{name(tested)}: test {node.get('name')} failed: {_one_line(result.get('message'))}")
+        else:
+            lines.append(f"{name(unique_id)}: {_one_line(result.get('message'))}")
+    if lines and skipped:
+        counts = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(skipped.items()))
+        lines.append(f"(dbt skipped what depends on them: {counts}; skipped models keep their last good state)")
+    return lines
+
+
+def dbt_failure(invocation: DbtCliInvocation, error: Exception, started: float, settings: Settings) -> dg.Failure:
+    """The step's failure, saying first what failed and why: the failed models and tests
+    from this invocation's run_results.json, or the process holding the warehouse when
+    dbt could not open it; dagster-dbt's own error (the command, dbt's log) after."""
+    lines: list[str] = []
+    results_path = invocation.target_path / "run_results.json"
+    if results_path.exists() and results_path.stat().st_mtime >= started:  # not a previous run's
+        lines = failed_nodes(invocation.get_artifact("run_results.json"), invocation.manifest)
+    holder = lock_holder(str(error))
+    if holder is not None:
+        lines.insert(0, held_message(settings.db_path, holder, snapshot_path(settings.publish_dir),
+                                     "then run the step again"))  # fmt: skip
+    return dg.Failure(
+        description="\n".join([*lines, str(error)]) if lines else str(error),
+        metadata={"failed": dg.MetadataValue.md("\n".join(f"- {line}" for line in lines) or "-")},
+    )
+
+
 def run_dbt(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
@@ -130,10 +191,22 @@ def run_dbt(
     args: list[str],
     window: tuple[str, str] | None,
 ):
+    """The dbt step: `dbt <args>`, its events streamed to Dagster as dbt finishes each node.
+
+    dbt builds everything a failed node does not feed, then the step fails naming the
+    node and dbt's reason; the refresh (or the failure sensor) then builds and publishes
+    what the failure spares (orchestration/schedules.py)."""
     settings = warehouse.settings
     target = step_target_path(settings, context.op_execution_context.op.name)
+    # a reader that opened the warehouse since the last step is named now, not by dbt
+    open_warehouse(settings.db_path, snapshot_path(settings.publish_dir)).close()
+    started = time.time() - 1  # run_results.json's mtime, on a clock of whole seconds at worst
     with dbt_environment(settings, window):
-        yield from dbt.cli(args, context=context, target_path=target).stream()
+        invocation = dbt.cli(args, context=context, target_path=target, raise_on_error=False)
+        yield from invocation.stream()
+    error = invocation.get_error()
+    if error is not None:
+        raise dbt_failure(invocation, error, started, settings)
 
 
 def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
