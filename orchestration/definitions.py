@@ -22,6 +22,7 @@ from orchestration.schedules import (
     SNAPSHOT_JOB_NAME,
     build_daily_schedule,
     build_failure_sensor,
+    build_learned_days_sensor,
     build_snapshot_schedule,
 )
 
@@ -58,15 +59,16 @@ def _build_definitions(settings: Settings) -> dg.Definitions:
     assets = [*build_raw_assets(), *dbt_assets, *build_publish_assets(dbt_assets)]
     # the sensor resolves the asset graph of these Definitions when a run fails
     failure_sensor = build_failure_sensor(refresh_job, lambda: definitions.resolve_asset_graph())
+    graph = lambda: definitions.resolve_asset_graph()  # noqa: E731 - resolved once loaded
     definitions = dg.Definitions(
         assets=assets,
         asset_checks=build_raw_checks(),
         jobs=[refresh_job, snapshot_job],
         schedules=[
-            build_daily_schedule(settings, refresh_job),
+            build_daily_schedule(settings, refresh_job, graph),
             build_snapshot_schedule(settings, snapshot_job),
         ],
-        sensors=[failure_sensor],
+        sensors=[failure_sensor, build_learned_days_sensor(settings, refresh_job, graph)],
         resources=build_resources(settings),
         # Every step of a run in the run's own process, one after another. DuckDB has one
         # writer per file, so the `duckdb_writer` pool runs them one at a time anyway;

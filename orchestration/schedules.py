@@ -13,16 +13,29 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from margin_wh.calendar import SHANGHAI, day_to_load_on, is_trading_day, load_calendar
+from margin_wh.calendar import (
+    CALENDAR_FUNCTION,
+    CATCH_UP_TRADING_DAYS,
+    SHANGHAI,
+    describe_days,
+    is_past_calendar,
+    is_trading_day,
+    load_calendar,
+    morning_plan,
+    previous_trading_day,
+    trading_days_between,
+)
 from margin_wh.config import Settings
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
+from orchestration.assets.raw import TRADING_DAYS_LEARNED, raw_key
 from orchestration.partitions import (
     PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
-    TRADING_DAYS,
     partition_key,
     run_partition_keys,
+    sync_trading_days,
+    unloaded_trading_days,
 )
 
 REFRESH_JOB_NAME = "refresh_warehouse"
@@ -31,19 +44,34 @@ RUN_RETRIES = 2
 SNAPSHOT_JOB_NAME = "take_closing_snapshot"
 SNAPSHOT_CRON = "40 15 * * *"  # 15:40, after STAR's after-hours session ends at 15:30
 RETRY_TAGS = {"dagster/max_retries": str(RUN_RETRIES), "dagster/retry_strategy": "FROM_FAILURE"}
+DECISION_TAG = "margin_wh/why"  # what a schedule or sensor decided to load, and why
 
 
-def daily_run_request(calendar: list[dt.date], run_day: dt.date) -> dg.RunRequest | dg.SkipReason:
-    """The run for a morning: load T-1 on trading days, skip anything else."""
-    if not calendar:
-        return dg.SkipReason(
-            "no trading calendar in the landing zone yet: materialize raw/tool_trade_date_hist_sina"
-        )
-    day = day_to_load_on(calendar, run_day)
-    if day is None:
-        return dg.SkipReason(f"{run_day} is not a trading day: nothing is published")
-    key = partition_key(day)
-    return dg.RunRequest(run_key=key, partition_key=key, tags=RETRY_TAGS)
+def daily_run_request(
+    calendar: list[dt.date], run_day: dt.date, unloaded: Collection[dt.date] = ()
+) -> dg.RunRequest | dg.SkipReason:
+    """The run for a morning (margin_wh.calendar.morning_plan): T-1 and every recent day a
+    dataset missed, the calendar refreshed first past its end; the reason is in the tags."""
+    plan = morning_plan(calendar, run_day, unloaded)
+    if not plan.runs:
+        return dg.SkipReason(plan.reason)
+    tags = {**RETRY_TAGS, DECISION_TAG: plan.reason}
+    if not plan.days:  # past the calendar's end with every known day loaded: learn only
+        return dg.RunRequest(run_key=f"learn-{run_day}", tags=tags,
+                             asset_selection=[raw_key(CALENDAR_FUNCTION)])  # fmt: skip
+    first, last = partition_key(plan.days[0]), partition_key(plan.days[-1])
+    if first == last:
+        return dg.RunRequest(run_key=first, partition_key=first, tags=tags)
+    return dg.RunRequest(run_key=f"{first}..{last}",
+                         tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last})  # fmt: skip
+
+
+def raw_day_keys(graph) -> list[dg.AssetKey]:
+    """The day-partitioned raw datasets: the ones a day counts as loaded by."""
+    return sorted(
+        key for key in dg.AssetSelection.groups("raw").resolve(graph)
+        if graph.get(key).partitions_def is not None
+    )  # fmt: skip
 
 
 def snapshot_run_request(calendar: list[dt.date], run_day: dt.date) -> dg.RunRequest | dg.SkipReason:
@@ -52,37 +80,89 @@ def snapshot_run_request(calendar: list[dt.date], run_day: dt.date) -> dg.RunReq
         return dg.SkipReason(
             "no trading calendar in the landing zone yet: materialize raw/tool_trade_date_hist_sina"
         )
+    if is_past_calendar(calendar, run_day):
+        return dg.SkipReason(
+            f"{run_day} is past the trading calendar's end ({calendar[-1]}), which cannot say "
+            "whether it trades: no snapshot; if it did, the morning takes its closes from "
+            "Sina's per-security history once SSE's margin totals list it"
+        )
     if not is_trading_day(calendar, run_day):
         return dg.SkipReason(f"{run_day} is not a trading day: there is no close to snapshot")
     key = partition_key(run_day)
     return dg.RunRequest(run_key=f"snapshot-{key}", partition_key=key, tags=RETRY_TAGS)
 
 
-def _register(context, key: str) -> None:
-    # A schedule cannot return partition requests: register the day (idempotent) so the
-    # run can start. It is the next trading day, so the partitions stay in order.
-    if key not in context.instance.get_dynamic_partitions(TRADING_DAYS.name):
-        context.instance.add_dynamic_partitions(TRADING_DAYS.name, [key])
+def _register(context, days: list[dt.date]) -> None:
+    # A schedule cannot return partition requests: register the days (idempotent) so the
+    # run can start. They follow the registered ones, so the partitions stay in order.
+    sync_trading_days(context.instance, days)
 
 
-def build_daily_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
+def build_daily_schedule(settings: Settings, job, asset_graph: Callable[[], object]) -> dg.ScheduleDefinition:
     @dg.schedule(
         job=job,
         cron_schedule=DAILY_CRON,
         execution_timezone=str(SHANGHAI),
         description="Every morning at 09:30 Beijing time: load the previous trading day "
-        "(published ~09:00) and rebuild the marts for it. Skips non-trading days; a failed "
-        f"run is retried {RUN_RETRIES} times from the failed step.",
+        "(published ~09:00) and every recent day a dataset missed, and rebuild the marts for "
+        "them. Past the trading calendar's end, learns the days since from SSE's margin "
+        "totals first. Skips weekends and holidays, saying so; a failed run is retried "
+        f"{RUN_RETRIES} times from the failed step.",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def daily_refresh(context: dg.ScheduleEvaluationContext):
         run_day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
-        request = daily_run_request(load_calendar(settings.landing_dir), run_day)
-        if isinstance(request, dg.RunRequest):
-            _register(context, request.partition_key)
+        calendar = load_calendar(settings.landing_dir)
+        last = previous_trading_day(calendar, run_day) if calendar else None
+        unloaded = (
+            unloaded_trading_days(context.instance, raw_day_keys(asset_graph()), calendar, last,
+                                  CATCH_UP_TRADING_DAYS)  # fmt: skip
+            if last else set()
+        )
+        request = daily_run_request(calendar, run_day, unloaded)
+        context.log.info(request.skip_message if isinstance(request, dg.SkipReason)
+                         else request.tags[DECISION_TAG])  # fmt: skip
+        if isinstance(request, dg.RunRequest) and request.asset_selection is None:
+            keys = run_partition_keys(request.tags) or (request.partition_key,) * 2
+            _register(context, trading_days_between(calendar, *map(dt.date.fromisoformat, keys)))
         return request
 
     return daily_refresh
+
+
+def build_learned_days_sensor(settings: Settings, job, asset_graph: Callable[[], object]):
+    """When the calendar asset learns trading days past Sina's calendar (from SSE's margin
+    totals), a run loads them at once: a morning past the calendar's end only learns them,
+    as no partition existed for them when its run was requested."""
+
+    @dg.asset_sensor(
+        asset_key=raw_key(CALENDAR_FUNCTION),
+        job=job,
+        name="load_learned_trading_days",
+        description="Loads the trading days the calendar learned past its end (from SSE's "
+        "margin totals) as soon as it learned them.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def load_learned_trading_days(context: dg.SensorEvaluationContext, asset_event):
+        metadata = asset_event.asset_materialization.metadata
+        learned = metadata.get(TRADING_DAYS_LEARNED)
+        if not learned or not learned.value:
+            return dg.SkipReason("the calendar learned no trading day past its end")
+        calendar = load_calendar(settings.landing_dir)
+        unloaded = unloaded_trading_days(context.instance, raw_day_keys(asset_graph()), calendar,
+                                         calendar[-1], CATCH_UP_TRADING_DAYS)  # fmt: skip
+        if not unloaded:
+            return dg.SkipReason("every trading day the calendar learned is loaded")
+        days = trading_days_between(calendar, min(unloaded), calendar[-1])
+        first, last = partition_key(days[0]), partition_key(days[-1])
+        reason = f"loading {describe_days(days)}, learned past the trading calendar's end"
+        context.log.info(reason)
+        return dg.RunRequest(
+            run_key=f"learned-{first}..{last}",
+            tags={**RETRY_TAGS, DECISION_TAG: reason, RANGE_START_TAG: first, RANGE_END_TAG: last},
+        )
+
+    return load_learned_trading_days
 
 
 def build_snapshot_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
@@ -99,7 +179,7 @@ def build_snapshot_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
         run_day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
         request = snapshot_run_request(load_calendar(settings.landing_dir), run_day)
         if isinstance(request, dg.RunRequest):
-            _register(context, request.partition_key)
+            _register(context, [run_day])
         return request
 
     return closing_snapshot
