@@ -133,14 +133,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from margin_wh.calendar import load_calendar
     from margin_wh.raw.load import replay
     from margin_wh.sources.datasets import DATASETS
-    from orchestration.runner import ensure_warehouse_free
+    from orchestration.runner import ensure_warehouse_free, warehouse_claimed
 
     settings = Settings.from_env()
     calendar = load_calendar(settings.landing_dir)
     if not calendar:
         raise SystemExit(f"no trading calendar in {settings.landing_dir}: nothing to replay")
     ensure_warehouse_free(settings)
-    with duckdb.connect(str(settings.db_path)) as con:
+    # a replay writes every raw table: never beside a refresh's run
+    with warehouse_claimed(settings), duckdb.connect(str(settings.db_path)) as con:
         for dataset in DATASETS.values():
             result = replay(con, dataset, calendar, settings.landing_dir)
             print(f"raw.{dataset.function}: {result.rows_written} rows from {result.files} files")
