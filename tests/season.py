@@ -31,8 +31,8 @@ taken: the only runs are the schedules', their retries and the sensor's.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
+import contextvars
 import datetime as dt
 import os
 import time
@@ -387,13 +387,13 @@ def _failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return sorted({e.step_key for e in events if e.step_key})
 
 
-def in_own_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """fn(*args, **kwargs) in a thread of its own, as the daemon launches each run in a
-    process of its own: what a run leaves set in its context (the storage of the instance
-    it executed with, in a context variable that outlives that instance) stays out of the
-    next tick's evaluation."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
+def in_own_context(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """fn(*args, **kwargs) in a copy of the current context, as the daemon launches each run
+    in a process of its own: what a run leaves set in context variables (Dagster keeps the
+    storage of the instance it executed with in one, which outlives that instance) stays
+    out of the next tick's evaluation. Not a thread: Dagster's compute-log capture waits
+    for its `tail` processes a minute when a step runs off the main thread."""
+    return contextvars.copy_context().run(fn, *args, **kwargs)
 
 
 class Daemon:
@@ -413,7 +413,7 @@ class Daemon:
         if request.run_key:
             tags[RUN_KEY_TAG] = request.run_key
         started = time.perf_counter()
-        result = in_own_thread(
+        result = in_own_context(
             job.execute_in_process,
             run_config=request.run_config or None, instance=self.instance, tags=tags,
             asset_selection=list(request.asset_selection) if request.asset_selection else None,
@@ -457,7 +457,7 @@ class Daemon:
         tags = {k: v for k, v in parent.tags.items() if not k.startswith(NOT_COPIED_TO_RETRY)}
         tags.update({RETRY_NUMBER_TAG: str(number), RESUME_RETRY_TAG: "true"})
         started = time.perf_counter()
-        result = in_own_thread(
+        result = in_own_context(
             dg.execute_job,
             dg.reconstructable(RECONSTRUCTABLE[parent.job_name]), instance=self.instance, tags=tags,
             reexecution_options=dg.ReexecutionOptions.from_failure(parent.run_id, self.instance),
