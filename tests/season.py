@@ -14,7 +14,9 @@ sites of tests/akshare_http.py (akshare's real functions, the HTTP layer replace
   `JobDefinition.execute_in_process`; a failed run is retried as the daemon's run retries
   do (`dagster/max_retries`, from the failure, with `dg.execute_job` on a reconstructable
   job); every failed run is shown to the failure sensor `report_failed_refresh`
-  (`dg.build_run_status_sensor_context`), and what it asks for is run too;
+  (`dg.build_run_status_sensor_context`), and what it asks for is run too; every other
+  sensor (the asset sensors) is evaluated after the tick's runs with its cursor
+  (`dg.build_sensor_context`), and its runs launched likewise;
 - after each tick the warehouse's raw tables and the published snapshot's
   `main.dataset_freshness` are read: which datasets lag, and whether the publication says so.
 
@@ -73,6 +75,7 @@ DAILY_AT, SNAPSHOT_AT = dt.time(9, 30), dt.time(15, 40)
 PUBLISHED_AT = dt.time(9, 0)  # day T's exchange data, on the next trading day
 CLOSE_AT = dt.time(15, 30)  # day T's close, on T
 FAILURE_SENSOR = "report_failed_refresh"
+SENSOR_ROUNDS = 3  # sensor evaluations after a tick's runs, each after the runs of the one before
 
 # Dagster's run tags the daemon writes (dagster's storage/tags.py names them; they are
 # part of every run's record, so they are spelt here rather than imported privately).
@@ -403,6 +406,7 @@ class Daemon:
     def __init__(self, instance: dg.DagsterInstance):
         self.instance = instance
         self.sensor_run_keys: set[str] = set()
+        self.cursors: dict[str, str | None] = {}  # each sensor's, as the sensor daemon keeps it
 
     def launch(self, defs: dg.Definitions, request: dg.RunRequest, job_name: str, origin: dict[str, str],
                why: str) -> list[Run]:  # fmt: skip
@@ -488,6 +492,34 @@ class Daemon:
             self.sensor_run_keys.add(request.run_key)
             origin = {SENSOR_NAME_TAG: FAILURE_SENSOR}
             runs += self.launch(defs, request, REFRESH_JOB_NAME, origin, "sensor")
+        return runs
+
+    def sense(self, defs: dg.Definitions) -> list[Run]:
+        """Every other sensor (an asset sensor, say), evaluated with its cursor as the sensor
+        daemon evaluates it between ticks, and the runs it asks for; again after those runs,
+        until no sensor asks for one."""
+        sensors = [s for s in defs.sensors or () if not isinstance(s, dg.RunStatusSensorDefinition)]
+        runs: list[Run] = []
+        for _ in range(SENSOR_ROUNDS):
+            launched = []
+            for sensor in sensors:
+                context = dg.build_sensor_context(
+                    instance=self.instance, cursor=self.cursors.get(sensor.name),
+                    repository_def=defs.get_repository_def(),
+                )  # fmt: skip
+                data = sensor.evaluate_tick(context)
+                self.cursors[sensor.name] = data.cursor
+                for request in data.run_requests or ():
+                    if request.run_key and request.run_key in self.sensor_run_keys:
+                        continue
+                    self.sensor_run_keys.add(request.run_key)
+                    origin = {SENSOR_NAME_TAG: sensor.name}
+                    launched += self.launch(
+                        defs, request, sensor.job_name, origin, f"sensor {sensor.name}"
+                    )
+            runs += launched
+            if not launched:
+                break
         return runs
 
 
@@ -628,6 +660,7 @@ def run_tick(
         }
         tick.requested.append(_days_of(tags))
         tick.runs += daemon.launch(defs, request, schedule.job_name, origin, "schedule")
+    tick.runs += daemon.sense(defs)
     return tick
 
 
