@@ -32,6 +32,7 @@ from tests.season import (
     missing_quotes,
     run_season,
     season_days,
+    unpublished_days,
     wrong_skips,
 )
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     days = season_days(faulted.market)
     results = [
         _check(f"every trading day {days[0]}..{days[-1]} in every day dataset", missing_days(faulted, days)),
+        _check("every trading day in the published marts", unpublished_days(faulted, days)),
         _check("every security's quote, the unknown fund named", missing_quotes(faulted, days)),
         _check("every lag published while it lasted", invisible_lags(faulted)),
         _check("weekends and holidays skipped with a reason", wrong_skips(faulted)),

@@ -764,6 +764,21 @@ def missing_days(record: SeasonRecord, days: Sequence[dt.date]) -> list[str]:
     return problems
 
 
+PUBLISHED_MART = "marts.fct_market_short_daily"  # one row per trading day the marts hold
+
+
+def unpublished_days(record: SeasonRecord, days: Sequence[dt.date]) -> list[str]:
+    """The days the published snapshot's marts lack at the end (a day loaded into raw but
+    never built or published is not there for its readers)."""
+    path = record.settings.publish_dir / "margin_warehouse.duckdb"
+    if not path.exists():
+        return ["no published snapshot"]
+    with duckdb.connect(str(path), read_only=True) as con:
+        published = {d for (d,) in _rows(con, f"select distinct trade_date from {PUBLISHED_MART}")}
+    missing = [str(d) for d in days if d not in published]
+    return [f"{PUBLISHED_MART} in the published snapshot lacks {missing}"] if missing else []
+
+
 def listed_codes(market: DemoMarket, day: dt.date) -> set[str]:
     """The securities on the three exchanges' margin lists on `day` (their detail)."""
     columns = {"stock_margin_detail_sse": "标的证券代码"}
