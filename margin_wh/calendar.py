@@ -122,6 +122,10 @@ def morning_plan(
         if run_day.weekday() >= 5:
             return MorningPlan((), False, f"{run_day} is a {run_day:%A}, past the trading "
                                f"calendar's end ({calendar[-1]}): nothing is published")  # fmt: skip
+        if is_new_years_day(run_day):
+            return MorningPlan((), False, f"{run_day} is New Year's Day (元旦), a statutory "
+                               "holiday on which the exchanges are closed and publish nothing; "
+                               f"the trading calendar ends {calendar[-1]}")  # fmt: skip
         days = catch_up_days(calendar, calendar[-1], unloaded, include_last=False)
         reason = (
             f"{run_day} is past the trading calendar's end ({calendar[-1]}), which cannot say "
@@ -142,6 +146,15 @@ def morning_plan(
     if len(days) > 1:
         reason += f", and catching up {describe_days(days[:-1])}, which some dataset lacks"
     return MorningPlan(tuple(days), False, reason)
+
+
+def is_new_years_day(day: dt.date) -> bool:
+    """1 January: a statutory holiday every year (State Council, 全国年节及纪念日放假办法,
+    article 2: 元旦，放假1天（1月1日）), so the exchanges neither trade nor publish. It is
+    the one weekday past a year-end calendar that is known closed without the next
+    year's holiday notice (a weekend New Year moves a day off whose date only the notice
+    gives: such a morning asks, and is told nothing is published)."""
+    return day.month == 1 and day.day == 1
 
 
 def catch_up_days(

@@ -220,3 +220,12 @@ def test_doctor_warns_within_thirty_days_of_the_calendars_end():
     assert warn and "ends in 26 day(s), on 2026-12-31" in text
     text, warn = horizon_note(D(2026, 12, 31), D(2027, 1, 4))
     assert warn and "ended 4 day(s) ago" in text and "SSE's margin totals" in text
+
+
+def test_new_years_day_past_the_calendar_skips_saying_why():
+    from margin_wh.calendar import morning_plan
+
+    plan = morning_plan(YEAR_END, D(2027, 1, 1), unloaded={D(2026, 12, 31)})
+    assert not plan.runs and "New Year's Day" in plan.reason
+    # the first working day after it loads the year's last day and learns the rest
+    assert morning_plan(YEAR_END, D(2027, 1, 4), unloaded={D(2026, 12, 31)}).days == (D(2026, 12, 31),)

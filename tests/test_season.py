@@ -66,19 +66,11 @@ def test_the_slice_covers_the_days_past_sinas_calendar(new_year):
     )
 
 
-@pytest.mark.xfail(
-    reason="open in issue 29: the sensor load_learned_trading_days is not evaluated by the season driver yet, so 2027-01-04 (learned on 01-05) waits; and on 2027-01-01 the morning past the calendar's end asks for 2026-12-31, which no exchange publishes on New Year's Day",
-    strict=False,
-)
 def test_every_trading_day_is_loaded_with_no_manual_step(new_year):
     problems = missing_days(new_year, slice_days(new_year))
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    reason="open in issue 29: the sensor load_learned_trading_days is not evaluated by the season driver yet, so 2027-01-04 (learned on 01-05) waits; and on 2027-01-01 the morning past the calendar's end asks for 2026-12-31, which no exchange publishes on New Year's Day",
-    strict=False,
-)
 def test_every_trading_day_is_published(new_year):
     problems = unpublished_days(new_year, slice_days(new_year))
     assert not problems, "\n".join(problems)
@@ -89,19 +81,11 @@ def test_every_security_has_its_quotes_and_the_fund_sina_does_not_know_is_named(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    reason="open in issue 29: the sensor load_learned_trading_days is not evaluated by the season driver yet, so 2027-01-04 (learned on 01-05) waits; and on 2027-01-01 the morning past the calendar's end asks for 2026-12-31, which no exchange publishes on New Year's Day",
-    strict=False,
-)
 def test_every_lag_is_in_the_published_freshness_while_it_lasts(new_year):
     problems = invisible_lags(new_year)
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    reason="open in issue 29: the sensor load_learned_trading_days is not evaluated by the season driver yet, so 2027-01-04 (learned on 01-05) waits; and on 2027-01-01 the morning past the calendar's end asks for 2026-12-31, which no exchange publishes on New Year's Day",
-    strict=False,
-)
 def test_weekends_and_holidays_skip_saying_why(new_year):
     skipped = [t for t in new_year.ticks if not t.trading_day]
     assert {t.at.date() for t in skipped} == {dt.date(2027, 1, d) for d in (1, 2, 3)}

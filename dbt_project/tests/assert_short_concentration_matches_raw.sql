@@ -16,15 +16,12 @@ by_industry as (
 
     select
         trade_date,
-        -- funds: the securities quoted by Sina's fund history (the mart goes by code)
+        -- funds by their code, as the exchanges number them: a fund Sina does not know
+        -- has no bars, and is a fund all the same
         coalesce(
             sw_l1_code,
-            case
-                when security_code in (
-                    select substr(symbol, 3) from {{ source('raw', 'fund_etf_hist_sina') }}
-                ) then 'fund'
-                else 'unknown'
-            end
+            case when {{ security_type_of_code('security_code') }} = 'fund' then 'fund'
+                 else 'unknown' end
         ) as industry_code,
         sum(short_balance_cny) as short_balance_cny,
         sum(short_balance_cny ^ 2) / nullif(sum(short_balance_cny) ^ 2, 0) as short_hhi,

@@ -1,13 +1,33 @@
 -- The trading calendar with a trading-day index, so "N trading days back" is a join
 -- or a window frame on trading_day_index, never a weekday guess.
+--
+-- Sina's calendar file has ended on the old year's last day well into January; the
+-- days SSE published margin totals for after its end are trading days too (the loader
+-- learns them from SSE while Sina lags), so they extend the calendar, never rewrite it.
 
 {{ config(materialized='table') }}
 
 with
 
+sina as (
+
+    select trade_date from {{ ref('stg_akshare__trading_calendar') }}
+
+),
+
+learned_from_sse as (
+
+    select distinct trade_date
+    from {{ ref('stg_akshare__margin_summary_sse') }}
+    where trade_date > (select max(trade_date) from sina)
+
+),
+
 calendar as (
 
-    select * from {{ ref('stg_akshare__trading_calendar') }}
+    select trade_date from sina
+    union all
+    select trade_date from learned_from_sse
 
 ),
 
