@@ -670,6 +670,9 @@ def observe(tick: Tick, settings: Settings, sites: SeasonSites) -> None:
                      published_freshness(settings.publish_dir))  # fmt: skip
 
 
+_INSTANCES_KEPT: list[dg.DagsterInstance] = []
+
+
 def run_season(
     root: Path,
     faults: Faults = SEASON_FAULTS,
@@ -688,6 +691,9 @@ def run_season(
     record_ticks: list[Tick] = []
     with season_world(root, faults, market, setup_at) as (traveller, sites, settings):
         instance = instance_at(settings.dagster_home)
+        # Dagster keeps the state storage of the last instance it loaded definitions with
+        # (a weak reference): later tests in this process would find it dead
+        _INSTANCES_KEPT.append(instance)
         daemon = Daemon(instance)
         setup_last = previous_trading_day(sites.days, setup_at.date())
         try:
