@@ -353,5 +353,6 @@ def test_a_call_that_never_returns_fails_within_its_limit():
         source.call("stock_zh_a_daily", symbol="sh600000")
     assert time.monotonic() - started < 2
     assert "did not return within 0.2 s" in str(raised.value)
+    assert "One call" in str(raised.value) and "Tried" not in str(raised.value)  # one call hung
     assert "A retry may help" in str(raised.value)
     assert waits == []  # no retry beside the abandoned call

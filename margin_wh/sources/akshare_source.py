@@ -187,6 +187,13 @@ def describe_failure(
     )  # fmt: skip
 
 
+def tried_line(attempts: int, seconds: float) -> str:
+    """How the call was tried, as it was: a call that hung once is one call, not five."""
+    if attempts <= 1:
+        return f" One call, {seconds:.0f}s (not retried)."
+    return f" Tried {attempts} times over {seconds:.0f}s."
+
+
 class HostThrottle:
     """At least `interval` seconds between the starts of two calls to one host."""
 
@@ -282,6 +289,7 @@ class AkshareSource:
         host = FUNCTION_HOSTS.get(function, function)
         call = f"akshare.{function}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
         started = time.monotonic()
+        attempts = 0
         try:
             for attempt in Retrying(
                 retry=retry_if_exception(is_transient),
@@ -291,12 +299,12 @@ class AkshareSource:
                 reraise=True,
             ):
                 with attempt:
+                    attempts += 1
                     self._throttle.wait(host)
                     with default_http_timeout(self._http_timeout_s):
                         return call_within(self._call_limit_s, fn, **kwargs)
         except Exception as error:  # every failure becomes one error that names the call
-            retried = (
-                f" Tried {self._attempts} times over {time.monotonic() - started:.0f}s."
-            )
-            raise describe_failure(call, host, error, retried) from error
+            raise describe_failure(
+                call, host, error, tried_line(attempts, time.monotonic() - started)
+            ) from error
         raise AssertionError("unreachable")
