@@ -1095,3 +1095,23 @@ def test_a_short_volume_in_lots_is_refused_against_the_closes_loaded_before_it(w
     wh.ak.clear()
     wh.load(detail, [last], refetch=False)  # sent in shares again: loads
     assert len(wh.rows(detail)) == expected_rows(detail)
+
+
+def test_a_long_range_of_sse_totals_is_asked_in_windows_the_host_answers_in_full():
+    """SSE cuts a long range short (akshare's own multi-year example returns exactly 2,000
+    rows): a backfill asks in windows of at most SSE_TOTALS_DAYS_PER_CALL trading days,
+    contiguous, covering every day once."""
+    from margin_wh.raw.load import plan_requests
+    from margin_wh.sources.datasets import SSE_TOTALS_DAYS_PER_CALL
+
+    days = [D(2010, 3, 31) + dt.timedelta(days=i) for i in range(5000)]
+    days = [d for d in days if d.weekday() < 5]
+    requests = plan_requests(DATASETS["stock_margin_sse"], days)
+    assert len(requests) == -(-len(days) // SSE_TOTALS_DAYS_PER_CALL)
+    covered = [d for r in requests for d in days if r.window[0] <= d <= r.window[1]]
+    assert covered == days  # each day in exactly one window, in order
+    assert all(len([d for d in days if r.window[0] <= d <= r.window[1]]) <= SSE_TOTALS_DAYS_PER_CALL
+               for r in requests)  # fmt: skip
+    assert requests[0].kwargs == {"start_date": "20100331",
+                                  "end_date": requests[0].window[1].strftime("%Y%m%d")}  # fmt: skip
+    assert len(plan_requests(DATASETS["stock_margin_sse"], days[:5])) == 1  # a daily run: one call

@@ -166,8 +166,12 @@ def plan_requests(
     if dataset.call == "per_day":
         return [Request({"date": yyyymmdd(d), **fixed}, (d, d), trade_day=d) for d in trading_days]
     if dataset.call == "range":
+        step = dataset.days_per_call or len(trading_days)
+        windows = [(trading_days[i], trading_days[min(i + step, len(trading_days)) - 1])
+                   for i in range(0, len(trading_days), step)]  # fmt: skip
         return [
-            Request({"start_date": yyyymmdd(first), "end_date": yyyymmdd(last), **fixed}, window)
+            Request({"start_date": yyyymmdd(a), "end_date": yyyymmdd(b), **fixed}, (a, b))
+            for a, b in windows
         ]
     if dataset.call == "per_symbol_range":
         return [

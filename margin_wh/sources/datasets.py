@@ -137,6 +137,9 @@ class Dataset:
     # Per-symbol data that has a row for every symbol on every trading day (the spot
     # indices): checked per symbol and day, not only per day (suspensions).
     each_symbol_every_day: bool = False
+    # A range call's most trading days: a host that answers a long range with one page
+    # cut short is asked in windows it answers in full.
+    days_per_call: int | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -273,6 +276,9 @@ def flags_in(columns: tuple[str, ...], allowed: tuple[str, ...]) -> RowRule:
 ELIGIBILITY_FLAGS = ("融资标的", "融券标的", "当日可融资", "当日可融券")
 FLAG_VALUES = ("Y", "N", "是", "否")
 MARGIN_PILOT_START = dt.date(2010, 3, 31)
+# Trading days per stock_margin_sse call: well inside the 2,000 rows SSE answers at most
+# (about four years a call: a backfill from the pilot's start is four calls).
+SSE_TOTALS_DAYS_PER_CALL = 1000
 BSE_MARGIN_START = dt.date(2023, 2, 13)
 CFFEX_INDEX_FUTURES_START = dt.date(2010, 4, 16)
 
@@ -436,10 +442,13 @@ DATASETS: dict[str, Dataset] = {
             row_rules=_DETAIL_SZSE_LIKE_RULES,
         ),
         # akshare stock_feature/stock_margin_sse.py, stock_margin_sse(start_date, end_date):
-        # the same queryMargin.do without tabType, one row per day (newest first, at most
-        # 5000), 13 fields named BY POSITION. Units: 元 and 股.
+        # the same queryMargin.do without tabType, one row per day (newest first), 13 fields
+        # named BY POSITION. Units: 元 and 股. akshare asks for one page of 5000 rows, yet
+        # its own documented example of a multi-year request returns exactly 2,000: the host
+        # cuts a long range short, so a backfill asks in windows of SSE_TOTALS_DAYS_PER_CALL.
         Dataset(
             function="stock_margin_sse",
+            days_per_call=SSE_TOTALS_DAYS_PER_CALL,
             first_day=MARGIN_PILOT_START,
             description="SSE margin totals per day (融资融券汇总), in CNY and shares.",
             call="range",
