@@ -178,6 +178,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for f in findings:
         if f.detail:
             console.print(f"[bold]{f.function}[/]: {f.detail}", highlight=False)
+    if failed and all(f.no_network for f in failed):
+        console.print(f"[red]no network[/]: none of the {len(failed)} calls could resolve its "
+                      "host's name; check this machine's network and DNS, then run doctor again")  # fmt: skip
+        return 1
     if failed:
         console.print(f"[red]{len(failed)} of {len(findings)} functions failed[/]: "
                       f"{', '.join(f.function for f in failed)}")  # fmt: skip

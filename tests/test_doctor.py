@@ -132,3 +132,42 @@ def test_dated_calls_ask_for_the_day_before_today_or_the_last_day_a_source_answe
     assert latest_published_day(calendar, monday, dt.date(2024, 7, 10)) == dt.date(2024, 7, 10)
     # a source that ends after today changes nothing
     assert latest_published_day(calendar, thursday, monday) == dt.date(2024, 7, 10)
+
+
+def _name_not_resolved(function: str) -> Exception:
+    """What a call raises on a machine with no network: requests' ConnectionError whose
+    cause chain holds the resolver's socket.gaierror (as urllib3's NameResolutionError
+    does), or, for CFFEX's CSV read through urllib, URLError with the gaierror as reason."""
+    import socket
+    import urllib.error
+
+    import requests
+
+    if function == "futures_hist_daily_cffex":
+        return urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+    try:
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+    except socket.gaierror as resolver:
+        error = requests.ConnectionError("Failed to resolve host")
+        error.__cause__ = resolver
+        return error
+
+
+def test_no_network_is_said_at_once_not_retried_as_a_slow_host(market):
+    """A name that does not resolve is no network, not a slow host: no retry, no backoff,
+    and every call says so."""
+    import time
+
+    waits: list[float] = []
+    source = AkshareSource(module=akshare, attempts=5, backoff_initial_s=2, sleep=waits.append,
+                           throttle=HostThrottle({}, sleep=lambda s: None))  # fmt: skip
+    with AkshareSites(demo_frames(market, dt.date(2024, 7, 12))) as sites:
+        for function in DATASETS:
+            sites.fail(function, times=100, error=_name_not_resolved(function))
+        started = time.monotonic()
+        findings = run_doctor(source, TODAY, FUNCTION_HOSTS)
+    assert time.monotonic() - started < 30
+    assert waits == []  # not one backoff
+    called = [f for f in findings if f.rows is None and "symbol=?" not in f.call]
+    assert called and all(f.no_network for f in called), [f.detail for f in called]
+    assert "no network (or no DNS)" in called[0].detail and "A retry will not help" in called[0].detail

@@ -74,10 +74,27 @@ def http_status(error: BaseException) -> int | None:
     return None
 
 
+def cannot_resolve(error: BaseException) -> bool:
+    """Whether the call failed because the host's name did not resolve (socket.gaierror,
+    somewhere in the chain requests or urllib wrap it in): no network, or no DNS, on this
+    machine. Waiting does not bring a name back, so it is said at once, not retried."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, socket.gaierror):
+            return True
+        reason = getattr(error, "reason", None)  # urllib's URLError carries it as .reason
+        if isinstance(reason, socket.gaierror):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def is_transient(error: BaseException) -> bool:
     """A network failure or an overloaded host: retried with backoff. Not a call that hit
-    its wall-clock limit: it may still be running, and would run beside its retry."""
-    if isinstance(error, CallTimeoutError):
+    its wall-clock limit: it may still be running, and would run beside its retry; nor a
+    name that does not resolve (no network here)."""
+    if isinstance(error, CallTimeoutError) or cannot_resolve(error):
         return False
     status = http_status(error)
     if status is not None:
@@ -135,6 +152,10 @@ class SourceUnavailableError(SourceCallError):
     """The host could not be reached, or kept failing, after every retry."""
 
 
+class NoNetworkError(SourceUnavailableError):
+    """The host's name does not resolve: this machine has no network (or no DNS)."""
+
+
 class SourceResponseError(SourceCallError):
     """The host answered, but not with what akshare can turn into a frame."""
 
@@ -153,6 +174,12 @@ def describe_failure(
     """Our error for what an akshare call raised; `retried` says how long we kept trying
     a transient failure."""
     kind = f"{type(error).__name__}: {error}"
+    if cannot_resolve(error):
+        return NoNetworkError(
+            f"{call}: the name of the {host} host does not resolve: no network (or no DNS) on "
+            f"this machine, not a slow host ({kind}).",
+            call=call, host=host, retry_may_help=False,
+        )  # fmt: skip
     status = http_status(error)
     if status is not None and not is_transient(error):
         published = status in (403, 404)

@@ -21,6 +21,7 @@ from typing import Any
 
 from margin_wh.calendar import CALENDAR_FUNCTION, previous_trading_day
 from margin_wh.raw.parse import SourceDataError, frame_notes, parse_frame, units_arrived
+from margin_wh.sources.akshare_source import NoNetworkError
 from margin_wh.sources.datasets import (
     DATASETS,
     SPOT_INDEX_SYMBOLS,
@@ -45,6 +46,7 @@ class Finding:
     # the unit each disputed column arrived in, e.g. (('参与交易的投资者数量', '10k_persons'),)
     units_arrived: tuple[tuple[str, str], ...] = ()
     last_day: dt.date | None = None  # the calendar's: its last trading day
+    no_network: bool = False  # the host's name did not resolve
 
     @property
     def ok(self) -> bool:
@@ -65,7 +67,8 @@ def _check(
         frame = source.call(dataset.function, **kwargs)
     except Exception as error:  # noqa: BLE001 - every failure is a finding, not a crash
         seconds = time.monotonic() - started
-        return Finding(dataset.function, host, call, None, None, None, seconds, str(error)), None
+        return Finding(dataset.function, host, call, None, None, None, seconds, str(error),
+                       no_network=isinstance(error, NoNetworkError)), None  # fmt: skip
     seconds = time.monotonic() - started
     rows = len(frame) if hasattr(frame, "__len__") else None
     try:
