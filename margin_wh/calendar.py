@@ -186,6 +186,23 @@ def union_calendar(calendar: Sequence[dt.date], learned: Collection[dt.date]) ->
     return sorted(set(calendar) | {d for d in learned if d > end})
 
 
+# The exchanges publish day T's margin data on the next trading day, around 09:00.
+PUBLISHED_AT = dt.time(9, 0)
+
+
+def last_published_day(calendar: Sequence[dt.date], now: dt.datetime) -> dt.date | None:
+    """The latest trading day whose margin data is out at `now`: T-1 on a trading day after
+    the morning publication, T-2 before it; on a weekend or holiday, the day before the
+    last trading day (the last one's data comes out on the next trading day)."""
+    local = now.astimezone(SHANGHAI)
+    day = local.date()
+    if is_trading_day(calendar, day) and local.time() >= PUBLISHED_AT:
+        publication_day = day
+    else:
+        publication_day = previous_trading_day(calendar, day)
+    return previous_trading_day(calendar, publication_day) if publication_day else None
+
+
 # A post-close snapshot (stock_zh_a_spot_em) shows day T's close from the end of STAR's
 # after-hours fixed-price session (15:30) until the next session's call auction (09:15).
 SNAPSHOT_FROM = dt.time(15, 30)

@@ -149,7 +149,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from margin_wh.calendar import horizon_note, shanghai_today
+    from margin_wh.calendar import SHANGHAI, horizon_note, shanghai_today
     from margin_wh.sources import get_source
     from margin_wh.sources.akshare_source import FUNCTION_HOSTS
     from margin_wh.sources.doctor import findings_table, run_doctor
@@ -160,13 +160,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if settings.source == "demo":
         console.print("note: MARGIN_WH_SOURCE is demo: checking the SYNTHETIC demo source; "
                       "set MARGIN_WH_SOURCE=akshare to check the live one")  # fmt: skip
+    # the Beijing clock decides which day is published (T-2 before ~09:00, T-1 after)
+    now = dt.datetime.now(SHANGHAI) if args.today is None else args.today
     today = args.today or shanghai_today()
 
     def progress(finding) -> None:
         state = "ok" if finding.ok else "FAIL"
         console.print(f"  {finding.call}: {state} ({finding.seconds:.1f} s)", highlight=False)
 
-    findings = run_doctor(source, today, FUNCTION_HOSTS, progress)
+    findings = run_doctor(source, now, FUNCTION_HOSTS, progress)
     console.print(findings_table(findings))
     last_day = next((f.last_day for f in findings if f.last_day), None)
     if last_day:

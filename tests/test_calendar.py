@@ -229,3 +229,15 @@ def test_new_years_day_past_the_calendar_skips_saying_why():
     assert not plan.runs and "New Year's Day" in plan.reason
     # the first working day after it loads the year's last day and learns the rest
     assert morning_plan(YEAR_END, D(2027, 1, 4), unloaded={D(2026, 12, 31)}).days == (D(2026, 12, 31),)
+
+
+def test_the_published_day_follows_the_beijing_clock():
+    from margin_wh.calendar import last_published_day
+
+    at = lambda day, hour: dt.datetime.combine(day, dt.time(hour, 0), tzinfo=SHANGHAI)  # noqa: E731
+    # Tuesday 2024-10-08, the first day after National Day: 09-30's data comes out that morning
+    assert last_published_day(CAL, at(D(2024, 10, 8), 8)) == D(2024, 9, 27)  # T-2 before 09:00
+    assert last_published_day(CAL, at(D(2024, 10, 8), 10)) == D(2024, 9, 30)  # T-1 after
+    # a holiday: the last trading day's data waits for the next trading day
+    assert last_published_day(CAL, at(D(2024, 10, 3), 12)) == D(2024, 9, 27)
+    assert last_published_day(CAL, at(D(2024, 10, 9), 9)) == D(2024, 10, 8)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from margin_wh.calendar import CALENDAR_FUNCTION, previous_trading_day
+from margin_wh.calendar import CALENDAR_FUNCTION, SHANGHAI, last_published_day
 from margin_wh.raw.parse import SourceDataError, frame_notes, parse_frame, units_arrived
 from margin_wh.sources.akshare_source import NoNetworkError
 from margin_wh.sources.datasets import (
@@ -94,19 +94,24 @@ def last_day_answered(source: Any) -> dt.date | None:
 
 
 def latest_published_day(
-    calendar: list[dt.date], today: dt.date, last_answered: dt.date | None
+    calendar: list[dt.date], now: dt.date | dt.datetime, last_answered: dt.date | None
 ) -> dt.date | None:
-    """The trading day dated calls ask for: T-1 (day T is published on T+1), and on a
-    source that ends, no later than its last day: asked after it, every dated call of
-    the demo answers an empty frame, as an unpublished day would."""
+    """The trading day dated calls ask for: the last one published by the Beijing clock
+    (T-1 after the ~09:00 publication, T-2 before it; a date alone is taken as after it),
+    and on a source that ends, no later than its last day: asked after it, every dated
+    call of the demo answers an empty frame, as an unpublished day would."""
+    if not isinstance(now, dt.datetime):
+        now = dt.datetime.combine(now, dt.time(12, 0), tzinfo=SHANGHAI)
     if last_answered is not None:
-        today = min(today, last_answered + dt.timedelta(days=1))
-    return previous_trading_day(calendar, today)
+        after = dt.datetime.combine(last_answered + dt.timedelta(days=1), dt.time(12, 0),
+                                    tzinfo=SHANGHAI)  # fmt: skip
+        now = min(now, after)
+    return last_published_day(calendar, now)
 
 
 def run_doctor(
     source: Any,
-    today: dt.date,
+    today: dt.date | dt.datetime,
     hosts: dict[str, str],
     on_finding: Callable[[Finding], None] | None = None,
 ) -> list[Finding]:
@@ -125,7 +130,8 @@ def run_doctor(
     record(dataclasses.replace(calendar_finding, last_day=days[-1] if days else None))
     latest = latest_published_day(days, today, last_day_answered(source)) if days else None
     if latest is None:  # without a calendar no dated call can be placed
-        latest = today - dt.timedelta(days=1)
+        day = today.date() if isinstance(today, dt.datetime) else today
+        latest = day - dt.timedelta(days=1)
     first = days[max(0, days.index(latest) - HISTORY_DAYS)] if latest in days else latest
 
     symbols: dict[str, str] = {}
