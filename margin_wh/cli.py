@@ -131,7 +131,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     import duckdb
 
     from margin_wh.calendar import load_calendar
-    from margin_wh.raw.load import replay
+    from margin_wh.raw.load import replay_all
     from margin_wh.sources.datasets import DATASETS
     from orchestration.runner import ensure_warehouse_free, warehouse_claimed
 
@@ -142,9 +142,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     ensure_warehouse_free(settings)
     # a replay writes every raw table: never beside a refresh's run
     with warehouse_claimed(settings), duckdb.connect(str(settings.db_path)) as con:
-        for dataset in DATASETS.values():
-            result = replay(con, dataset, calendar, settings.landing_dir)
-            print(f"raw.{dataset.function}: {result.rows_written} rows from {result.files} files")
+        datasets = list(DATASETS.values())
+        results = replay_all(con, datasets, calendar, settings.landing_dir)
+    for dataset, result in zip(datasets, results, strict=True):
+        print(f"raw.{dataset.function}: {result.rows_written} rows from {result.files} files")
     return 0
 
 

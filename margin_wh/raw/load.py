@@ -487,8 +487,10 @@ def load_frames(
     landing_dir: Path,
     replace_all: bool = False,
     check_complete: bool = True,
+    own_transaction: bool = True,
 ) -> LoadResult:
-    """Replace, in one transaction, what `parsed` covers in raw.<function>.
+    """Replace, in one transaction, what `parsed` covers in raw.<function> (the caller's,
+    with own_transaction=False: replay changes every table or none).
 
     Scope of a call = the trading days of its window × its request columns (symbol).
     Where calls overlap (replay of several backfills), the latest fetch wins.
@@ -538,7 +540,8 @@ def load_frames(
     incoming = incoming.drop(columns=["_order"])
 
     ensure_raw_table(con, dataset)
-    con.execute("BEGIN TRANSACTION")
+    if own_transaction:
+        con.execute("BEGIN TRANSACTION")
     try:
         if dataset.partitioned and not replace_all:
             con.register("load_scope", winner[keys])
@@ -548,9 +551,11 @@ def load_frames(
             con.execute(f"DELETE FROM {table}")
         con.register("load_incoming", incoming)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM load_incoming")
-        con.execute("COMMIT")
+        if own_transaction:
+            con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        if own_transaction:
+            con.execute("ROLLBACK")
         raise
     finally:
         for view in ("load_scope", "load_incoming"):
@@ -742,7 +747,8 @@ def _check_complete(
     if not dataset.every_trading_day:
         return
     # Per-security quotes may miss days (suspensions): require rows per day overall.
-    check_keys = ["trade_date"] if dataset.call == "per_symbol_range" else keys
+    day_level = dataset.request_columns == ("symbol",) and not dataset.each_symbol_every_day
+    check_keys = ["trade_date"] if day_level else keys
     present = incoming[check_keys].drop_duplicates()
     expected = winner[check_keys].drop_duplicates()
     missing = expected.merge(present, on=check_keys, how="left", indicator=True)
@@ -1217,10 +1223,38 @@ def replay(
     dataset: Dataset,
     trading_days: Sequence[dt.date],
     landing_dir: Path,
+    own_transaction: bool = True,
 ) -> LoadResult:
     """Rebuild raw.<function> from the landing zone alone, with no calls."""
     parsed = replay_parsed(dataset, landing_dir)
     for landed_source in sorted({item.landed.source for item in parsed}):
         claim_warehouse(con, landed_source)
     ensure_raw_table(con, dataset)  # even with nothing landed yet, as a load leaves it
-    return load_frames(con, dataset, parsed, trading_days, landing_dir, replace_all=True)
+    return load_frames(con, dataset, parsed, trading_days, landing_dir, replace_all=True,
+                       own_transaction=own_transaction)  # fmt: skip
+
+
+def replay_all(
+    con: duckdb.DuckDBPyConnection,
+    datasets: Sequence[Dataset],
+    trading_days: Sequence[dt.date],
+    landing_dir: Path,
+) -> list[LoadResult]:
+    """Rebuild every raw table from the landing zone, in one transaction: all of them or,
+    when one cannot be rebuilt, none (the error names it and says the tables are as
+    they were)."""
+    con.execute("BEGIN TRANSACTION")
+    results = []
+    try:
+        for dataset in datasets:
+            try:
+                results.append(replay(con, dataset, trading_days, landing_dir, own_transaction=False))
+            except Exception as error:
+                error.add_note(f"replay of raw.{dataset.function} failed: every raw table is "
+                               "left as it was")  # fmt: skip
+                raise
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return results
