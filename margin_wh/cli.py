@@ -24,10 +24,33 @@ from margin_wh.config import DBT_PROJECT_DIR, MCP_HTTP_PORT, REPO_ROOT, Settings
 
 
 def _date(text: str) -> dt.date:
+    """A day as YYYY-MM-DD; a well-formed day that does not exist is said to be no date."""
+    import re
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}")
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+        return dt.date.fromisoformat(text.strip())
+    except ValueError as error:  # 2024-13-01, 2024-02-30
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date ({error})") from None
+
+
+class _ShowDefaults(argparse.HelpFormatter):
+    """Each option's default after its help, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or not action.option_strings:
+            return text
+        if action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _subcommand(sub, name: str, summary: str):
+    """A subcommand whose help shows its description and its options' defaults."""
+    return sub.add_parser(name, help=summary, description=summary[:1].upper() + summary[1:] + ".",
+                          formatter_class=_ShowDefaults)  # fmt: skip
 
 
 def _console():
@@ -234,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("refresh", cmd_refresh, "load raw datasets for trading days in a range, then build the models"),
         ("load-raw", cmd_load_raw, "load raw datasets for trading days in a range (no dbt)"),
     ):
-        p = sub.add_parser(name, help=help_text)
+        p = _subcommand(sub, name, help_text)
         p.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
         p.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
         if name == "refresh":
@@ -245,18 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the calls per dataset and host and the expected time; call nothing")  # fmt: skip
         p.set_defaults(func=func)
 
-    sub.add_parser("demo", help="refresh the whole demo market and print a summary").set_defaults(func=cmd_demo)
-    p = sub.add_parser("doctor", help="call every akshare function once and check it against the contract")
+    _subcommand(sub, "demo", "refresh the whole demo market and print a summary").set_defaults(func=cmd_demo)
+    p = _subcommand(sub, "doctor", "call every akshare function once and check it against the contract")
     p.add_argument("--today", type=_date, help="as if run on this day (default: today in Shanghai)")
     p.set_defaults(func=cmd_doctor)
-    sub.add_parser("replay", help="rebuild the raw tables from the landing zone, no calls").set_defaults(func=cmd_replay)
-    p = sub.add_parser("ui", help="open the Dagster UI on this warehouse")
-    p.add_argument("--port", type=int, default=3000)
+    _subcommand(sub, "replay", "rebuild every raw table from the landing zone, no calls (all or none)").set_defaults(func=cmd_replay)
+    p = _subcommand(sub, "ui", "open the Dagster UI on this warehouse")
+    p.add_argument("--port", type=int, default=3000, help="the UI's port on 127.0.0.1")
     p.set_defaults(func=cmd_ui)
-    p = sub.add_parser("dbt", help="run dbt with the warehouse's settings, e.g. margin-wh dbt -- test")
+    p = _subcommand(sub, "dbt", "run dbt with the warehouse's settings, e.g. margin-wh dbt -- test")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_dbt)
-    p = sub.add_parser("mcp", help="serve the published snapshot to research agents (Model Context Protocol)")
+    p = _subcommand(sub, "mcp", "serve the published snapshot to research agents (Model Context Protocol)")
     p.add_argument("--snapshot", type=Path,
                    help="the snapshot file (default: margin_warehouse.duckdb in this warehouse's publish directory)")  # fmt: skip
     p.add_argument("--http", action="store_true",
