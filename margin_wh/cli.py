@@ -221,11 +221,22 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     home = dagster_home()
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home})")
+    print("Stop it with Ctrl-C, or `kill` this process: the webserver, the daemon and the code "
+          "server stop with it.", flush=True)  # fmt: skip
     command = [
         os.path.join(os.path.dirname(sys.executable), "dagster"), "dev",
         "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(args.port),
     ]
-    return subprocess.call(command, cwd=REPO_ROOT)
+    # This process becomes `dagster dev`, so a signal sent to it reaches the one process
+    # that stops the webserver, the daemon and the code server it started. dagster dev
+    # stops on SIGTERM by giving it SIGINT's handler, which a shell leaves ignored for a
+    # command started in the background: both are made to act again before the exec.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.chdir(REPO_ROOT)
+    os.execv(command[0], command)
 
 
 
