@@ -101,8 +101,8 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
                 if skipped:
                     context.log.info(
                         f"{dataset.function}: {skipped} call(s) already landed and loaded by "
-                        f"an earlier run, {len(todo)} to make (a run tagged {REFETCH_TAG}=true "
-                        "makes them all)"
+                        f"an earlier run, {len(todo)} to make (`margin-wh refresh --refetch` makes "
+                        f"them all; from the UI, a run tagged {REFETCH_TAG}=true)"
                     )
                 with CallProgress(context.log, dataset.function, len(todo)) as progress:
                     result = ingest(
