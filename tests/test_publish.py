@@ -422,3 +422,23 @@ def test_publish_keeps_unchanged_constrained_marts(tmp_path, monkeypatch):
     snap.publish_snapshot(db, publish, source="demo")
     # compared year by year (both sides), not dropped and copied again
     assert compared.count('"marts"."fct_daily"') == 2
+
+
+def test_the_report_shows_the_latest_days_signals_apart_and_the_latest_list_changes(warehouse):
+    """The signals table of the report's day holds only that day's signals; the history
+    below it is labelled as history; the list changes shown are the mart's latest, whatever
+    their date."""
+    from margin_wh.publish.report import load_report_data
+
+    with duckdb.connect(str(snapshot_path(warehouse.settings.publish_dir)), read_only=True) as con:
+        data = load_report_data(con)
+        latest_changes = con.execute(
+            "select max(trade_date) from marts.fct_margin_eligibility_event"
+        ).fetchone()[0]
+    assert set(data.signals_latest_day["trade_date"].dt.date) <= {data.last_day}
+    assert (data.signals["trade_date"].dt.date < data.last_day).all()
+    assert not data.eligibility.empty and latest_changes is not None
+    assert data.eligibility["trade_date"].dt.date.max() == latest_changes
+    page = (warehouse.settings.publish_dir / REPORT_NAME).read_text(encoding="utf-8")
+    assert "Signal history 信号历史" in page
+    assert "have not changed since" not in page

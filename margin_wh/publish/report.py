@@ -44,12 +44,11 @@ VIEW_TITLES = {
     "basis": "Index-futures basis and open interest 股指期货基差与持仓",
     "event_windows": "Around the policy events 政策事件窗口",
     "event_windows_by_industry": "Around the policy events by industry 政策事件窗口(分行业)",
-    "signals": "Signals of the day 涨幅异动与两融信号",
+    "signals": "Signals of the latest day 涨幅异动与两融信号",
     "eligibility": "Eligibility changes 两融标的调整",
     "leverage": "Leverage indicators 两融杠杆监测指标",
     "freshness": "Data freshness 数据时效",
 }
-SIGNAL_DAYS = 20  # trading days of list changes the report shows
 SIGNAL_MART = "fct_margin_signal"
 SIGNAL_ROWS = 40
 SIGNAL_ROWS_PER_TYPE = 5  # the latest signals of each kind
@@ -111,8 +110,9 @@ class ReportData:
     event_windows: pd.DataFrame | None  # fct_policy_event_window, events in the data
     # fct_policy_event_window_by_industry at the window's last offset, events in the data
     industry_windows: pd.DataFrame | None
-    signals: pd.DataFrame | None  # fct_margin_signal, the latest SIGNAL_ROWS_PER_TYPE of each kind
-    eligibility: pd.DataFrame | None  # fct_margin_eligibility_event, the same days
+    # fct_margin_signal before the report's day: the latest SIGNAL_ROWS_PER_TYPE of each kind
+    signals: pd.DataFrame | None
+    eligibility: pd.DataFrame | None  # fct_margin_eligibility_event, the latest changes
     leverage: pd.DataFrame | None  # fct_market_leverage_daily, every day
     thresholds: dict  # reference.signal_thresholds: name -> value
     signals_today: dict  # signal_type -> how many on the latest day
@@ -121,6 +121,7 @@ class ReportData:
     datasets: pd.DataFrame | None = None  # main.dataset_freshness, every dataset
     mart_freshness: pd.DataFrame | None = None  # main.mart_freshness, every mart
     missing_symbols: pd.DataFrame | None = None  # main.missing_symbols
+    signals_latest_day: pd.DataFrame | None = None  # fct_margin_signal on the report's day
 
     @property
     def latest(self) -> pd.Series:
@@ -337,12 +338,24 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         if with_events
         else None
     )
+    signals_latest_day = frame(
+        SIGNAL_MART,
+        """
+        select trade_date, security_name, security_code, exchange, signal_type, value,
+               threshold, close_change_1d_ratio, is_limit_up
+        from marts.fct_margin_signal
+        where trade_date = ?
+        order by list_position(?, signal_type), is_limit_up desc, security_code
+        """,
+        [last_day, list(SIGNAL_NAMES)],
+    )
     signals = frame(
         SIGNAL_MART,
         f"""
         select trade_date, security_name, security_code, exchange, signal_type, value,
                threshold, close_change_1d_ratio, is_limit_up
         from marts.fct_margin_signal
+        where trade_date < ?
         qualify row_number() over (
             partition by signal_type
             order by trade_date desc, is_limit_up desc, security_code
@@ -350,7 +363,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         -- the report's event-driven cases before the (many) financing highs
         order by list_position(?, signal_type), trade_date desc, is_limit_up desc, security_code
         """,
-        [list(SIGNAL_NAMES)],
+        [last_day, list(SIGNAL_NAMES)],
     )
     signals_today = (
         dict(
@@ -363,8 +376,8 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         if SIGNAL_MART in marts
         else {}
     )
-    # the list changes of the last SIGNAL_DAYS trading days, named where the detail mart is
-    since = _nth_last_trading_day(con, marts, last_day, SIGNAL_DAYS)
+    # the latest list changes, whatever their date (a list can stand still for weeks),
+    # named where the detail mart is
     names = "fct_balance_to_float" in marts
     eligibility = frame(
         "fct_margin_eligibility_event",
@@ -373,10 +386,11 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
                {"b.security_name" if names else "cast(null as varchar) as security_name"}
         from marts.fct_margin_eligibility_event as e
         {"left join marts.fct_balance_to_float as b using (trade_date, security_code)" if names else ""}
-        where e.trade_date >= ?
+        where e.trade_date <= ?
         order by e.trade_date desc, e.security_code, e.event_type
+        limit {SIGNAL_ROWS}
         """,
-        [since],
+        [last_day],
     )
     leverage = frame(
         "fct_market_leverage_daily",
@@ -391,24 +405,8 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         info, stale, market, events, top, industry_l1, industry_l2, industry_hhi, basis,
         event_windows, industry_windows, signals, eligibility, leverage, thresholds,
         signals_today, last_day, marts, datasets, mart_freshness, missing_symbols,
+        signals_latest_day,
     )  # fmt: skip
-
-
-def _nth_last_trading_day(
-    con: duckdb.DuckDBPyConnection, marts: frozenset, last_day: dt.date, days: int
-) -> dt.date:
-    """The trading day `days` - 1 trading days before `last_day`, from a mart with a row
-    every trading day; `last_day` itself when none is in the snapshot."""
-    for mart in ("fct_market_short_daily", "fct_market_margin_daily", "fct_balance_to_float"):
-        if mart in marts:
-            day = con.execute(
-                f"select min(trade_date) from (select distinct trade_date from marts.{mart} "
-                f"where trade_date <= ? order by trade_date desc limit {days})",
-                [last_day],
-            ).fetchone()[0]
-            if day is not None:
-                return day
-    return last_day
 
 
 # ------------------------------------------------------------------------ formatting
@@ -870,9 +868,10 @@ def _basis_note(data: ReportData) -> str:
     return f"<p>On {_date(last['trade_date'].iloc[0])}: " + "; ".join(parts) + ".</p>"
 
 
-def _signals_table(data: ReportData) -> str:
-    if data.signals.empty:
-        return "<p class='muted'>No signal in these days.</p>"
+def _signals_table(data: ReportData, signals: pd.DataFrame | None = None, empty: str = "") -> str:
+    signals = data.signals if signals is None else signals
+    if signals.empty:
+        return f"<p class='muted'>{empty or 'No signal before it.'}</p>"
     rows = [
         [
             _date(r.trade_date),
@@ -883,7 +882,7 @@ def _signals_table(data: ReportData) -> str:
             _signal_value(r.signal_type, r.value),
             _signal_value(r.signal_type, r.threshold),
         ]
-        for r in data.signals.head(SIGNAL_ROWS).itertuples(index=False)
+        for r in signals.head(SIGNAL_ROWS).itertuples(index=False)
     ]
     return _table(
         ["异动日期 Day", "股票名称 Name", "股票代码 Code", "信号 Signal", "涨跌幅 Change",
@@ -913,7 +912,7 @@ def _signal_value(signal_type: str, value) -> str:
 
 def _eligibility_table(data: ReportData) -> str:
     if data.eligibility.empty:
-        return "<p class='muted'>No list change in these days.</p>"
+        return "<p class='muted'>The margin-eligible lists have not changed since the warehouse's first day.</p>"
     rows = [
         [
             _date(r.trade_date),
@@ -1204,15 +1203,18 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
             _industry_window_table(data),
         ]),
         *_view(data, "signals", "signals", lambda: [
-            f"<p>{_signal_counts(data)} on {latest_day}. Below, the latest "
-            f"{SIGNAL_ROWS_PER_TYPE} of each kind (marts.fct_margin_signal; thresholds and their "
-            "sources in reference.signal_thresholds). Signals are information for analysts, not "
-            "checks.</p>",
+            f"<p>{_signal_counts(data)} on {latest_day} (marts.fct_margin_signal; thresholds "
+            "and their sources in reference.signal_thresholds). Signals are information for "
+            "analysts, not checks.</p>",
+            _signals_table(data, data.signals_latest_day, f"No signal on {latest_day}."),
+            f"<h3>Signal history 信号历史: the latest {SIGNAL_ROWS_PER_TYPE} of each kind before "
+            f"{latest_day}</h3>",
             _signals_table(data),
         ]),
         *_view(data, "eligibility", "eligibility", lambda: [
-            f"<p>Changes of the margin-eligible lists in the last {SIGNAL_DAYS} trading days "
-            "(SZSE and BSE publish their lists; SSE's is derived from its margin detail).</p>",
+            f"<p>The latest {SIGNAL_ROWS} changes of the margin-eligible lists, newest first, "
+            "whatever their date (SZSE and BSE publish their lists; SSE's is derived from its "
+            "margin detail).</p>",
             _eligibility_table(data),
         ]),
         *_view(data, "leverage", "leverage", lambda: [
