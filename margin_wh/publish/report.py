@@ -514,6 +514,7 @@ def trend_figure(data: ReportData, demo: bool) -> go.Figure:
                 )
             )
     fig.update_yaxes(title_text="亿 CNY", rangemode="tozero")
+    fig.update_xaxes(title_text="trading day")
     return _style(fig, demo, height=460)
 
 
@@ -614,6 +615,7 @@ def financing_figure(data: ReportData, demo: bool) -> go.Figure:
         secondary_y=True,
     )
     fig.update_yaxes(title_text="financing, 亿 CNY", secondary_y=False, rangemode="tozero")
+    fig.update_xaxes(title_text="trading day")
     fig.update_yaxes(
         title_text="short, 亿 CNY",
         secondary_y=True,
@@ -652,7 +654,7 @@ def basis_figure(data: ReportData, demo: bool) -> go.Figure:
                     zip(rows["contract"], rows["basis_points"], rows["days_to_expiry"], strict=True)
                 ),
                 hovertemplate=(
-                    f"{name} %{{customdata[0]}}: %{{y:.1f}}% a.a. "
+                    f"{name} %{{customdata[0]}}: %{{y:.1f}}% p.a. "
                     "(%{customdata[1]:.1f} pts, %{customdata[2]} d)<extra></extra>"
                 ),
             ),
@@ -675,6 +677,7 @@ def basis_figure(data: ReportData, demo: bool) -> go.Figure:
     fig.add_hline(y=0, line={"color": "#555", "width": 1}, row=1, col=1)
     fig.update_yaxes(title_text="% per year", row=1, col=1)
     fig.update_yaxes(title_text="contracts", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="trading day", row=2, col=1)
     return _style(fig, demo, height=660, subplot_titles=True)
 
 
@@ -862,7 +865,7 @@ def _basis_note(data: ReportData) -> str:
     last = data.basis[data.basis["trade_date"] == data.basis["trade_date"].max()]
     parts = [
         f"{_e(VARIETY_NAMES.get(r.variety, r.variety))} {_e(r.contract)}: "
-        f"{_pct(r.annualized_basis_ratio, 1, signed=True)} a.a., {_num(r.variety_open_interest, 0)} contracts"
+        f"{_pct(r.annualized_basis_ratio, 1, signed=True)} p.a., {_num(r.variety_open_interest, 0)} contracts"
         for r in last.itertuples(index=False)
     ]
     return f"<p>On {_date(last['trade_date'].iloc[0])}: " + "; ".join(parts) + ".</p>"
@@ -963,6 +966,11 @@ def leverage_figure(data: ReportData, demo: bool) -> go.Figure:
     liquidation = data.thresholds.get("maintenance_ratio_liquidation")
     if liquidation is not None:
         fig.add_hline(y=liquidation * 100, line_dash="dot", line_color="#c0392b")
+    fig.update_yaxes(title_text="maintenance ratio, %", secondary_y=False, ticksuffix="%")
+    # whole or half percents: the buys' share moves within a few percent
+    fig.update_yaxes(title_text="financing buys / turnover, %", secondary_y=True,
+                     tickformat=".1f", ticksuffix="%", showgrid=False)  # fmt: skip
+    fig.update_xaxes(title_text="trading day")
     return _style(fig, demo)
 
 
