@@ -442,3 +442,7 @@ def test_the_report_shows_the_latest_days_signals_apart_and_the_latest_list_chan
     page = (warehouse.settings.publish_dir / REPORT_NAME).read_text(encoding="utf-8")
     assert "Signal history 信号历史" in page
     assert "have not changed since" not in page
+    # the split by exchange and the days-to-cover ranking of the report's day
+    assert list(data.by_exchange["exchange"]) == ["SSE", "SZSE", "BSE"]
+    cover = data.days_to_cover["days_to_cover"]
+    assert len(cover) and cover.is_monotonic_decreasing and cover.notna().all()

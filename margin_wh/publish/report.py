@@ -39,6 +39,8 @@ VIEW_TITLES = {
     "key_figures": "Key figures 关键数据速览",
     "trend": "Market short balance 融券余额趋势 (亿 CNY) with policy events",
     "top_securities": "Top securities by short balance / float market cap 融券余额占流通市值比例较高个股",
+    "by_exchange": "By exchange 分交易所 (SSE, SZSE, BSE)",
+    "days_to_cover": "Days to cover 融券回补天数",
     "industry": "Short concentration by industry 行业集中度 (SW2021)",
     "financing": "Financing vs short balance 融资余额 vs 融券余额",
     "basis": "Index-futures basis and open interest 股指期货基差与持仓",
@@ -85,6 +87,8 @@ VIEW_MARTS: dict[str, tuple[str, ...]] = {
     "key_figures": ("fct_market_short_daily",),
     "trend": ("fct_market_short_daily",),
     "top_securities": ("fct_balance_to_float",),
+    "by_exchange": ("fct_market_margin_daily",),
+    "days_to_cover": ("fct_balance_to_float",),
     "industry": ("fct_short_concentration_by_industry",),
     "financing": ("fct_market_short_daily",),
     "basis": ("fct_index_futures_basis",),
@@ -122,6 +126,8 @@ class ReportData:
     mart_freshness: pd.DataFrame | None = None  # main.mart_freshness, every mart
     missing_symbols: pd.DataFrame | None = None  # main.missing_symbols
     signals_latest_day: pd.DataFrame | None = None  # fct_margin_signal on the report's day
+    by_exchange: pd.DataFrame | None = None  # fct_market_margin_daily on the report's day
+    days_to_cover: pd.DataFrame | None = None  # fct_balance_to_float, the day's longest
 
     @property
     def latest(self) -> pd.Series:
@@ -392,6 +398,30 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         """,
         [last_day],
     )
+    by_exchange = frame(
+        "fct_market_margin_daily",
+        """
+        select exchange, published_financing_balance_cny, published_short_balance_cny,
+               published_margin_total_cny, securities_count, securities_with_short_count,
+               financing_balance_difference_ratio
+        from marts.fct_market_margin_daily
+        where trade_date = ?
+        order by list_position(['SSE', 'SZSE', 'BSE'], exchange)
+        """,
+        [last_day],
+    )
+    days_to_cover = frame(
+        "fct_balance_to_float",
+        f"""
+        select security_name, security_code, exchange, sw_l1_name, days_to_cover,
+               short_volume_shares, short_balance_cny, short_to_float_ratio
+        from marts.fct_balance_to_float
+        where trade_date = ? and days_to_cover is not null
+        order by days_to_cover desc, security_code
+        limit {TOP_SECURITIES}
+        """,
+        [last_day],
+    )
     leverage = frame(
         "fct_market_leverage_daily",
         "select * from marts.fct_market_leverage_daily order by trade_date",
@@ -405,7 +435,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         info, stale, market, events, top, industry_l1, industry_l2, industry_hhi, basis,
         event_windows, industry_windows, signals, eligibility, leverage, thresholds,
         signals_today, last_day, marts, datasets, mart_freshness, missing_symbols,
-        signals_latest_day,
+        signals_latest_day, by_exchange, days_to_cover,
     )  # fmt: skip
 
 
@@ -929,6 +959,56 @@ def _eligibility_table(data: ReportData) -> str:
     return _table(["日期 Day", "名称 Name", "代码 Code", "交易所 Exchange", "变动 Change"], rows, set())
 
 
+def _by_exchange_table(data: ReportData) -> str:
+    if data.by_exchange.empty:
+        return "<p class='muted'>No exchange totals on this day.</p>"
+    rows = [
+        [
+            _e(r.exchange),
+            _num(r.published_financing_balance_cny, 2, YI),
+            _num(r.published_short_balance_cny, 2, YI),
+            _num(r.published_margin_total_cny, 2, YI),
+            _pct(r.published_short_balance_cny / r.published_margin_total_cny
+                 if r.published_margin_total_cny else None, 2),  # fmt: skip
+            _num(r.securities_count, 0),
+            _num(r.securities_with_short_count, 0),
+            _pct(r.financing_balance_difference_ratio, 2, signed=True),
+        ]
+        for r in data.by_exchange.itertuples(index=False)
+    ]
+    return _table(
+        ["交易所 Exchange", "融资余额 Financing (亿)", "融券余额 Short (亿)",
+         "融资融券余额 Total (亿)", "融券占比 Short share", "标的 Securities",
+         "有融券 With short", "明细-汇总 Detail vs published"],
+        rows,
+        numeric={1, 2, 3, 4, 5, 6, 7},
+    )  # fmt: skip
+
+
+def _days_to_cover_table(data: ReportData) -> str:
+    if data.days_to_cover.empty:
+        return "<p class='muted'>No security has a days-to-cover figure on this day.</p>"
+    rows = [
+        [
+            _e(r.security_name or "–"),
+            f"<code>{_e(r.security_code)}</code>",
+            _e(r.exchange),
+            _e(r.sw_l1_name or "–"),
+            _num(r.days_to_cover, 1),
+            _num(r.short_volume_shares, 0),
+            _num(r.short_balance_cny, 2, YI),
+            _pct(r.short_to_float_ratio, 3),
+        ]
+        for r in data.days_to_cover.itertuples(index=False)
+    ]
+    return _table(
+        ["名称 Name", "代码 Code", "交易所 Exchange", "SW L1", "回补天数 Days to cover",
+         "融券余量 Short volume", "融券余额 Short (亿)", "融券/流通市值 Short / float"],
+        rows,
+        numeric={4, 5, 6, 7},
+    )  # fmt: skip
+
+
 def _leverage_table(data: ReportData) -> str:
     if data.leverage.empty:
         return "<p class='muted'>No leverage figures.</p>"
@@ -1177,6 +1257,19 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
             f"<p>On {latest_day}, the {len(data.top)} securities with the highest short balance / "
             "float market cap (融券余额 / 流通市值). Industry: Shenwan 2021 as of that day.</p>",
             _top_table(data),
+        ]),
+        *_view(data, "by_exchange", "by-exchange", lambda: [
+            f"<p>On {latest_day}, each exchange's published totals (marts.fct_market_margin_daily; "
+            "SZSE publishes in 亿, BSE in 万, converted to CNY), and how far the sum of its "
+            "per-security detail is from its published financing balance.</p>",
+            _by_exchange_table(data),
+        ]),
+        *_view(data, "days_to_cover", "days-to-cover", lambda: [
+            f"<p>On {latest_day}, the {len(data.days_to_cover)} securities whose short volume "
+            "would take the longest to buy back at their average daily volume "
+            "(days_to_cover in marts.fct_balance_to_float; its window in "
+            "reference.signal_thresholds).</p>",
+            _days_to_cover_table(data),
         ]),
         *_view(data, "industry", "industry", lambda: [
             "<p>Left: each SW level-1 industry's share of the market's short balance on the "
