@@ -308,17 +308,15 @@ def fetch(
                 else:
                     frame = source.call(dataset.function, **request.kwargs)
             except Exception as error:
-                if per_symbol and not host_is_failing(error):
-                    in_a_row, error = _set_aside(parsed, dataset, request, str(error), in_a_row,
-                                                 retried.get(request.kwargs["symbol"]))  # fmt: skip
-                    if on_call:
-                        on_call(request)
-                    if error is None:
-                        continue
-                if keep_on_call_failure and (parsed or parsed.symbol_failures or parsed.refusals):
-                    parsed.call_failure = error
-                    return parsed
-                raise error
+                stop: BaseException | None = error
+                if per_symbol and not host_is_failing(error):  # that symbol, not its host
+                    in_a_row, stop = _set_aside(parsed, dataset, request, str(error), in_a_row,
+                                                retried.get(request.kwargs["symbol"]))  # fmt: skip
+                if on_call:
+                    on_call(request)
+                if stop is None:
+                    continue
+                return _stopped(parsed, stop, keep_on_call_failure)
             fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             pending = landing.write_pending(
                 landing_dir,
@@ -333,25 +331,20 @@ def fetch(
             try:
                 rows = parse_request_frame(dataset, frame, request)
             except SourceDataError as error:
-                kept = landing.reject(pending, str(error))
-                if not per_symbol:
-                    if not keep_on_call_failure:
-                        raise SourceDataError(f"{error} [frame kept in {kept}]") from None
-                    # its own day is set aside; the other calls' days still load
-                    parsed.refusals.append(f"{error} [frame kept in {kept}]")
-                    if on_call:
-                        on_call(request)
-                    continue
-                in_a_row, stop = _set_aside(parsed, dataset, request, f"{error} [frame kept "
-                                            f"in {kept}]", in_a_row, retried.get(request.kwargs["symbol"]))  # fmt: skip
+                reason = f"{error} [frame kept in {landing.reject(pending, str(error))}]"
                 if on_call:
                     on_call(request)
+                if per_symbol:  # that symbol's frame only
+                    in_a_row, stop = _set_aside(parsed, dataset, request, reason, in_a_row,
+                                                retried.get(request.kwargs["symbol"]))  # fmt: skip
+                elif keep_on_call_failure:  # that day only: the other calls' days still load
+                    parsed.refusals.append(reason)
+                    stop = None
+                else:
+                    stop = SourceDataError(reason)
                 if stop is None:
                     continue
-                if keep_on_call_failure and (parsed or parsed.symbol_failures or parsed.refusals):
-                    parsed.call_failure = stop
-                    return parsed
-                raise stop from None
+                return _stopped(parsed, stop, keep_on_call_failure)
             except BaseException:
                 pending.unlink(missing_ok=True)
                 raise
@@ -373,6 +366,15 @@ def fetch(
         _discard(parsed)
         raise
     return parsed
+
+
+def _stopped(parsed: FetchedFrames, error: BaseException, keep: bool) -> FetchedFrames:
+    """A fetch ended by `error`: with `keep`, the frames fetched before it, to be loaded
+    before the error is raised; otherwise the error."""
+    if keep and (parsed or parsed.symbol_failures or parsed.refusals):
+        parsed.call_failure = error
+        return parsed
+    raise error
 
 
 class FetchedFrames(list):
