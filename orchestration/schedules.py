@@ -32,6 +32,7 @@ from orchestration.partitions import (
     PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
+    TRADING_DAYS,
     partition_key,
     run_partition_keys,
     sync_trading_days,
@@ -154,11 +155,17 @@ def build_learned_days_sensor(settings: Settings, job, asset_graph: Callable[[],
         if not (learned and learned.value) and not (learn_run and added and added.value):
             return dg.SkipReason("the calendar learned no trading day past its end")
         calendar = load_calendar(settings.landing_dir)
+        # the last day that can be loaded: the calendar registers days up to the last
+        # published one (a calendar of the new year runs to its end)
+        registered = context.instance.get_dynamic_partitions(TRADING_DAYS.name)
+        if not registered:
+            return dg.SkipReason("no trading day is registered yet")
+        last = dt.date.fromisoformat(max(registered))
         unloaded = unloaded_trading_days(context.instance, raw_day_keys(asset_graph()), calendar,
-                                         calendar[-1], CATCH_UP_TRADING_DAYS)  # fmt: skip
+                                         last, CATCH_UP_TRADING_DAYS)  # fmt: skip
         if not unloaded:
             return dg.SkipReason("every trading day the calendar learned is loaded")
-        days = trading_days_between(calendar, min(unloaded), calendar[-1])
+        days = trading_days_between(calendar, min(unloaded), last)
         first, last = partition_key(days[0]), partition_key(days[-1])
         reason = f"loading {describe_days(days)}, learned past the trading calendar's end"
         context.log.info(reason)
