@@ -157,6 +157,19 @@ def is_new_years_day(day: dt.date) -> bool:
     return day.month == 1 and day.day == 1
 
 
+def is_presumed_trading_day(calendar: Sequence[dt.date], day: dt.date) -> bool:
+    """A weekday past the calendar's end other than New Year's Day, presumed to trade for
+    the closing snapshot only: its close can only be taken that evening, while the day
+    itself is confirmed (and its margin data loaded) once SSE's totals list it. A wrong
+    presumption costs one snapshot call; none costs a Sina call per security."""
+    return is_past_calendar(calendar, day) and day.weekday() < 5 and not is_new_years_day(day)
+
+
+def with_presumed_day(calendar: Sequence[dt.date], day: dt.date) -> list[dt.date]:
+    """The calendar, and `day` when it is a presumed trading day (see above)."""
+    return [*calendar, day] if calendar and is_presumed_trading_day(calendar, day) else list(calendar)
+
+
 def catch_up_days(
     calendar: Sequence[dt.date], last: dt.date, unloaded: Collection[dt.date],
     include_last: bool = True,

@@ -19,6 +19,7 @@ from margin_wh.calendar import (
     SHANGHAI,
     describe_days,
     is_past_calendar,
+    is_presumed_trading_day,
     is_trading_day,
     load_calendar,
     morning_plan,
@@ -81,15 +82,22 @@ def snapshot_run_request(calendar: list[dt.date], run_day: dt.date) -> dg.RunReq
         return dg.SkipReason(
             "no trading calendar in the landing zone yet: materialize raw/tool_trade_date_hist_sina"
         )
+    key = partition_key(run_day)
     if is_past_calendar(calendar, run_day):
-        return dg.SkipReason(
-            f"{run_day} is past the trading calendar's end ({calendar[-1]}), which cannot say "
-            "whether it trades: no snapshot; if it did, the morning takes its closes from "
-            "Sina's per-security history once SSE's margin totals list it"
+        if not is_presumed_trading_day(calendar, run_day):
+            return dg.SkipReason(
+                f"{run_day} is past the trading calendar's end ({calendar[-1]}) and a weekend "
+                "or New Year's Day: there is no close to snapshot"
+            )
+        why = (
+            f"{run_day} is past the trading calendar's end ({calendar[-1]}): presumed a trading "
+            "day for its close, which can only be taken this evening; the day is confirmed, "
+            "and its margin data loaded, once SSE's margin totals list it"
         )
+        return dg.RunRequest(run_key=f"snapshot-{key}", partition_key=key,
+                             tags={**RETRY_TAGS, DECISION_TAG: why})  # fmt: skip
     if not is_trading_day(calendar, run_day):
         return dg.SkipReason(f"{run_day} is not a trading day: there is no close to snapshot")
-    key = partition_key(run_day)
     return dg.RunRequest(run_key=f"snapshot-{key}", partition_key=key, tags=RETRY_TAGS)
 
 

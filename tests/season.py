@@ -866,14 +866,21 @@ def stocks_quoted(market: DemoMarket, day: dt.date) -> int:
     return sum(security_type(c) == "stock" for c in listed_codes(market, day))
 
 
+# akshare's stock_zh_a_daily: requests.get of Sina's price file, then of its share-count
+# (amount) file; the calls counted here are the sites' requests
+SINA_REQUESTS_PER_STOCK_CALL = 2
+
+
 def minimum_calls(fault_free: SeasonRecord, faults: Faults) -> tuple[int, str]:
     """The fewest calls to hosts that are up with which a season with `faults` can load what
     the fault-free season loads, by the same schedules: the fault-free season's calls,
     - less those it made to a host while `faults` has it down for good (`Outage.lost`:
       the evening snapshots and the account statistics Eastmoney refused; SZSE's files of
       its morning are owed later, so its calls stay),
-    + one Sina bar call per stock on the lists for each close whose 15:40 snapshot tick
-      fell in such an outage (the next morning takes those closes from Sina instead),
+    + one Sina call per stock on the lists for each close whose 15:40 snapshot tick fell
+      in such an outage (the next morning takes those closes from Sina instead): two
+      requests each, as akshare's stock_zh_a_daily reads the price file and then the
+      share-count file of the stock (SINA_REQUESTS_PER_STOCK_CALL),
     + one "not published yet" answer per late publication (the 09:30 run cannot know).
     The calendar's horizon and the unknown fund add none: the runs that learn the new year
     ask SSE's totals as every run does, and the unknown fund is asked once a run as any."""
@@ -887,11 +894,11 @@ def minimum_calls(fault_free: SeasonRecord, faults: Faults) -> tuple[int, str]:
         if any(o.lost and o.covers(SNAPSHOT_QUOTES, beijing(d, SNAPSHOT_AT)) for o in faults.outages)
         and fault_free.ticks and fault_free.ticks[0].at <= beijing(d, SNAPSHOT_AT) <= fault_free.ticks[-1].at
     ]  # fmt: skip
-    sina = sum(stocks_quoted(market, d) for d in blocked_closes)
+    sina = SINA_REQUESTS_PER_STOCK_CALL * sum(stocks_quoted(market, d) for d in blocked_closes)
     late = len(faults.late_sse_detail)
     minimum = len(fault_free.calls_up) - len(lost) + sina + late
     how = (
-        f"{len(fault_free.calls_up)} fault-free - {len(lost)} refused for good + {sina} Sina bars "
+        f"{len(fault_free.calls_up)} fault-free - {len(lost)} refused for good + {sina} Sina requests "
         f"for {len(blocked_closes)} closes without snapshot + {late} late publication = {minimum}"
     )
     return minimum, how

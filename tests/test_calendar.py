@@ -241,3 +241,14 @@ def test_the_published_day_follows_the_beijing_clock():
     # a holiday: the last trading day's data waits for the next trading day
     assert last_published_day(CAL, at(D(2024, 10, 3), 12)) == D(2024, 9, 27)
     assert last_published_day(CAL, at(D(2024, 10, 9), 9)) == D(2024, 10, 8)
+
+
+def test_past_the_calendar_a_weekday_is_presumed_to_trade_for_its_closing_snapshot_only():
+    from margin_wh.calendar import is_presumed_trading_day, with_presumed_day
+
+    assert is_presumed_trading_day(YEAR_END, D(2027, 1, 4))
+    assert not is_presumed_trading_day(YEAR_END, D(2027, 1, 1))  # New Year's Day
+    assert not is_presumed_trading_day(YEAR_END, D(2027, 1, 2))  # a Saturday
+    assert not is_presumed_trading_day(YEAR_END, D(2026, 12, 30))  # the calendar says
+    assert with_presumed_day(YEAR_END, D(2027, 1, 4)) == [*YEAR_END, D(2027, 1, 4)]
+    assert with_presumed_day(YEAR_END, D(2027, 1, 1)) == YEAR_END

@@ -10,7 +10,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today
+from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today, with_presumed_day
 from margin_wh.raw.learned_days import learn_days_past_calendar
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest, pending_requests
 from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, QUOTES_BY_SECURITY_TYPE, plan_fetch
@@ -82,6 +82,8 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         settings = warehouse.settings
         calendar = warehouse.calendar()
+        if dataset.call == "snapshot":  # past the calendar's end, today's close is presumed
+            calendar = with_presumed_day(calendar, shanghai_today())
         days = window_days(context.partition_key_range, calendar) if partitioned else []
         source = warehouse.get_source()
         refetch = context.run.tags.get(REFETCH_TAG) == "true"
