@@ -155,12 +155,12 @@ def build_learned_days_sensor(settings: Settings, job, asset_graph: Callable[[],
     def load_learned_trading_days(context: dg.SensorEvaluationContext, asset_event):
         metadata = asset_event.asset_materialization.metadata
         learned = metadata.get(TRADING_DAYS_LEARNED)
-        added = metadata.get("trading_day_partitions_added")
         run = context.instance.get_run_by_id(asset_event.run_id)
-        # a morning that only refreshed the calendar (it was past the calendar's end):
-        # whatever day the refreshed calendar added, Sina's new year included, is loaded now
+        # a morning that only refreshed the calendar (it was past the calendar's end): the
+        # days it knows now (Sina's new year, or a day registered by the evening's
+        # presumed snapshot) and no run has loaded are loaded now, not the next morning
         learn_run = bool(run) and run.tags.get("dagster/run_key", "").startswith("learn-")
-        if not (learned and learned.value) and not (learn_run and added and added.value):
+        if not (learned and learned.value) and not learn_run:
             return dg.SkipReason("the calendar learned no trading day past its end")
         calendar = load_calendar(settings.landing_dir)
         # the last day that can be loaded: the calendar registers days up to the last
