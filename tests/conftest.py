@@ -29,6 +29,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(shared[0]))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _live_dagster_instance_per_module():
+    """Each test module starts with a live Dagster instance as the current one. Dagster
+    keeps the definitions-state storage of the instance last entered in a context
+    variable, which `materialize` and the definitions' repository read: a module that
+    let its instance go would leave the next modules on the same worker a dead one
+    ("Attempted to resolve undefined DagsterInstance weakref")."""
+    with dg.DagsterInstance.ephemeral():
+        yield
+
+
 # A window around the 2024-07-11 policy event, small enough to build in seconds.
 TEST_HISTORY_START = dt.date(2024, 5, 1)
 TEST_DEMO_END = dt.date(2024, 8, 30)
