@@ -21,7 +21,7 @@ from margin_wh.raw.universe import QUOTES_BY_SECURITY_TYPE, plan_fetch
 from margin_wh.sources.datasets import DATASETS
 
 # Securities on the margin lists when the warehouse holds none yet to count: ~4,000
-# stocks eligible (DOMAIN.md) and several hundred funds.
+# stocks eligible (the exchanges' eligible lists since 2022) and several hundred funds.
 ASSUMED_LIST_SIZE = {"stock": 4000, "fund": 500}
 
 

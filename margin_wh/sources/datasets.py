@@ -267,7 +267,7 @@ def flags_in(columns: tuple[str, ...], allowed: tuple[str, ...]) -> RowRule:
 
 
 # The first day of each market's margin data: the SSE / SZSE pilot began on 2010-03-31
-# (DOMAIN.md); BSE's margin trading on 2023-02-13 (*unconfirmed*: from another public
+# (CSRC and the exchanges' pilot notices); BSE's margin trading on 2023-02-13 (*unconfirmed*: from another public
 # loader's notes, "NEEQ北交所融资融券2023-02-13开通前无该所数据"; a BSE day before the real
 # start would be refused as "not published yet", never loaded as empty); CFFEX's first
 # equity-index future, IF, on 2010-04-16.

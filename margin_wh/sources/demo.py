@@ -98,7 +98,7 @@ def demo_trading_calendar(first_year: int, last_year: int) -> list[dt.date]:
 # Market short balance / float market cap at level 1.0 (before the 2023-10 curbs).
 SHORT_RATIO_AT_PEAK = 0.0010
 # Level of the market short ratio relative to that peak, interpolated between anchors:
-# the 71.6bn -> 31.9bn -> 9.8bn -> ~15bn shape of DOMAIN.md. Flat outside the anchors.
+# the 71.6bn -> 31.9bn -> 9.8bn -> ~15bn shape of the published SSE + SZSE totals. Flat outside the anchors.
 SHORT_LEVEL_ANCHORS = (
     (dt.date(2023, 10, 13), 1.00),  # last day before the strategic-investor lending curbs
     (dt.date(2023, 10, 16), 1.00),
