@@ -80,7 +80,8 @@ def _print_cost(settings: Settings, start: dt.date, end: dt.date, refetch: bool)
 
 
 def _refresh(
-    settings: Settings, start: dt.date, end: dt.date, raw_only: bool, refetch: bool = False
+    settings: Settings, start: dt.date, end: dt.date, raw_only: bool, refetch: bool = False,
+    verbose: bool = False,
 ):
     from orchestration.instance import get_instance
     from orchestration.runner import refresh
@@ -90,7 +91,8 @@ def _refresh(
     print(f"Refreshing {settings.db_path} from the {label}, {start} .. {end}")
     if settings.source == "akshare" and _print_cost(settings, start, end, refetch) > LONG_REFRESH_S:
         print("A long refresh: it commits as it goes, and a re-run resumes where it stopped.")
-    return refresh(settings, start, end, get_instance(), raw_only=raw_only, refetch=refetch)
+    return refresh(settings, start, end, get_instance(), raw_only=raw_only, refetch=refetch,
+                   dbt_log_to_stdout=verbose)
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
@@ -103,7 +105,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         print("dry run: no call was made")
         return 0
     try:
-        result = _refresh(settings, args.start, args.end, raw_only=args.raw_only, refetch=args.refetch)
+        result = _refresh(settings, args.start, args.end, raw_only=args.raw_only, refetch=args.refetch,
+                          verbose=args.verbose)
     finally:  # set aside whether or not the run failed for another reason
         _print_missing_symbols(settings)
     days = "1 trading day" if result.trading_days == 1 else f"{result.trading_days} trading days"
@@ -133,7 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if settings.source != "demo":
         raise SystemExit("`margin-wh demo` runs on the demo source; unset MARGIN_WH_SOURCE")
-    _refresh(settings, settings.history_start, settings.demo_end, raw_only=False)
+    _refresh(settings, settings.history_start, settings.demo_end, raw_only=False, verbose=args.verbose)
     print_summary(settings)
     print_published(settings)
     return 0
@@ -259,6 +262,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+VERBOSE_HELP = "also print dbt's own log, a line per model and test (always in dbt.log beside the warehouse)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="margin-wh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -277,9 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="make every call again, even those an earlier run landed")
         p.add_argument("--dry-run", action="store_true",
                        help="print the calls per dataset and host and the expected time; call nothing")  # fmt: skip
+        p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
         p.set_defaults(func=func)
 
-    _subcommand(sub, "demo", "refresh the whole demo market and print a summary").set_defaults(func=cmd_demo)
+    p = _subcommand(sub, "demo", "refresh the whole demo market and print a summary")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    p.set_defaults(func=cmd_demo)
     p = _subcommand(sub, "doctor", "call every akshare function once and check it against the contract")
     p.add_argument("--today", type=_date, help="as if run on this day (default: today in Shanghai)")
     p.set_defaults(func=cmd_doctor)

@@ -11,7 +11,6 @@ import logging
 import time
 
 import dagster as dg
-from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,24 +27,34 @@ _console = Console(stderr=True, highlight=False)
 
 
 class _ProgressHandler(logging.Handler):
+    """A line when a step starts; a line per raw dataset it wrote; one line for a dbt step
+    (what it built and tested, the marts' last day); failures in full; a warning once."""
+
     def __init__(self) -> None:
         super().__init__()
         self._shown: set[tuple[str, str]] = set()  # a ranged run reports each partition
+        self._warned: set[str] = set()
+        self._dbt: dict[str, list] = {}  # dbt step -> [assets built, checks, failed checks, last day]
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not has_log_record_metadata(record):
+        # A custom logger receives Dagster's structured facts of each record (its run,
+        # step and event) as the record's `dagster_meta` attribute.
+        meta = getattr(record, "dagster_meta", None)
+        if not isinstance(meta, dict):
             return
-        meta = get_log_record_metadata(record)
         event = meta.get("dagster_event")
         step = meta.get("step_key") or ""
         if event is None:
             # dbt's own log lines (one per model and test) stay in the run's logs in the
-            # UI; here a dbt step shows its materializations, and warnings.
+            # UI; here a dbt step shows its summary, and warnings, each once.
             threshold = logging.WARNING if step.startswith("dbt_") else logging.INFO
-            if record.levelno >= threshold and step:
-                _console.print(f"  [dim]{step}[/]: {meta['orig_message']}")
+            message = str(meta.get("orig_message", ""))
+            if record.levelno >= threshold and step and message not in self._warned:
+                self._warned.add(message)
+                _console.print(f"  [dim]{step}[/]: {message}", soft_wrap=True)
             return
         kind = event.event_type_value
+        dbt = self._dbt.setdefault(step, [0, 0, 0, None]) if step.startswith("dbt_") else None
         if kind == "STEP_START":
             _console.print(f"[bold]▶ {step}[/]")
         elif kind == "ASSET_MATERIALIZATION":
@@ -55,16 +64,32 @@ class _ProgressHandler(logging.Handler):
                 return
             self._shown.add(seen)
             md = mat.metadata
+            if dbt is not None:
+                dbt[0] += 1
+                if "last_trade_date" in md:
+                    dbt[3] = max(dbt[3] or "", md["last_trade_date"].value)
+                return
             facts = [f"{k}={md[k].value}" for k in ("rows_written", "date_range", "calls") if k in md]
             _console.print(f"  [green]✓[/] {seen[1]} {' '.join(facts)}", soft_wrap=True)
         elif kind == "ASSET_CHECK_EVALUATION":
             data = event.event_specific_data
+            if dbt is not None:
+                dbt[1] += 1
+                dbt[2] += not data.passed
             if not data.passed:
                 _console.print(
-                    f"  [red]✗ check {data.asset_key.to_user_string()}:{data.check_name} failed[/]"
+                    f"  [red]✗ check {data.asset_key.to_user_string()}:{data.check_name} failed[/]",
+                    soft_wrap=True,
                 )
-        elif kind == "STEP_FAILURE":
-            _console.print(f"[red]✗ {step} failed[/]: {event.event_specific_data.error.message.strip()}")
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and dbt is not None and dbt[0] + dbt[1]:
+            built, checks, failed, last = self._dbt.pop(step)
+            to = f"; marts to {last}" if last else ""
+            mark = "[green]✓[/]" if kind == "STEP_SUCCESS" else "[red]·[/]"
+            _console.print(f"  {mark} {step}: {built} models and seeds built, {checks - failed} of "
+                           f"{checks} tests passed{to}", soft_wrap=True)  # fmt: skip
+        if kind == "STEP_FAILURE":
+            _console.print(f"[red]✗ {step} failed[/]: {event.event_specific_data.error.message.strip()}",
+                           soft_wrap=True)  # fmt: skip
         elif kind in ("RUN_SUCCESS", "RUN_FAILURE"):
             colour = "green" if kind == "RUN_SUCCESS" else "red"
             _console.print(f"[{colour}]{kind.replace('_', ' ').lower()}[/] ({meta.get('job_name')})")

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import os
 import socket
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -25,10 +24,11 @@ from margin_wh.calendar import (
     shanghai_today,
     trading_days_between,
 )
-from margin_wh.config import REPO_ROOT, Settings
+from margin_wh.config import Settings
 from margin_wh.publish.snapshot import snapshot_path
 from margin_wh.sources.datasets import DATASETS
 from orchestration import warehouse_claim
+from orchestration.assets.dbt import DBT_LOG_TAG
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import REFETCH_TAG, raw_key
 from orchestration.definitions import build_definitions
@@ -79,28 +79,40 @@ def _failures(result: dg.ExecutionResult) -> list[str]:
 PID_TAG, HOST_TAG = "margin_wh/pid", "margin_wh/host"
 
 
-# The code location `dagster dev -m orchestration.definitions` (`margin-wh ui`) serves.
-CODE_LOCATION = "orchestration.definitions"
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment `Settings.from_env` makes `settings` from."""
+    return {
+        "MARGIN_WH_HOME": str(settings.home),
+        "MARGIN_WH_DB": str(settings.db_path),
+        "MARGIN_WH_SOURCE": settings.source,
+        "MARGIN_WH_LANDING": str(settings.landing_dir),
+        "MARGIN_WH_PUBLISH": str(settings.publish_dir),
+        "MARGIN_WH_HISTORY_START": settings.history_start.isoformat(),
+        "MARGIN_WH_DEMO_SECURITIES": str(settings.demo_securities),
+        "MARGIN_WH_DEMO_SEED": str(settings.demo_seed),
+        "MARGIN_WH_DEMO_END": settings.demo_end.isoformat(),
+        "DAGSTER_HOME": str(settings.dagster_home),
+    }
 
 
-def code_location_job_origin(job_name: str):
-    """The origin the UI gives runs of `job_name` in this code location. The UI's Overview
-    timeline, Jobs page and asset pages find a job's runs by this origin; Dagster's public
-    ways to run a job in this process (`execute_in_process`, `execute_job`) leave it empty,
-    so their runs would show on the Runs page only."""
-    from dagster._core.definitions.repository_definition.valid_definitions import (
-        SINGLETON_REPOSITORY_NAME,
-    )
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteRepositoryOrigin
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+# The Definitions of each warehouse this process runs, built once.
+_DEFINITIONS: dict[Settings, dg.Definitions] = {}
 
-    location = InProcessCodeLocationOrigin(
-        loadable_target_origin=LoadableTargetOrigin(
-            executable_path=sys.executable, module_name=CODE_LOCATION, working_directory=str(REPO_ROOT)
-        ),
-        location_name=CODE_LOCATION,
-    )
-    return RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME).get_job_origin(job_name)
+
+def definitions_for(settings: Settings, defs: dg.Definitions | None = None) -> dg.Definitions:
+    """The Definitions of `settings`' warehouse: `defs` when given (built by
+    `build_definitions(settings)`), else those built before in this process, else new."""
+    if defs is not None:
+        _DEFINITIONS[settings] = defs
+    if settings not in _DEFINITIONS:
+        _DEFINITIONS[settings] = build_definitions(settings)
+    return _DEFINITIONS[settings]
+
+
+def refresh_job(settings: dict[str, str]) -> dg.JobDefinition:
+    """The refresh job of the warehouse `settings` (a `settings_env`) describe: what
+    `dg.build_reconstructable_job` names, so a run records where its job comes from."""
+    return definitions_for(Settings.from_env(settings)).resolve_job_def(REFRESH_JOB_NAME)
 
 
 # Dagster's setting for planned events: by default a run over a range of days writes one
@@ -128,32 +140,19 @@ def planned_events_per_range(tags: dict[str, str]) -> Iterator[None]:
 
 
 def _run(
-    job: dg.JobDefinition,
+    settings: Settings,
     instance: dg.DagsterInstance,
     asset_selection: list[dg.AssetKey] | None = None,
     tags: dict[str, str] | None = None,
-):
-    """One run of `job` (its `asset_selection`) in this process, as `execute_in_process`
-    runs it, but recorded with the code location's origin (code_location_job_origin) and
-    the process that runs it (PID_TAG, HOST_TAG)."""
-    from dagster._core.definitions.job_base import InMemoryJob
-    from dagster._core.execution.api import create_execution_plan, execute_run
-
-    tags = {**job.run_tags, **(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    selected = job.get_subset(asset_selection=set(asset_selection)) if asset_selection else job
-    plan = create_execution_plan(
-        selected, run_config=RUN_CONFIG, instance_ref=instance.get_ref() if instance.is_persistent else None
-    )
+) -> dg.ExecutionResult:
+    """One run of the refresh job (its `asset_selection`) in this process, as Dagster's own
+    `dagster asset materialize` runs one (`dg.execute_job` of a reconstructable job),
+    tagged with the process that runs it (PID_TAG, HOST_TAG)."""
+    job = dg.build_reconstructable_job(__name__, refresh_job.__name__,
+                                       reconstructable_kwargs={"settings": settings_env(settings)})  # fmt: skip
+    tags = {**(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     with planned_events_per_range(tags):
-        run = instance.create_run_for_job(
-            job_def=selected,
-            execution_plan=plan,
-            run_config=RUN_CONFIG,
-            tags=tags,
-            asset_selection=frozenset(asset_selection) if asset_selection else None,
-            remote_job_origin=code_location_job_origin(job.name),
-        )
-    return execute_run(InMemoryJob(job), run, instance)
+        return dg.execute_job(job, instance, run_config=RUN_CONFIG, tags=tags, asset_selection=asset_selection)
 
 
 def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
@@ -179,8 +178,8 @@ def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
     return failed
 
 
-def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecutionResult:
-    result = _run(job, instance, **kwargs)
+def _execute(settings: Settings, instance: dg.DagsterInstance, **kwargs) -> dg.ExecutionResult:
+    result = _run(settings, instance, **kwargs)
     if not result.success:
         raise RefreshError("run failed:\n" + "\n".join(_failures(result)))
     return result
@@ -270,6 +269,7 @@ def refresh(
     defs: dg.Definitions | None = None,
     publish: bool = True,
     refetch: bool = False,
+    dbt_log_to_stdout: bool = True,
 ) -> RefreshResult:
     """Load every raw dataset for the trading days in [start, end], then build the models
     (and, unless publish=False, the BI publication: see `publish_run`).
@@ -285,7 +285,7 @@ def refresh(
     """
     with warehouse_claimed(settings):
         ensure_warehouse_free(settings)
-        return _refresh(settings, start, end, instance, raw_only, defs, publish, refetch)
+        return _refresh(settings, start, end, instance, raw_only, defs, publish, refetch, dbt_log_to_stdout)
 
 
 def _refresh(
@@ -297,11 +297,11 @@ def _refresh(
     defs: dg.Definitions | None,
     publish: bool,
     refetch: bool,
+    dbt_log_to_stdout: bool,
 ) -> RefreshResult:
     for run_id in fail_runs_of_dead_processes(instance):
         print(f"note: run {run_id} was left STARTED by a process that is gone: marked failed")
-    defs = defs or build_definitions(settings)
-    job = defs.resolve_job_def(REFRESH_JOB_NAME)
+    defs = definitions_for(settings, defs)
     run_ids: list[str] = []
     calendar = load_calendar(settings.landing_dir)
     calendar_in_run = bool(calendar) and calendar[-1] >= end
@@ -311,7 +311,7 @@ def _refresh(
         except ValueError as error:  # partitions only grow forward: say so, not a traceback
             raise RefreshError(str(error)) from error
     else:
-        run_ids.append(_execute(job, instance, asset_selection=[raw_key(CALENDAR_FUNCTION)]).run_id)
+        run_ids.append(_execute(settings, instance, asset_selection=[raw_key(CALENDAR_FUNCTION)]).run_id)
         calendar = load_calendar(settings.landing_dir)
 
     days = trading_days_between(calendar, start, end)
@@ -339,8 +339,9 @@ def _refresh(
         RANGE_START_TAG: partition_key(loadable[0]),
         RANGE_END_TAG: partition_key(loadable[-1]),
         **({REFETCH_TAG: "true"} if refetch else {}),
+        **({} if dbt_log_to_stdout else {DBT_LOG_TAG: "file"}),
     }
-    run = _run(job, instance, asset_selection=keys, tags=tags)
+    run = _run(settings, instance, asset_selection=keys, tags=tags)
     run_ids.append(run.run_id)
     if not run.success:
         failures = _failures(run)
@@ -357,7 +358,7 @@ def _refresh(
             # the blast radius: build what does not read what failed, and publish
             rest_keys = rest_of_failed_run(keys, outcome, graph)
             if rest_keys:
-                second = _run(job, instance, asset_selection=rest_keys, tags=tags)
+                second = _run(settings, instance, asset_selection=rest_keys, tags=tags)
                 run_ids.append(second.run_id)
                 if not second.success:
                     failures += _failures(second)
@@ -421,8 +422,7 @@ def estimate_refresh(
 
 def publish_run(settings: Settings, instance: dg.DagsterInstance, defs: dg.Definitions | None = None) -> str:
     """Materialize the BI publication (snapshot, Parquet, report) from the warehouse as it is."""
-    defs = defs or build_definitions(settings)
-    job = defs.resolve_job_def(REFRESH_JOB_NAME)
+    defs = definitions_for(settings, defs)
     keys = list(dg.AssetSelection.groups(PUBLISH_GROUP).resolve(defs.resolve_asset_graph()))
     with warehouse_claimed(settings):
-        return _execute(job, instance, asset_selection=keys).run_id
+        return _execute(settings, instance, asset_selection=keys).run_id

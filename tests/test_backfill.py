@@ -315,7 +315,7 @@ def test_a_refresh_killed_inside_dbt_and_during_publication_then_rerun_equals_an
     command = [sys.executable, "-m", "margin_wh.cli", "refresh", "--start", START.isoformat(),
                "--end", END.isoformat()]  # fmt: skip
     reference = uninterrupted[0].db_path
-    for step in ("▶ dbt_daily_marts", "▶ publish__warehouse_snapshot"):
+    for step in ("▶ dbt_models", "▶ publish__warehouse_snapshot"):
         run = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         for line in run.stderr:
             if line.startswith(step):
@@ -325,6 +325,10 @@ def test_a_refresh_killed_inside_dbt_and_during_publication_then_rerun_equals_an
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-3000:]
     assert "marked failed" in final.stdout
+    # stdout and stderr are pipes: no terminal escape code, and dbt's log (a line per node)
+    # in dbt.log, not here: the dbt step is one line
+    assert "\x1b[" not in final.stdout + final.stderr
+    assert "START sql" not in final.stdout and "dbt_models: " in final.stderr, final.stderr[-3000:]
     published = home / "published"
     assert not [p for p in published.iterdir() if ".tmp" in p.name]
     for table in MARTS + ["marts.fct_index_futures_basis", "marts.fct_policy_event_window"]:
@@ -427,7 +431,7 @@ def test_a_failing_model_keeps_its_last_good_state_while_the_rest_is_built_and_p
     settings, message = bad_futures_row.settings, bad_futures_row.message
     # the model and dbt's reason come first, before Dagster's and dagster-dbt's wording
     first_failure = message.splitlines()[1]
-    assert first_failure.startswith("dbt_daily_marts: fct_index_futures_basis: "), message
+    assert first_failure.startswith("dbt_models: fct_index_futures_basis: "), message
     assert "CHECK constraint failed" in first_failure and "days_to_expiry >= 0" in first_failure, message
     assert message.index("fct_index_futures_basis") < message.index("The dbt CLI process with command")
     assert "marts.fct_index_futures_basis: last day 2024-07-05" in message
@@ -449,8 +453,8 @@ def test_a_failing_model_keeps_its_last_good_state_while_the_rest_is_built_and_p
 
 def test_the_failure_sensor_asks_for_what_a_failed_model_spares(bad_futures_row):
     """A scheduled run has no second run of its own: the failure sensor asks for the
-    models the failed one does not feed and the daily step did not build, and the
-    publication."""
+    models the failed one does not feed and its dbt step did not build (dbt built every
+    model the failed one does not feed, so none here), and the publication."""
     instance, defs = bad_futures_row.instance, bad_futures_row.defs
     failed = instance.get_run_by_id(bad_futures_row.run_ids[0])
     assert failed.status == dg.DagsterRunStatus.FAILURE
@@ -462,8 +466,9 @@ def test_the_failure_sensor_asks_for_what_a_failed_model_spares(bad_futures_row)
     request = defs.resolve_sensor_def("report_failed_refresh")(context)
     keys = {k.to_user_string() for k in request.asset_selection}
     assert "marts/fct_index_futures_basis" not in keys
-    assert "marts/fct_balance_to_float" not in keys  # built by the failed run's daily step
-    assert {"marts/fct_policy_event_window", "publish/warehouse_snapshot"} <= keys
+    assert "marts/fct_balance_to_float" not in keys  # built by the failed run's dbt step
+    assert "marts/fct_policy_event_window" not in keys
+    assert "publish/warehouse_snapshot" in keys
     assert not {k for k in keys if k.startswith("raw/")}
 
 
@@ -490,7 +495,7 @@ def test_two_refreshes_started_together_one_fails_at_once_naming_the_other(unint
                "--end", END.isoformat()]  # fmt: skip
     first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     for line in first.stderr:
-        if line.startswith("▶ dbt_daily_marts"):
+        if line.startswith("▶ dbt_models"):
             break
     settings = make_settings(home)
     started = time.monotonic()

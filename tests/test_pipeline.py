@@ -124,24 +124,50 @@ def test_a_range_plans_its_days_in_one_event_per_asset_and_a_day_per_day(warehou
     assert RANGE_PLANNED_EVENTS_ENV not in os.environ  # set for the run's creation only
 
 
-def test_cli_runs_carry_the_code_locations_origin(warehouse):
-    """The UI finds a job's runs (Overview timeline, Jobs page) by the code location's
-    origin, which `margin-wh ui` names after the module it loads (`dagster dev -m`)."""
-    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
-    from dagster._core.workspace.load_target import ModuleTarget
+def test_cli_runs_are_the_refresh_jobs_runs_with_their_process(warehouse):
+    """A CLI run is a run of the refresh job, started the way `dagster asset materialize`
+    starts one: the run records the job's code origin (what rebuilds it), and it
+    names the process that runs it (a killed one is marked failed by the next refresh)."""
+    import os
 
-    from orchestration.runner import CODE_LOCATION
+    from orchestration.runner import HOST_TAG, PID_TAG
 
-    [origin] = ModuleTarget(
-        module_name="orchestration.definitions", attribute=None, working_directory=None, location_name=None
-    ).create_origins()
-    assert origin.location_name == CODE_LOCATION
-    runs = warehouse.instance.get_runs(
-        filters=dg.RunsFilter(
-            job_name=REFRESH_JOB_NAME, tags={REPOSITORY_LABEL_TAG: f"__repository__@{CODE_LOCATION}"}
-        )
-    )
-    assert runs and all(run.remote_job_origin.location_name == CODE_LOCATION for run in runs)
+    runs = warehouse.instance.get_runs(filters=dg.RunsFilter(job_name=REFRESH_JOB_NAME))
+    assert {r.run_id for r in runs} >= set(warehouse.run_ids)
+    for run in runs:
+        assert run.job_code_origin.job_name == REFRESH_JOB_NAME
+        assert run.tags[PID_TAG] == str(os.getpid()) and HOST_TAG in run.tags
+
+
+def test_each_marts_latest_materialization_says_the_ranges_last_trading_day(warehouse):
+    """The marts are unpartitioned: the range's run materializes each once, saying the
+    data's last trading day, its rows and the days it changed; the latest materialization
+    of each (whatever ran since) says the range's last trading day."""
+    graph = warehouse.defs.resolve_asset_graph()
+    marts = {k for k in graph.get_all_asset_keys() if k.path[0] == "marts"}
+    assert marts and all(graph.get(k).partitions_def is None for k in marts)
+    records = warehouse.instance.get_records_for_run(
+        warehouse.run_ids[-1], of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    in_range_run = {}
+    for record in records:
+        key = record.event_log_entry.dagster_event.asset_key
+        if key in marts:
+            assert key not in in_range_run, f"{key} materialized twice"
+            in_range_run[key] = record.asset_materialization.metadata
+    assert set(in_range_run) == marts  # once each, not once per day of the range
+    last_day = warehouse.last_day.isoformat()
+    # rows of events, list changes and signals: their last trade date is their last event's
+    events = {dg.AssetKey(["marts", name]) for name in ("fct_margin_eligibility_event", "fct_margin_signal")}
+    for key, metadata in in_range_run.items():
+        assert metadata["days_changed"].value == f"{warehouse.first_day}..{last_day}", key
+        assert metadata["rows"].value > 0, key
+        if key in events:
+            assert metadata["last_trade_date"].value <= last_day, key
+        elif "last_trade_date" in metadata:
+            assert metadata["last_trade_date"].value == last_day, key
+            latest = warehouse.instance.get_latest_materialization_event(key).asset_materialization
+            assert latest.metadata["last_trade_date"].value == last_day, key  # whatever ran since
 
 
 def test_refresh_builds_raw_tables_and_marts(warehouse):

@@ -1,28 +1,33 @@
-"""dbt models as Dagster assets, through dagster-dbt's `DbtCliResource`, in three steps so
-one run goes raw -> marts in order:
+"""The dbt project as Dagster assets, through dagster-dbt's `DbtCliResource`: one
+`@dbt_assets` definition, so a run builds every model it selects in one dbt process
+(seeds, staging and intermediate views, the incremental marts, the whole-history marts),
+in dbt's own order.
 
-- `dbt_upstream`: seeds, staging and intermediate views (cheap, unpartitioned; rebuilt
-  every run, so a changed seed or view definition is always in place);
-- `dbt_daily_marts`: incremental models, partitioned by trading day: a run builds only
-  its partition range (one dbt invocation per run, however many days:
-  BackfillPolicy.single_run);
-- `dbt_history_marts`: small marts over the whole history (policy-event windows).
+The models are unpartitioned assets: the marts are whole-history tables that dbt builds
+incrementally, and the raw assets' trading-day partitions already record which days were
+loaded. A ranged run of the refresh job materializes each mart once; its metadata says the
+mart's last trading day, its rows and the run's window (the days the run changed).
 
-dbt tests become asset checks on the models they test. Each step is
-`dbt.cli([...], context=context).stream()`: dagster-dbt turns dbt's structured log into
-per-model events as dbt finishes each node.
+dbt tests become asset checks on the models they test; dbt's unit tests are the
+developers' (tests/), not every run's. The step is `dbt.cli([...], context=context)
+.stream()`: dagster-dbt turns dbt's structured log into per-model events as dbt finishes
+each node.
 
 The run's trading-day window reaches dbt as the environment variables
 MARGIN_WH_WINDOW_START / MARGIN_WH_WINDOW_END (macros/run_window.sql), not as `--vars`:
 dbt re-parses the whole project whenever `--vars` change, which a daily run's window does
 every day, while a changed environment variable re-parses only the files that read it.
+`DbtCliResource` starts dbt with a copy of this process's environment and takes no
+environment of its own, so the two variables are set for the instant dbt is started.
 """
+
 
 import contextlib
 import fcntl
 import os
+import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +44,16 @@ from dagster_dbt import (
 from margin_wh.config import DBT_PROJECT_DIR, REPO_ROOT, Settings
 from margin_wh.publish.snapshot import snapshot_path
 from orchestration.assets.raw import DUCKDB_WRITER_POOL, OWNERS
-from orchestration.partitions import TRADING_DAYS, partition_window, run_partition_keys
+from orchestration.partitions import run_partition_keys
 from orchestration.resources import WarehouseResource, dbt_cli
 from orchestration.warehouse_claim import held_message, lock_holder, open_warehouse
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
-DAILY = "config.materialized:incremental"
-DBT_STEPS = ("dbt_upstream", "dbt_daily_marts", "dbt_history_marts")
-UPSTREAM = "resource_type:seed tag:layer_staging tag:layer_intermediate"
-HISTORY = "tag:layer_marts"
+DBT_STEP = "dbt_models"
+# dbt's unit tests check the SQL of the rules against fixed inputs: the developers' and
+# CI's (tests/test_dbt_unit_tests.py), not every refresh's.
+BUILD = ["build", "--exclude", "resource_type:unit_test"]
 WINDOW_START_ENV, WINDOW_END_ENV = "MARGIN_WH_WINDOW_START", "MARGIN_WH_WINDOW_END"
 
 
@@ -72,8 +77,8 @@ def ensure_manifest(settings: Settings) -> Path:
     with open(manifest.parent / ".parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
-            with settings.dbt_environ():
-                dbt_cli().cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path).wait()
+            start_dbt(dbt_cli(), ["parse", "--quiet"], dbt_environment(settings, None),
+                      target_path=DBT_PROJECT.target_path).wait()  # fmt: skip
     return manifest
 
 
@@ -101,16 +106,26 @@ def run_window(context: dg.AssetExecutionContext) -> tuple[str, str] | None:
     return run_partition_keys(context.run.tags)
 
 
-@contextlib.contextmanager
-def dbt_environment(settings: Settings, window: tuple[str, str] | None) -> Iterator[None]:
-    """MARGIN_WH_DB and the run window in the environment dbt is started with."""
-    variables = {WINDOW_START_ENV: window[0] if window else "",
-                 WINDOW_END_ENV: window[1] if window else ""}  # fmt: skip
-    before = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
+def dbt_environment(settings: Settings, window: tuple[str, str] | None) -> dict[str, str]:
+    """What dbt reads from its environment: the warehouse file (profiles.yml) and the run's
+    trading-day window (macros/run_window.sql; empty both: a full build)."""
+    return {
+        "MARGIN_WH_DB": str(settings.db_path),
+        WINDOW_START_ENV: window[0] if window else "",
+        WINDOW_END_ENV: window[1] if window else "",
+    }
+
+
+def start_dbt(dbt: DbtCliResource, args: list[str], environment: Mapping[str, str], **kwargs) -> DbtCliInvocation:
+    """`dbt.cli(args, **kwargs)`, the dbt process started with `environment` added to this
+    process's. dagster-dbt copies `os.environ` when it starts dbt and takes no environment
+    of its own; `--vars` would carry the values but re-parse the whole project on every
+    new window (BENCHMARKS.md). So the variables are set for the instant dbt is started,
+    and this process's environment is as it was when the call returns."""
+    before = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
     try:
-        with settings.dbt_environ():
-            yield
+        return dbt.cli(args, **kwargs)
     finally:
         for name, value in before.items():
             if value is None:
@@ -184,6 +199,49 @@ def dbt_failure(invocation: DbtCliInvocation, error: Exception, started: float, 
     )
 
 
+# A run tag: where dbt's own log (a line per node) goes. Unset, it goes to the step's
+# stdout, which the UI shows as the step's logs; `margin-wh refresh` without --verbose
+# sets "file", and the terminal shows one line per step instead (dbt writes the whole
+# log to dbt.log in the step's target directory either way).
+DBT_LOG_TAG = "margin_wh/dbt_log"
+
+
+def mart_state(con, table: str) -> dict[str, dg.MetadataValue]:
+    """A mart's rows and the last trading day it holds a row of (for the marts of events,
+    list changes and signals, the day of the last event), as the materialization's
+    metadata."""
+    import duckdb
+
+    rows = con.execute(f"select count(*) from {table}").fetchone()[0]
+    state = {"rows": dg.MetadataValue.int(rows)}
+    try:
+        last = con.execute(f"select max(trade_date) from {table}").fetchone()[0]
+    except duckdb.BinderException:  # a mart without a trading day (the policy events)
+        return state
+    if last is not None:
+        state["last_trade_date"] = dg.MetadataValue.text(str(last))
+    return state
+
+
+def with_mart_state(
+    context: dg.AssetExecutionContext, events: list, db_path: Path, window: tuple[str, str] | None
+):
+    """The marts' events of a dbt step, their materializations saying the mart's last
+    trade date, its rows and the days the run changed. Read after dbt has exited: while
+    it runs, dbt holds the warehouse file."""
+    import duckdb
+
+    changed = f"{window[0]}..{window[1]}" if window else "all (a full build)"
+    run = {"days_changed": dg.MetadataValue.text(changed)}
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        for event in events:
+            if isinstance(event, dg.Output):
+                key = context.asset_key_for_output(event.output_name)
+                context.add_output_metadata({**run, **mart_state(con, ".".join(key.path))},
+                                            output_name=event.output_name)  # fmt: skip
+            yield event
+
+
 def run_dbt(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
@@ -191,59 +249,52 @@ def run_dbt(
     args: list[str],
     window: tuple[str, str] | None,
 ):
-    """The dbt step: `dbt <args>`, its events streamed to Dagster as dbt finishes each node.
+    """The dbt step: `dbt <args>`, its events streamed to Dagster as dbt finishes each node
+    (a mart's once dbt has exited, with its rows and last day: `with_mart_state`).
 
     dbt builds everything a failed node does not feed, then the step fails naming the
-    node and dbt's reason; the refresh (or the failure sensor) then builds and publishes
-    what the failure spares (orchestration/schedules.py)."""
+    node and dbt's reason; the refresh (or the failure sensor) then publishes what the
+    failure spares (orchestration/schedules.py)."""
     settings = warehouse.settings
-    target = step_target_path(settings, context.op_execution_context.op.name)
+    target = step_target_path(settings, DBT_STEP)
     # a reader that opened the warehouse since the last step is named now, not by dbt
     open_warehouse(settings.db_path, snapshot_path(settings.publish_dir)).close()
     started = time.time() - 1  # run_results.json's mtime, on a clock of whole seconds at worst
-    with dbt_environment(settings, window):
-        invocation = dbt.cli(args, context=context, target_path=target, raise_on_error=False)
-        yield from invocation.stream()
+    environment = {**dbt_environment(settings, window), "DBT_USE_COLORS": str(sys.stdout.isatty()).lower()}
+    invocation = start_dbt(dbt, args, environment, context=context, target_path=target, raise_on_error=False)
+    marts: list = []
+    to_file = context.run.tags.get(DBT_LOG_TAG) == "file"
+    with open(os.devnull, "w") if to_file else contextlib.nullcontext(sys.stdout) as log, contextlib.redirect_stdout(log):
+        for event in invocation.stream():
+            key = getattr(event, "asset_key", None) or (
+                context.asset_key_for_output(event.output_name) if isinstance(event, dg.Output) else None
+            )
+            if key is not None and key.path[0] == "marts":
+                marts.append(event)  # with its checks, in order, once dbt lets go of the file
+            else:
+                yield event
+    yield from with_mart_state(context, marts, settings.db_path, window)
     error = invocation.get_error()
     if error is not None:
         raise dbt_failure(invocation, error, started, settings)
 
 
 def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
-    common = dict(
+    @dbt_assets(
         manifest=manifest,
+        name=DBT_STEP,
         dagster_dbt_translator=TRANSLATOR,
         pool=DUCKDB_WRITER_POOL,
         project=DBT_PROJECT,
     )
+    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        # Inside a ranged run of the refresh job, dbt builds and tests the run's trading
+        # days (the incremental marts' window); launched on its own, a full build.
+        yield from run_dbt(context, dbt, warehouse, BUILD, run_window(context))
 
-    @dbt_assets(select=UPSTREAM, exclude=DAILY, name="dbt_upstream", **common)
-    def dbt_upstream(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        # Unpartitioned, but inside a ranged run its tests need only check the run's
-        # days (the views' other days are what earlier runs already tested).
-        # "--exclude DAILY" again: dbt's eager test selection would add the daily models'
-        # tests that also read a view here (e.g. relationships to the calendar) before
-        # those models are built.
-        yield from run_dbt(context, dbt, warehouse, ["build", "--exclude", DAILY], run_window(context))
-
-    @dbt_assets(
-        select=DAILY,
-        name="dbt_daily_marts",
-        partitions_def=TRADING_DAYS,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        **common,
-    )
-    def dbt_daily_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        start, end = partition_window(context.partition_key_range)
-        yield from run_dbt(context, dbt, warehouse, ["build"], (start.isoformat(), end.isoformat()))
-
-    @dbt_assets(select=HISTORY, exclude=DAILY, name="dbt_history_marts", **common)
-    def dbt_history_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        yield from run_dbt(context, dbt, warehouse, ["build", "--exclude", DAILY], None)  # as upstream
-
-    return [dbt_upstream, dbt_daily_marts, dbt_history_marts]
+    return [dbt_models]
 
 
 def dbt_steps(assets) -> list[dg.AssetsDefinition]:
-    """The dbt steps' asset definitions among `assets`."""
-    return [a for a in assets if a.node_def.name in DBT_STEPS]
+    """The dbt step's asset definitions among `assets`."""
+    return [a for a in assets if a.node_def.name == DBT_STEP]
