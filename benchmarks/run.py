@@ -1104,6 +1104,7 @@ def main(argv: list[str] | None = None) -> int:
             "--workdir must not be inside data/: the benchmark never touches the user's warehouse"
         )
     workdir.mkdir(parents=True, exist_ok=True)
+    commit = _git_commit()  # the code measured, before anything can change it
 
     months = max(1, round(args.years * 12))
     short_months = round(args.short_years * 12)
@@ -1244,7 +1245,7 @@ def main(argv: list[str] | None = None) -> int:
         report(f"   total benchmark time {(time.perf_counter() - started) / 60:.1f} min")
     finally:
         if args.output:
-            _append_output(args.output, long, args)
+            _append_output(args.output, long, args, commit)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     return 1 if errors else 0
@@ -1340,14 +1341,14 @@ def _git_commit() -> str:
     return f"{commit}+changes" if commit != "-" and dirty.stdout.strip() else commit
 
 
-def _append_output(path: Path, long: Warehouse, args: argparse.Namespace) -> None:
+def _append_output(path: Path, long: Warehouse, args: argparse.Namespace, commit: str) -> None:
     """Append this run's row to the history table, writing the header if the file is new."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
     lines = []
     if not path.exists() or not path.read_text(encoding="utf-8").strip():
         lines += ["| " + " | ".join(HISTORY_COLUMNS) + " |",
                   "|" + "---|" * len(HISTORY_COLUMNS)]  # fmt: skip
-    lines.append(history_row(stamp, _git_commit(), args, long))
+    lines.append(history_row(stamp, commit, args, long))
     with open(path, "a", encoding="utf-8") as out:
         out.write("\n".join(lines) + "\n")
 
