@@ -1,5 +1,5 @@
 """Backfill figures: the dry run's estimate against the calls a backfill makes, and a
-backfill interrupted three times against an uninterrupted one (issue 20).
+backfill interrupted three times against an uninterrupted one.
 
 Runs the real path, `orchestration.runner.refresh(..., raw_only=True)`, on the demo market
 behind a wrapper that counts every call and fails the ones chosen, as a host that is down

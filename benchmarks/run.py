@@ -2,12 +2,12 @@
 
     python -m benchmarks.run --securities 4000 --years 10      # full market, ten years
     python -m benchmarks.run --securities 300 --years 1        # a quick run
-    python -m benchmarks.run ... --output benchmarks/HISTORY.md   # append the output there
+    python -m benchmarks.run ... --output benchmarks/HISTORY.md   # append one row per run there
 
 Never touches data/: every warehouse, landing zone and dbt target lives under --workdir
 (a new temporary directory by default, removed at the end unless --keep).
 
-What it measures, in one run (see BENCHMARKS.md for the targets):
+What it measures, in one run (see BENCHMARKS.md for the budgets and the figures):
   1. raw load of the whole history through the real path, `refresh(..., raw_only=True)`
      (one call per day and dataset, one quote call per security, landing zone, validation),
      in rows/s; then `margin_wh.raw.load.replay` of the same landing zone;
@@ -63,13 +63,45 @@ HISTORY_END = dt.date(2025, 6, 30)  # the last day of the loaded history (then o
 QUERY_RUNS = 20
 GIB = 1024**3
 
-# Targets of issue 7, at ten-year full-market scale on a 2-core machine.
-TARGET_BUILD_S = 60.0
-TARGET_MEMORY_BYTES = 4 * GIB
-TARGET_DAY_S = 10.0
-TARGET_DAY_RATIO = 1.5
-TARGET_QUERY_MS = 100.0
-TARGET_PANDAS_RATIO = 5.0
+
+# The budgets, at ten-year full-market scale (4000 securities) on a 2-core machine; the
+# figures and the reasons for each budget are in BENCHMARKS.md. Every other figure the
+# benchmark prints is information, with no budget.
+@dataclass(frozen=True)
+class Budget:
+    figure: str
+    limit: float  # the measured value may equal it
+    unit: str  # "s", "ms" or "GiB": the unit of both the limit and the measured value
+
+
+BUDGETS: dict[str, Budget] = {
+    "day_cli": Budget(
+        "one-day refresh as a new margin-wh process, publication included", 60.0, "s"
+    ),
+    "build": Budget("full dbt build --full-refresh", 90.0, "s"),
+    "build_memory": Budget("full build peak memory (process tree)", 4.0, "GiB"),
+    "query_median": Budget("BI query, median of its runs", 50.0, "ms"),
+}
+
+
+def budget_limit(budget: Budget) -> str:
+    """The budget column of the summary: '<= 60 s'."""
+    return f"<= {budget.limit:g} {budget.unit}"
+
+
+def budget_verdict(budget: Budget, measured: float | None) -> str:
+    """The result column of the summary: 'within budget', or by how much it is over."""
+    if measured is None:
+        return "n/a"
+    if measured <= budget.limit:
+        return "within budget"
+    over = measured - budget.limit
+    return (
+        f"OVER budget by {over:.2f} {budget.unit}"
+        if budget.unit == "GiB"
+        else (f"OVER budget by {over:.1f} {budget.unit}")
+    )
+
 
 STAND_IN_QUERIES = {
     # Used only when queries/ holds no .sql file yet; labelled as stand-ins in the output.
@@ -102,7 +134,7 @@ STAND_IN_QUERIES = {
 
 
 class Report:
-    """Print a line and keep it for --output."""
+    """Print a line and keep it (the lines of a run, for a caller that wants them)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -940,10 +972,79 @@ def cli_run_steps(home: Path, exclude: set[str] = frozenset()) -> dict[str, floa
 # ---------------------------------------------------------------------------------------
 
 
-def verdict(ok: bool | None, how: str = "") -> str:
-    if ok is None:
-        return "n/a"
-    return "pass" if ok else f"MISS{(' ' + how) if how else ''}"
+def summary_rows(long: Warehouse, short: Warehouse) -> list[list[str]]:
+    """The summary table's rows: figure, budget ('-' for information), measured, result."""
+    r = long.results
+    rows: list[list[str]] = []
+
+    def info(figure: str, measured: str) -> None:
+        rows.append([figure, "-", measured, "info"])
+
+    def budgeted(key: str, figure: str, value: float | None, measured: str) -> None:
+        rows.append(
+            [figure, budget_limit(BUDGETS[key]), measured, budget_verdict(BUDGETS[key], value)]
+        )
+
+    if "raw" in r:
+        info("raw load, whole history (refresh raw_only)",
+             f"{r['raw']['seconds']:.1f} s, {rate(r['raw']['rows_per_s'])} rows/s")  # fmt: skip
+    if "replay" in r:
+        info("raw replay of the landing zone",
+             f"{r['replay']['seconds']:.1f} s, {rate(r['replay']['rows_per_s'])} rows/s")  # fmt: skip
+    if "build" in r:
+        b = r["build"]
+        if b["code"] == 0:
+            budgeted("build", BUDGETS["build"].figure, b["seconds"], f"{b['seconds']:.1f} s")
+        else:
+            rows.append([BUDGETS["build"].figure, budget_limit(BUDGETS["build"]),
+                         f"{b['seconds']:.1f} s", f"FAILED (exit code {b['code']})"])  # fmt: skip
+        budgeted("build_memory", BUDGETS["build_memory"].figure, b["peak_bytes"] / GIB,
+                 gib(b["peak_bytes"]))  # fmt: skip
+    for wh in (long, short):
+        if "day" in wh.results:
+            s = wh.results["day"]["seconds"]
+            p = wh.results["day"]["publish_s"]
+            info(f"one-day refresh in-process (raw + dbt), {wh.label} of history", f"{s:.2f} s")
+            info("  then the BI publication (snapshot, Parquet, report)",
+                 f"{p:.2f} s (raw + dbt + publication {s + p:.2f} s)")  # fmt: skip
+        if "day_memory" in wh.results:
+            m = wh.results["day_memory"]
+            info("  same work, in-memory Dagster instance (no SQLite event log)",
+                 f"{m['seconds']:.2f} s ({m['events']} run events)")  # fmt: skip
+        if "day_cli" in wh.results:
+            s = wh.results["day_cli"]["seconds"]
+            figure = f"one-day refresh as a new margin-wh process, {wh.label} of history"
+            if wh is long:
+                budgeted("day_cli", figure, s, f"{s:.2f} s")
+            else:
+                info(figure, f"{s:.2f} s")
+    if "day" in long.results and "day" in short.results:
+        ratio = long.results["day"]["seconds"] / short.results["day"]["seconds"]
+        info(f"one-day refresh in-process, {long.label} / {short.label}", f"{ratio:.2f}")
+    if "queries" in r:
+        for name, ms in r["queries"]["medians_ms"].items():
+            budgeted("query_median", f"BI query {name}, median", ms, f"{ms:.1f} ms")
+        for name in r["queries"]["errors"]:
+            rows.append([f"BI query {name}, median", budget_limit(BUDGETS["query_median"]),
+                         "error", "FAILED"])  # fmt: skip
+    if "pandas" in r and "build" in r:
+        ratio = r["pandas"]["seconds"] / r["build"]["seconds"]
+        info("pandas script time / dbt build time",
+             f"{ratio:.2f}x ({r['pandas']['seconds']:.1f} s vs {r['build']['seconds']:.1f} s)")  # fmt: skip
+        if "direct" in r:
+            info("  pandas time / same SQL on DuckDB without dbt",
+                 f"{r['pandas']['seconds'] / r['direct']['seconds']:.2f}x")  # fmt: skip
+    if "direct" in r and "build" in r:
+        d, b = r["direct"]["seconds"], r["build"]["seconds"]
+        info("mart SQL directly on DuckDB (no dbt, no tests)",
+             f"{d:.1f} s; dbt build adds {b - d:.1f} s ({b / d:.1f}x)")  # fmt: skip
+    if r.get("direct", {}).get("write_floor"):
+        floor = sum(r["direct"]["write_floor"].values())
+        info("  of which only writing the 2 largest tables (floor)", f"{floor:.1f} s")
+        if "pandas" in r:
+            info("  pandas time / that floor (the best ratio storing them allows)",
+                 f"{r['pandas']['seconds'] / floor:.2f}x")  # fmt: skip
+    return rows
 
 
 def summary(
@@ -953,76 +1054,16 @@ def summary(
     short: Warehouse,
     errors: dict[str, str],
 ) -> None:
-    r = long.results
-    rows: list[list[str]] = []
-    if "raw" in r:
-        rows.append(["raw load, whole history (refresh raw_only)", "-",
-                     f"{r['raw']['seconds']:.1f} s, {rate(r['raw']['rows_per_s'])} rows/s", "info"])  # fmt: skip
-    if "replay" in r:
-        rows.append(["raw replay of the landing zone", "-",
-                     f"{r['replay']['seconds']:.1f} s, {rate(r['replay']['rows_per_s'])} rows/s", "info"])  # fmt: skip
-    if "build" in r:
-        b = r["build"]
-        ok = b["code"] == 0
-        rows.append(["full dbt build --full-refresh", f"< {TARGET_BUILD_S:.0f} s", f"{b['seconds']:.1f} s"
-                     + ("" if ok else " (FAILED)"),
-                     verdict(b["seconds"] < TARGET_BUILD_S and ok, f"x{b['seconds'] / TARGET_BUILD_S:.1f}")])  # fmt: skip
-        rows.append(["full build peak memory (process tree)", f"< {gib(TARGET_MEMORY_BYTES)}", gib(b["peak_bytes"]),
-                     verdict(b["peak_bytes"] < TARGET_MEMORY_BYTES, f"x{b['peak_bytes'] / TARGET_MEMORY_BYTES:.1f}")])  # fmt: skip
-    for wh in (long, short):
-        if "day" in wh.results:
-            s = wh.results["day"]["seconds"]
-            rows.append([f"one-day refresh (raw + dbt), {wh.label} of history", f"< {TARGET_DAY_S:.0f} s", f"{s:.2f} s",
-                         verdict(s < TARGET_DAY_S, f"x{s / TARGET_DAY_S:.1f}")])  # fmt: skip
-            p = wh.results["day"]["publish_s"]
-            rows.append(["  then the BI publication (snapshot, Parquet, report)", "-",
-                         f"{p:.2f} s (raw + dbt + publication {s + p:.2f} s)", "info"])  # fmt: skip
-        if "day_memory" in wh.results:
-            m = wh.results["day_memory"]
-            rows.append(["  same work, in-memory Dagster instance (no SQLite event log)", "-",
-                         f"{m['seconds']:.2f} s ({m['events']} run events)", "info"])  # fmt: skip
-        if "day_cli" in wh.results:
-            s = wh.results["day_cli"]["seconds"]
-            rows.append(["  same, next day, as a new margin-wh process", f"< {TARGET_DAY_S:.0f} s", f"{s:.2f} s",
-                         verdict(s < TARGET_DAY_S, f"x{s / TARGET_DAY_S:.1f}")])  # fmt: skip
-    if "day" in long.results and "day" in short.results:
-        ratio = long.results["day"]["seconds"] / short.results["day"]["seconds"]
-        rows.append([f"one-day refresh ratio {long.label} / {short.label}", f"< {TARGET_DAY_RATIO}",
-                     f"{ratio:.2f}", verdict(ratio < TARGET_DAY_RATIO, f"by {ratio - TARGET_DAY_RATIO:.2f}")])  # fmt: skip
-    if "queries" in r:
-        for name, ms in r["queries"]["medians_ms"].items():
-            rows.append([f"BI query {name}", f"< {TARGET_QUERY_MS:.0f} ms", f"{ms:.1f} ms",
-                         verdict(ms < TARGET_QUERY_MS, f"x{ms / TARGET_QUERY_MS:.1f}")])  # fmt: skip
-        for name in r["queries"]["errors"]:
-            rows.append([f"BI query {name}", f"< {TARGET_QUERY_MS:.0f} ms", "error", "MISS"])
-    if "pandas" in r and "build" in r:
-        ratio = r["pandas"]["seconds"] / r["build"]["seconds"]
-        rows.append(["pandas script time / dbt build time", f">= {TARGET_PANDAS_RATIO:.0f}x",
-                     f"{ratio:.2f}x ({r['pandas']['seconds']:.1f} s vs {r['build']['seconds']:.1f} s)",
-                     verdict(ratio >= TARGET_PANDAS_RATIO, f"(need {TARGET_PANDAS_RATIO / ratio:.1f}x faster)")])  # fmt: skip
-        if "direct" in r:
-            ratio = r["pandas"]["seconds"] / r["direct"]["seconds"]
-            rows.append(
-                ["  pandas time / same SQL on DuckDB without dbt", "-", f"{ratio:.2f}x", "info"]
-            )
-    if "direct" in r and "build" in r:
-        d, b = r["direct"]["seconds"], r["build"]["seconds"]
-        rows.append(["mart SQL directly on DuckDB (no dbt, no tests)", "-",
-                     f"{d:.1f} s; dbt build adds {b - d:.1f} s ({b / d:.1f}x)", "info"])  # fmt: skip
-    if r.get("direct", {}).get("write_floor"):
-        floor = sum(r["direct"]["write_floor"].values())
-        rows.append(
-            ["  of which only writing the 2 largest tables (floor)", "-", f"{floor:.1f} s", "info"]
-        )
-        if "pandas" in r:
-            rows.append(["  pandas time / that floor (the best ratio storing them allows)", "-",
-                         f"{r['pandas']['seconds'] / floor:.2f}x", "info"])  # fmt: skip
+    rows = summary_rows(long, short)
     report()
     report(f"== Summary: {args.securities} securities x {args.years:g} years "
            f"({long.trading_days} trading days, {long.start} .. {long.end})")  # fmt: skip
     if (args.securities, args.years) != (4000, 10):
-        report("   (the targets are for 4000 securities x 10 years; this run is smaller)")
-    report.table(["figure", "target", "measured", "result"], rows)
+        report("   (the budgets are for 4000 securities x 10 years; this run is smaller)")
+    report.table(["figure", "budget", "measured", "result"], rows)
+    over = [row[0] for row in rows if row[3].startswith(("OVER", "FAILED"))]
+    report(f"   over budget or failed: {', '.join(over)}" if over
+           else "   every budgeted figure is within its budget")  # fmt: skip
     for step, error in errors.items():
         report(
             f"   {step} FAILED: "
@@ -1049,7 +1090,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], choices=["replay", "pandas", "direct", "queries", "short", "cli", "backfill"],
                         help="phases to skip")  # fmt: skip
     parser.add_argument(
-        "--output", type=Path, help="append this run's output to this Markdown file"
+        "--output",
+        type=Path,
+        help="append one row of this run's figures to this Markdown table (benchmarks/HISTORY.md)",
     )
     parser.add_argument("--backfill-only", action="store_true",
                         help="run only phase 7 (backfill estimate and interruptions)")  # fmt: skip
@@ -1061,6 +1104,7 @@ def main(argv: list[str] | None = None) -> int:
             "--workdir must not be inside data/: the benchmark never touches the user's warehouse"
         )
     workdir.mkdir(parents=True, exist_ok=True)
+    commit = _git_commit()  # the code measured, before anything can change it
 
     months = max(1, round(args.years * 12))
     short_months = round(args.short_years * 12)
@@ -1101,8 +1145,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.backfill import run_backfill_benchmark
 
         with phase(report, f"7. backfill: estimate, interruptions, {long.label}"):
+
             def settings_for(label: str) -> Settings:
-                return make_warehouse(workdir / label, label, months, args.securities, args.seed).settings
+                return make_warehouse(
+                    workdir / label, label, months, args.securities, args.seed
+                ).settings
 
             attempt("backfill", lambda: run_backfill_benchmark(report, settings_for, long.start,
                                                                 long.end), long, "backfill")  # fmt: skip
@@ -1198,7 +1245,7 @@ def main(argv: list[str] | None = None) -> int:
         report(f"   total benchmark time {(time.perf_counter() - started) / 60:.1f} min")
     finally:
         if args.output:
-            _append_output(args.output, report.lines, args)
+            _append_output(args.output, long, args, commit)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     return 1 if errors else 0
@@ -1247,14 +1294,63 @@ def _compare_days(report: Report, long: Warehouse, short: Warehouse) -> None:
     report.table(["dbt node", "name", short.label, long.label], rows)
 
 
-def _append_output(path: Path, lines: list[str], args: argparse.Namespace) -> None:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = (
-        f"\n## Run of {stamp}: {args.securities} securities x {args.years:g} years\n\n"
-        "```text\n" + "\n".join(lines) + "\n```\n"
-    )
+HISTORY_COLUMNS = [
+    "date (UTC)", "commit", "securities x years", "raw load (s)", "full build (s)",
+    "build peak (GiB)", "one-day in-process (s)", "one-day new process (s)",
+    "slowest BI median (ms)", "pandas / dbt build", "skipped",
+]  # fmt: skip
+
+
+def history_row(stamp: str, commit: str, args: argparse.Namespace, long: Warehouse) -> str:
+    """One Markdown table row per run for benchmarks/HISTORY.md (columns: HISTORY_COLUMNS),
+    with the long warehouse's figures; '-' where a phase was skipped or failed."""
+    r = long.results
+
+    def fig(value: float | None, digits: int = 1) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    build_ok = "build" in r and r["build"]["code"] == 0
+    medians = r.get("queries", {}).get("medians_ms", {})
+    cells = [
+        stamp,
+        commit,
+        f"{args.securities} x {args.years:g}",
+        fig(r["raw"]["seconds"]) if "raw" in r else "-",
+        fig(r["build"]["seconds"]) if build_ok else "-",
+        fig(r["build"]["peak_bytes"] / GIB, 2) if "build" in r else "-",
+        fig(r["day"]["seconds"], 2) if "day" in r else "-",
+        fig(r["day_cli"]["seconds"], 2) if "day_cli" in r else "-",
+        fig(max(medians.values())) if medians else "-",
+        f"{r['pandas']['seconds'] / r['build']['seconds']:.2f}x"
+        if "pandas" in r and build_ok
+        else "-",
+        " ".join(args.skip) or "-",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "-"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)  # fmt: skip
+    commit = out.stdout.strip() or "-"
+    return f"{commit}+changes" if commit != "-" and dirty.stdout.strip() else commit
+
+
+def _append_output(path: Path, long: Warehouse, args: argparse.Namespace, commit: str) -> None:
+    """Append this run's row to the history table, writing the header if the file is new."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    lines = []
+    if not path.exists() or not path.read_text(encoding="utf-8").strip():
+        lines += ["| " + " | ".join(HISTORY_COLUMNS) + " |",
+                  "|" + "---|" * len(HISTORY_COLUMNS)]  # fmt: skip
+    lines.append(history_row(stamp, commit, args, long))
     with open(path, "a", encoding="utf-8") as out:
-        out.write(text)
+        out.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
