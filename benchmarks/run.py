@@ -769,13 +769,13 @@ def bi_queries(report: Report, wh: Warehouse, runs: int = QUERY_RUNS) -> dict[st
 def dbt_step_nodes(
     wh: Warehouse,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
-    """Per-node times and parse/run times of the latest invocation of each dbt step of
-    this warehouse, from the steps' target directories (orchestration/assets/dbt.py)."""
-    from orchestration.assets.dbt import DBT_STEPS, step_target_path
+    """Per-node times and parse/run times of the latest invocation of the dbt step of
+    this warehouse, from the step's target directory (orchestration/assets/dbt.py)."""
+    from orchestration.assets.dbt import DBT_STEP, step_target_path
 
     nodes: dict[str, list[dict[str, Any]]] = {}
     info: dict[str, dict[str, Any]] = {}
-    for step in DBT_STEPS:
+    for step in (DBT_STEP,):
         folder = step_target_path(wh.settings, step)
         results = folder / "run_results.json"
         if results.exists():

@@ -239,7 +239,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.chdir(REPO_ROOT)
-    os.execv(command[0], command)
+    # Dagster 1.13 marks `dagster dev` superseded by `dg dev`, which needs the dg project
+    # tooling (dagster-dg-cli) this project does not use; `dagster dev` is still Dagster's
+    # documented way to run a code location locally, so its notice is not shown.
+    warning = "ignore:Function `dev_command` is superseded"
+    env = {**os.environ, "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), warning]))}
+    os.execve(command[0], command, env)
 
 
 

@@ -62,6 +62,7 @@ def test_margin_wh_ui_stops_with_everything_it_started_on_sigterm(tmp_path):
             assert ui.poll() is None, log.read_text()
             time.sleep(0.5)
         assert "Serving dagster-webserver" in log.read_text(), log.read_text()
+        assert "Warning" not in log.read_text(), log.read_text()  # e.g. no SupersessionWarning
         group = os.getpgid(ui.pid)
         ui.send_signal(signal.SIGTERM)
         ui.wait(timeout=60)

@@ -350,7 +350,7 @@ def test_a_mart_row_breaking_a_constraint_fails_the_run_and_keeps_the_day(new_wa
     ]
     with pytest.raises(RefreshError, match=r"CHECK constraint failed.*financing_to_float_ratio <= 1"):
         _execute(
-            defs.resolve_job_def(REFRESH_JOB_NAME),
+            settings,
             instance,
             asset_selection=marts,
             tags={"dagster/partition": day.isoformat()},
