@@ -286,7 +286,7 @@ def _landed_calendar(path: str, mtime_ns: int, size: int) -> tuple[dt.date, ...]
 @functools.lru_cache(maxsize=64)
 def _landed_days(path: str, column: str, _mtime_ns: int, _size: int) -> tuple[dt.date, ...]:
     from margin_wh.raw.landing import read_landed
-    from margin_wh.raw.parse import parse_dates
+    from margin_wh.sources.parse import parse_dates
 
     days, _ = parse_dates(read_landed(Path(path)).frame[column])
     return tuple(sorted({d for d in days if d is not None}))
