@@ -153,7 +153,7 @@ def print_published(settings: Settings) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     import duckdb
 
-    from margin_wh.calendar import load_calendar
+    from margin_wh.raw.landed_calendar import load_calendar
     from margin_wh.raw.load import replay_all
     from margin_wh.sources.datasets import DATASETS
     from orchestration.runner import ensure_warehouse_free, warehouse_claimed

@@ -37,8 +37,9 @@ from standins import (
     ymd,
 )
 
-from margin_wh.calendar import CALENDAR_FUNCTION, SHANGHAI, load_calendar
+from margin_wh.calendar import CALENDAR_FUNCTION, SHANGHAI
 from margin_wh.raw import landing
+from margin_wh.raw.landed_calendar import load_calendar
 from margin_wh.raw.load import ensure_raw_table, ingest, load_frames, plan_requests, replay
 from margin_wh.raw.universe import plan_fetch
 from margin_wh.sources.akshare_source import AkshareSource, HostThrottle, SourceUnavailableError
