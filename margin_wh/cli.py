@@ -253,7 +253,7 @@ def cmd_dbt(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from margin_wh.mcp_server import serve
+    from margin_wh.read.mcp_server import serve
 
     serve(args.snapshot, http=args.http, port=args.port)
     return 0
