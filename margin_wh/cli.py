@@ -236,7 +236,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.chdir(REPO_ROOT)
-    os.execv(command[0], command)
+    os.execve(command[0], command, {**os.environ, "DAGSTER_HOME": str(home)})
 
 
 
