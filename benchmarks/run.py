@@ -929,7 +929,7 @@ def cli_run_steps(home: Path, exclude: set[str] = frozenset()) -> dict[str, floa
     from orchestration.instance import instance_at
 
     out: dict[str, float] = {}
-    with instance_at(home) as instance:  # not InstanceRef.from_dir: DAGSTER_HOME is not `home`
+    with instance_at(home) as instance:
         for run in instance.get_runs():
             if run.run_id not in exclude:
                 out.update(step_seconds(instance, run.run_id))
