@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 
 from margin_wh.config import Settings
-from margin_wh.raw.cost import format_duration
+from margin_wh.durations import format_duration
 from margin_wh.sources import get_source
 from margin_wh.sources.akshare_source import FUNCTION_HOSTS, MIN_INTERVAL_S, SourceUnavailableError
 

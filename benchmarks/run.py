@@ -400,7 +400,7 @@ def load_raw(report: Report, wh: Warehouse) -> dict[str, Any]:
 def replay_landing(report: Report, wh: Warehouse) -> dict[str, Any]:
     import duckdb
 
-    from margin_wh.calendar import load_calendar
+    from margin_wh.raw.landed_calendar import load_calendar
     from margin_wh.raw.load import replay
     from margin_wh.sources.datasets import DATASETS
 
@@ -933,7 +933,8 @@ def one_day_in_memory(report: Report, wh: Warehouse, day: dt.date) -> dict[str, 
     difference is what that storage costs a day's run."""
     import dagster as dg
 
-    from margin_wh.calendar import load_calendar, shanghai_today
+    from margin_wh.calendar import shanghai_today
+    from margin_wh.raw.landed_calendar import load_calendar
     from orchestration.partitions import publishable_days, sync_trading_days
     from orchestration.runner import refresh
 
@@ -960,7 +961,7 @@ def cli_run_steps(home: Path, exclude: set[str] = frozenset()) -> dict[str, floa
     from orchestration.instance import instance_at
 
     out: dict[str, float] = {}
-    with instance_at(home) as instance:  # not InstanceRef.from_dir: DAGSTER_HOME is not `home`
+    with instance_at(home) as instance:
         for run in instance.get_runs():
             if run.run_id not in exclude:
                 out.update(step_seconds(instance, run.run_id))

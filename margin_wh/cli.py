@@ -156,7 +156,7 @@ def print_published(settings: Settings) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     import duckdb
 
-    from margin_wh.calendar import load_calendar
+    from margin_wh.raw.landed_calendar import load_calendar
     from margin_wh.raw.load import replay_all
     from margin_wh.sources.datasets import DATASETS
     from orchestration.runner import ensure_warehouse_free, warehouse_claimed
@@ -243,8 +243,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     # tooling (dagster-dg-cli) this project does not use; `dagster dev` is still Dagster's
     # documented way to run a code location locally, so its notice is not shown.
     warning = "ignore:Function `dev_command` is superseded"
-    env = {**os.environ, "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), warning]))}
-    os.execve(command[0], command, env)
+    warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), warning]))
+    os.execve(command[0], command, {**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": warnings})
 
 
 
@@ -261,7 +261,7 @@ def cmd_dbt(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from margin_wh.mcp_server import serve
+    from margin_wh.read.mcp_server import serve
 
     serve(args.snapshot, http=args.http, port=args.port)
     return 0

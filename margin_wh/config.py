@@ -71,6 +71,9 @@ class Settings:
         """The environment dbt runs in: profiles.yml reads the warehouse path from it."""
         return {**os.environ, "MARGIN_WH_DB": str(self.db_path)}
 
+    # Kept only for orchestration/assets/dbt.py, which starts dbt through dagster-dbt's
+    # DbtCliResource.cli: that copies os.environ and takes no environment of its own.
+    # Everything else hands dbt_env() to the process it starts.
     @contextlib.contextmanager
     def dbt_environ(self) -> Iterator[None]:
         """Set MARGIN_WH_DB for dbt (profiles.yml reads it) for the duration."""

@@ -8,7 +8,6 @@ akshare run at a time, run monitoring); an existing dagster.yaml is never change
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -30,27 +29,19 @@ def ensure_home(home: Path) -> Path:
 
 def dagster_home() -> Path:
     """DAGSTER_HOME, defaulting to the warehouse home's `dagster/` (MARGIN_WH_HOME): each
-    warehouse keeps its own run history."""
-    home = ensure_home(Settings.from_env().dagster_home)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
+    warehouse keeps its own run history. Returned, not set: `margin-wh ui` hands it to
+    `dagster dev` in that process's environment."""
+    return ensure_home(Settings.from_env().dagster_home)
 
 
 def get_instance() -> dg.DagsterInstance:
-    dagster_home()
-    return dg.DagsterInstance.get()
+    return instance_at(dagster_home())
 
 
 def instance_at(home: Path) -> dg.DagsterInstance:
-    """The persistent instance in `home`, as `get_instance` makes it for DAGSTER_HOME,
-    leaving DAGSTER_HOME as it was (the benchmark and the tests hold several homes)."""
-    home = ensure_home(home)
-    before = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        return dg.DagsterInstance.get()
-    finally:
-        if before is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = before
+    """The persistent instance in `home`, as `DagsterInstance.get()` makes it for
+    DAGSTER_HOME=home (it calls `from_config` with that directory), without setting
+    DAGSTER_HOME in this process: the benchmark and the tests hold several homes at once.
+    `from_config` is not in Dagster's documented API; `get()` is, but reads only the
+    environment, so the home would have to be set in os.environ and put back."""
+    return dg.DagsterInstance.from_config(str(ensure_home(home)))

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from margin_wh.raw.cost import format_duration
+from margin_wh.durations import format_duration
 
 _console = Console(stderr=True, highlight=False)
 

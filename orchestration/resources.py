@@ -16,9 +16,9 @@ from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
-from margin_wh.calendar import load_calendar
 from margin_wh.config import DBT_PROJECT_DIR, Settings
 from margin_wh.publish.snapshot import snapshot_path
+from margin_wh.raw.landed_calendar import load_calendar
 from margin_wh.sources import get_source
 from orchestration.warehouse_claim import (
     HOLDER_GRACE_S,

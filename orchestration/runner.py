@@ -20,12 +20,12 @@ import dagster as dg
 
 from margin_wh.calendar import (
     CALENDAR_FUNCTION,
-    load_calendar,
     shanghai_today,
     trading_days_between,
 )
 from margin_wh.config import Settings
 from margin_wh.publish.snapshot import snapshot_path
+from margin_wh.raw.landed_calendar import load_calendar
 from margin_wh.sources.datasets import DATASETS
 from orchestration import warehouse_claim
 from orchestration.assets.dbt import DBT_LOG_TAG

@@ -21,12 +21,12 @@ from margin_wh.calendar import (
     is_past_calendar,
     is_presumed_trading_day,
     is_trading_day,
-    load_calendar,
     morning_plan,
     previous_trading_day,
     trading_days_between,
 )
 from margin_wh.config import Settings
+from margin_wh.raw.landed_calendar import load_calendar
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
 from orchestration.assets.raw import TRADING_DAYS_LEARNED, raw_key
 from orchestration.partitions import (

@@ -114,7 +114,7 @@ class DayRefreshedAgain:
 def day_refreshed_again(warehouse) -> DayRefreshedAgain:
     """One daily run on the session warehouse, shared by the tests of what a daily run
     rebuilds and what it must leave as it was (each such run costs its dbt processes)."""
-    from margin_wh.calendar import load_calendar
+    from margin_wh.raw.landed_calendar import load_calendar
     from orchestration.runner import refresh
 
     with duckdb.connect(str(warehouse.settings.db_path), read_only=True) as con:

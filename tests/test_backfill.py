@@ -346,7 +346,7 @@ def test_replay_after_overlapping_refreshes_rebuilds_every_raw_table(tmp_path, m
     """Overlapping refreshes, the later forcing fresh calls, on the demo market
     (funds and spot indices: full histories per call), then `margin-wh replay` into a
     fresh warehouse beside the same landing zone: every raw table equal, row for row."""
-    from margin_wh.calendar import load_calendar
+    from margin_wh.raw.landed_calendar import load_calendar
     from margin_wh.raw.load import replay
 
     settings = make_settings(tmp_path)

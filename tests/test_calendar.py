@@ -17,12 +17,12 @@ from margin_wh.calendar import (
     closing_snapshot_day,
     day_to_load_on,
     is_trading_day,
-    load_calendar,
     previous_trading_day,
     shanghai_today,
     trading_days_between,
 )
 from margin_wh.raw import landing
+from margin_wh.raw.landed_calendar import load_calendar
 
 D = dt.date
 CAL = sorted(FULL_CALENDAR)

@@ -16,7 +16,8 @@ import requests
 from conftest import make_settings
 from test_live_path import live_source
 
-from margin_wh.calendar import CALENDAR_FUNCTION, load_calendar
+from margin_wh.calendar import CALENDAR_FUNCTION
+from margin_wh.raw.landed_calendar import load_calendar
 from margin_wh.raw.learned_days import learn_days_past_calendar
 from margin_wh.raw.load import ingest
 from margin_wh.sources.datasets import DATASETS

@@ -63,6 +63,8 @@ def test_margin_wh_ui_stops_with_everything_it_started_on_sigterm(tmp_path):
             time.sleep(0.5)
         assert "Serving dagster-webserver" in log.read_text(), log.read_text()
         assert "Warning" not in log.read_text(), log.read_text()  # e.g. no SupersessionWarning
+        # dagster dev keeps its runs in the warehouse's Dagster home, not a temporary one.
+        assert (tmp_path / "home" / "dagster" / "history" / "runs.db").exists(), log.read_text()
         group = os.getpgid(ui.pid)
         ui.send_signal(signal.SIGTERM)
         ui.wait(timeout=60)

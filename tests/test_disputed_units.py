@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from margin_wh.raw.load import ingest
-from margin_wh.raw.parse import SourceDataError, parse_frame, unit_from_median, units_arrived
 from margin_wh.sources.akshare_source import AkshareSource, HostThrottle
 from margin_wh.sources.datasets import DATASETS, ArrivalUnit, Column
+from margin_wh.sources.parse import SourceDataError, parse_frame, unit_from_median, units_arrived
 from tests.akshare_http import AkshareSites
 
 ACCOUNTS = DATASETS["stock_margin_account_info"]

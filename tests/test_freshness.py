@@ -15,9 +15,7 @@ import duckdb
 import pytest
 from conftest import make_settings
 
-from margin_wh import questions, read
-from margin_wh.calendar import load_calendar
-from margin_wh.mcp_server import render_text, structured
+from margin_wh import read
 from margin_wh.publish.freshness import (
     RULES,
     DatasetFreshness,
@@ -30,7 +28,10 @@ from margin_wh.publish.freshness import (
 from margin_wh.publish.parquet import read_manifest
 from margin_wh.publish.report import REPORT_NAME, VIEW_TITLES
 from margin_wh.publish.snapshot import PublishError, publish_snapshot, snapshot_path
-from margin_wh.readonly import MartNotInSnapshot
+from margin_wh.raw.landed_calendar import load_calendar
+from margin_wh.read import questions
+from margin_wh.read.mcp_server import render_text, structured
+from margin_wh.read.readonly import MartNotInSnapshot
 from margin_wh.sources.datasets import DATASETS
 from orchestration.assets.publish import PARQUET_KEY, REPORT_KEY, SNAPSHOT_KEY
 

@@ -37,13 +37,14 @@ from standins import (
     ymd,
 )
 
-from margin_wh.calendar import CALENDAR_FUNCTION, SHANGHAI, load_calendar
+from margin_wh.calendar import CALENDAR_FUNCTION, SHANGHAI
 from margin_wh.raw import landing
+from margin_wh.raw.landed_calendar import load_calendar
 from margin_wh.raw.load import ensure_raw_table, ingest, load_frames, plan_requests, replay
-from margin_wh.raw.parse import SourceDataError
 from margin_wh.raw.universe import plan_fetch
 from margin_wh.sources.akshare_source import AkshareSource, HostThrottle, SourceUnavailableError
 from margin_wh.sources.datasets import DATASETS, EXCHANGES
+from margin_wh.sources.parse import SourceDataError
 
 D = dt.date
 OCT8 = D(2024, 10, 8)

@@ -22,7 +22,6 @@ from conftest import make_settings
 
 from margin_wh.calendar import SHANGHAI
 from margin_wh.raw.load import WarehouseSourceError, ingest
-from margin_wh.raw.parse import SourceDataError
 from margin_wh.sources import get_source
 from margin_wh.sources.akshare_source import (
     AkshareSource,
@@ -32,6 +31,7 @@ from margin_wh.sources.akshare_source import (
 )
 from margin_wh.sources.datasets import DATASETS
 from margin_wh.sources.demo import DemoMarket
+from margin_wh.sources.parse import SourceDataError
 from orchestration.definitions import build_definitions
 from orchestration.runner import refresh
 from tests.akshare_http import AkshareSites, demo_frames

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from mcp import Client, StdioServerParameters
 
-from margin_wh import questions, read
+from margin_wh import read
 from margin_wh.mart_docs import (
     chinese_term,
     grain_in_description,
@@ -31,9 +31,10 @@ from margin_wh.mart_docs import (
     unit_from_name,
     unit_in_description,
 )
-from margin_wh.mcp_server import build_server, render_text, structured
 from margin_wh.publish.snapshot import SNAPSHOT_NAME, publish_snapshot, snapshot_path
-from margin_wh.readonly import (
+from margin_wh.read import questions
+from margin_wh.read.mcp_server import build_server, render_text, structured
+from margin_wh.read.readonly import (
     MartNotInSnapshot,
     QueryFailed,
     QueryTimeout,

@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 from standins import FakeAkshare
 
-from margin_wh.raw.parse import (
+from margin_wh.sources.datasets import DATASETS
+from margin_wh.sources.parse import (
     SourceDataError,
     parse_codes,
     parse_dates,
     parse_frame,
     parse_numbers,
 )
-from margin_wh.sources.datasets import DATASETS
 
 DAY = dt.date(2024, 10, 8)
 DATE = "20241008"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import sorted_table
 
-from margin_wh.calendar import load_calendar
+from margin_wh.raw.landed_calendar import load_calendar
 from orchestration.partitions import TRADING_DAYS, partition_keys_to_add, window_days
 from orchestration.runner import refresh
 from orchestration.schedules import (

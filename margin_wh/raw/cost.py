@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from margin_wh.durations import format_duration
 from margin_wh.raw.load import pending_requests
 from margin_wh.raw.universe import QUOTES_BY_SECURITY_TYPE, plan_fetch
 from margin_wh.sources.datasets import DATASETS
@@ -92,12 +93,6 @@ def _detail_loaded(con: duckdb.DuckDBPyConnection, days: Sequence[dt.date]) -> b
         )
     except duckdb.CatalogException:
         return False
-
-
-def format_duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def cost_table(costs: Sequence[DatasetCost], title: str):

@@ -7,7 +7,7 @@ While it lags, the days that did trade are learned from SSE's margin totals
 totals for every trading day since the pilot began on 2010-03-31. The call is a load of
 that dataset like any other (validated, landed, its days replaced in
 `raw.stock_margin_sse`), so the refresh of those days later makes no second call, and
-`margin_wh.calendar.load_calendar` reads the learned days from its landed frames.
+`margin_wh.raw.landed_calendar.load_calendar` reads the learned days from its landed frames.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import duckdb
 
-from margin_wh.calendar import LEARNED_FROM, days_to_learn
+from margin_wh.calendar import days_to_learn
 from margin_wh.raw import landing
+from margin_wh.raw.landed_calendar import LEARNED_FROM
 from margin_wh.raw.load import Request, Source, claim_warehouse, fetch, load_frames, yyyymmdd
 from margin_wh.sources.datasets import DATASETS
 

@@ -23,15 +23,15 @@ import pandas as pd
 from margin_wh.calendar import trading_days_between
 from margin_wh.leftovers import remove_leftovers
 from margin_wh.raw import identities, landing
-from margin_wh.raw.parse import (
+from margin_wh.sources.akshare_source import SourceUnavailableError
+from margin_wh.sources.datasets import MARGIN_DETAIL_FUNCTIONS, Dataset
+from margin_wh.sources.parse import (
     SourceDataError,
     describe_call,
     frame_notes,
     parse_frame,
     units_arrived,
 )
-from margin_wh.sources.akshare_source import SourceUnavailableError
-from margin_wh.sources.datasets import MARGIN_DETAIL_FUNCTIONS, Dataset
 
 RAW_SCHEMA = "raw"
 # Calls committed in one transaction during a backfill. An outage loses only the call in

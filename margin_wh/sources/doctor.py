@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from margin_wh.calendar import CALENDAR_FUNCTION, SHANGHAI, last_published_day
-from margin_wh.raw.parse import SourceDataError, frame_notes, parse_frame, units_arrived
 from margin_wh.sources.akshare_source import NoNetworkError
 from margin_wh.sources.datasets import (
     DATASETS,
@@ -29,6 +28,7 @@ from margin_wh.sources.datasets import (
     security_type,
     sina_symbol,
 )
+from margin_wh.sources.parse import SourceDataError, frame_notes, parse_frame, units_arrived
 
 HISTORY_DAYS = 10  # trading days of a per-symbol history asked for
 

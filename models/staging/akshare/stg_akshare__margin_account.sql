@@ -2,7 +2,7 @@
 -- persons: Eastmoney publishes the balances in 亿 (1e8 CNY), individual investors in 万
 -- (1e4 persons) and the average maintenance ratio in percent (here a fraction: 2.5 = 250 %).
 -- The two disputed counts (参与交易的投资者数量, 有融资融券负债的投资者数量) arrive in 名 or
--- 万名; the load stores them in persons (margin_wh/raw/parse.py), so they are read as is.
+-- 万名; the load stores them in persons (margin_wh/sources/parse.py), so they are read as is.
 
 with
 

@@ -1,8 +1,8 @@
 """The research report's questions as parameterised SQL on the published snapshot: the one
 implementation behind both the notebook API (margin_wh.read, DataFrames) and the MCP
-server's tools (margin_wh.mcp_server).
+server's tools (margin_wh.read.mcp_server).
 
-Each function returns an `Answer` (margin_wh.readonly): the rows in the marts' own units
+Each function returns an `Answer` (margin_wh.read.readonly): the rows in the marts' own units
 (CNY, shares, fractions), each column's unit, where the data comes from, and the SQL with
 its parameters, so anyone can run the same query on the snapshot and get the same rows.
 The SQL reads the marts the way the example queries in `queries/` do; those round to the
@@ -26,7 +26,7 @@ from margin_wh.mart_docs import (
     mart_docs,
     unit_from_name,
 )
-from margin_wh.readonly import (
+from margin_wh.read.readonly import (
     DEFAULT_TIMEOUT_S,
     Answer,
     MartNotInSnapshot,

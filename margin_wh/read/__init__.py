@@ -19,7 +19,7 @@ snapshot and you get the same rows. `snapshot=` reads another snapshot file than
 the warehouse's settings publish to (MARGIN_WH_PUBLISH, MARGIN_WH_HOME).
 
 The MCP server's tools (`margin-wh mcp`) answer the same questions with the same code
-(margin_wh.questions); errors are margin_wh.readonly.SnapshotAccessError, with the reason.
+(margin_wh.read.questions); errors are margin_wh.read.readonly.SnapshotAccessError, with the reason.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from margin_wh import questions
-from margin_wh.questions import Period, Snapshot
-from margin_wh.readonly import (
+from margin_wh.read import questions
+from margin_wh.read.questions import Period, Snapshot
+from margin_wh.read.readonly import (
     DEFAULT_TIMEOUT_S,
     Answer,
     MartNotInSnapshot,

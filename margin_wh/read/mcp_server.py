@@ -2,7 +2,7 @@
 agents. Built on the official MCP Python SDK (`mcp`, MCPServer); stdio by default,
 streamable HTTP on 127.0.0.1 with --http.
 
-Each tool is a thin wrapper over margin_wh.questions, the code behind margin_wh.read too:
+Each tool is a thin wrapper over margin_wh.read.questions, the code behind margin_wh.read too:
 the same SQL, the same rows. A tool's answer is a text block (the data note, then the rows
 as a table whose headers carry the units) and the same as structured content (`TableAnswer`:
 columns with type and unit, rows, whether they were cut at the row limit, the SQL and its
@@ -26,9 +26,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 from tabulate import tabulate
 
-from margin_wh import questions
 from margin_wh.config import MCP_HTTP_PORT
-from margin_wh.readonly import Answer, SnapshotAccessError, default_snapshot
+from margin_wh.read import questions
+from margin_wh.read.readonly import Answer, SnapshotAccessError, default_snapshot
 
 SERVER_NAME = "margin-warehouse"
 # Bounds on what one answer may put into an agent's context and how long it may take.
