@@ -9,10 +9,8 @@ by default the demo lives in data/demo, live data in data/live.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,22 +68,6 @@ class Settings:
     def dbt_env(self) -> dict[str, str]:
         """The environment dbt runs in: profiles.yml reads the warehouse path from it."""
         return {**os.environ, "MARGIN_WH_DB": str(self.db_path)}
-
-    # Kept only for orchestration/assets/dbt.py, which starts dbt through dagster-dbt's
-    # DbtCliResource.cli: that copies os.environ and takes no environment of its own.
-    # Everything else hands dbt_env() to the process it starts.
-    @contextlib.contextmanager
-    def dbt_environ(self) -> Iterator[None]:
-        """Set MARGIN_WH_DB for dbt (profiles.yml reads it) for the duration."""
-        before = os.environ.get("MARGIN_WH_DB")
-        os.environ["MARGIN_WH_DB"] = str(self.db_path)
-        try:
-            yield
-        finally:
-            if before is None:
-                os.environ.pop("MARGIN_WH_DB", None)
-            else:
-                os.environ["MARGIN_WH_DB"] = before
 
     def ensure_dirs(self) -> None:
         for path in (self.db_path.parent, self.landing_dir, self.publish_dir):
