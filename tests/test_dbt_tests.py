@@ -39,9 +39,10 @@ def invoke_dbt(settings: Settings, target: Path, *args: str) -> DbtRun:
          "--target-path", str(target), "--log-path", str(target)],  # fmt: skip
         cwd=DBT_PROJECT_DIR, env=settings.dbt_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
+    manifest = json.loads((target / "manifest.json").read_text())
     names = {
         unique_id: node["name"]
-        for unique_id, node in json.loads((target / "manifest.json").read_text())["nodes"].items()
+        for unique_id, node in {**manifest["nodes"], **manifest.get("unit_tests", {})}.items()
     }
     results = json.loads((target / "run_results.json").read_text())["results"]
     return DbtRun(

@@ -1,6 +1,6 @@
 {#-
     Post-hook of every mart: the not-null and check constraints its contract declares
-    (models/marts/_marts__models.yml) must exist on the table just built. DuckDB adds
+    (the YAML file beside the mart) must exist on the table just built. DuckDB adds
     constraints only when it creates a table, so an incremental mart built before a
     constraint was declared would silently go without it (those rules are not dbt tests).
     Fails the model with the missing constraints and the fix. Renders no SQL.

@@ -10,15 +10,6 @@
 -- security keeps its last close. An incremental run finds a close older than 40 days
 -- before its window in the rows this table already holds (the close it carried).
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='fail',
-    )
-}}
-
 with
 
 sse as (

@@ -8,15 +8,6 @@
 -- (前日融资余额 + 融资买入额 − 融资余额), so net buys and the repayment rate cover all three.
 -- depends_on: {{ ref('signal_thresholds') }}
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='fail',
-    )
-}}
-
 {# The window functions run on a narrow projection (keys and the measures they read),
     then join back to the wide rows: a window operator sorts every column it carries,
     and sorting the wide columns (names, industries) through two window orders made the

@@ -3,15 +3,6 @@
 -- basis ratio = basis / spot; annualised = ratio x 365 / calendar days to expiry.
 -- The main contract of a variety is the one with the largest open interest that day.
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='fail',
-    )
-}}
-
 with
 
 futures as (

@@ -6,15 +6,6 @@
 -- margin detail (int_margin_eligibility_daily), which says nothing of the day's
 -- suspensions: SSE has no short_suspended / short_resumed.
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='fail',
-    )
-}}
-
 with
 
 calendar as (

@@ -8,15 +8,6 @@
 -- growth) fire on the day the level is crossed, not on every day above it.
 -- depends_on: {{ ref('signal_thresholds') }}
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='fail',
-    )
-}}
-
 {%- set material_cny = signal_threshold('short_material_balance_cny') %}
 {%- set cleared_remaining = signal_threshold('short_cleared_max_remaining_ratio') %}
 {%- set squeeze_drop = signal_threshold('short_squeeze_min_drop_ratio') %}

@@ -7,15 +7,6 @@
 -- forward), so a missing figure leaves a security out rather than counting as zero.
 -- depends_on: {{ ref('signal_thresholds') }}
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='fail',
-    )
-}}
-
 {%- set volatility_days = signal_threshold('leverage_volatility_window_trading_days') | int %}
 
 with

@@ -5,15 +5,6 @@
 -- differences are real, not errors. SSE's detail short balance is derived (short
 -- volume x close), its published one is 融券余量金额.
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='fail',
-    )
-}}
-
 {%- set measures = [
     'financing_balance_cny',
     'financing_buy_cny',

@@ -9,15 +9,6 @@
 -- its window from the detail and reads the earlier days' totals back from this table
 -- (one row per day), so it never rescans the detail history.
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='fail',
-    )
-}}
-
 with
 
 detail as (

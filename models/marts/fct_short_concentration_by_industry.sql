@@ -9,15 +9,6 @@
 -- beside its join back (a large hash table, and more for the insert), which together
 -- pushed past DuckDB's memory limit (BENCHMARKS.md).
 
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='trade_date',
-        on_schema_change='fail',
-    )
-}}
-
 with
 
 detail as (
