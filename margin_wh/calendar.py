@@ -239,3 +239,8 @@ def closing_snapshot_day(calendar: Sequence[dt.date], now: dt.datetime) -> dt.da
 def shanghai_today(now: dt.datetime | None = None) -> dt.date:
     now = now or dt.datetime.now(dt.UTC)
     return now.astimezone(SHANGHAI).date()
+
+
+def trading_days_text(count: int) -> str:
+    """'1 trading day', '3 trading days': how a message counts days."""
+    return f"{count} trading day" + ("" if count == 1 else "s")

@@ -22,6 +22,7 @@ from margin_wh.calendar import (
     CALENDAR_FUNCTION,
     shanghai_today,
     trading_days_between,
+    trading_days_text,
 )
 from margin_wh.config import Settings
 from margin_wh.publish.snapshot import snapshot_path
@@ -320,13 +321,13 @@ def _refresh(
     if not loadable:
         raise RefreshError(
             f"no loadable trading day between {start} and {end}: the calendar has "
-            f"{len(days)} trading day(s) there, and days are loadable from "
+            f"{trading_days_text(len(days))} there, and days are loadable from "
             f"{settings.history_start} (MARGIN_WH_HISTORY_START) to the last published day"
             + (f" ({settings.demo_end}, the end of the demo market)" if settings.source == "demo" else "")
         )
     if len(loadable) < len(days):
         skipped = sorted(set(days) - set(loadable))
-        print(f"note: skipping {len(skipped)} trading day(s) not loadable yet, e.g. {skipped[:3]}")
+        print(f"note: skipping {trading_days_text(len(skipped))} not loadable yet, e.g. {skipped[:3]}")
 
     selection = dg.AssetSelection.groups("raw") if raw_only else dg.AssetSelection.all()
     if not calendar_in_run:
@@ -400,7 +401,7 @@ def estimate_refresh(
     days = [d for d in in_range if d in loadable]
     if len(days) < len(in_range):
         notes.append(
-            f"{len(in_range) - len(days)} trading day(s) of the range are not loadable: before "
+            f"{trading_days_text(len(in_range) - len(days))} of the range not loadable: before "
             f"MARGIN_WH_HISTORY_START ({settings.history_start}) or not published yet"
         )
     intervals = MIN_INTERVAL_S if settings.source == "akshare" else {}

@@ -318,12 +318,12 @@ def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDef
         if retries_left > 0:
             return None
         start, end = run_partition_keys(run.tags) or ("?", "?")
-        partition = start if start == end else f"{start}..{end}"
+        partition = f"trading day {start}" if start == end else f"trading days {start}..{end}"
         failures = context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
         failures = [r.dagster_event for r in failures if r.dagster_event]
         reasons = step_failure_lines(failures)
         context.log.error(
-            f"Warehouse refresh FAILED for trading day(s) {partition} (run {run.run_id}):\n"
+            f"Warehouse refresh FAILED for {partition} (run {run.run_id}):\n"
             + "\n".join(reasons or [context.failure_event.message or "(see the run)"])
             + "\nThe published snapshot still serves the last good refresh; fix the cause and "
             "re-execute the run from the failure."

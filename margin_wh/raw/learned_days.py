@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from margin_wh.calendar import days_to_learn
+from margin_wh.calendar import days_to_learn, trading_days_text
 from margin_wh.raw import landing
 from margin_wh.raw.landed_calendar import LEARNED_FROM
 from margin_wh.raw.load import Request, Source, claim_warehouse, fetch, load_frames, yyyymmdd
@@ -79,4 +79,4 @@ def learn_days_past_calendar(
         raise
     landing.accept(item.pending)
     listed = ", ".join(str(d) for d in days)
-    return LearnedDays(days, f"{asked}: SSE published {len(days)} trading day(s): {listed}")
+    return LearnedDays(days, f"{asked}: SSE published {trading_days_text(len(days))}: {listed}")
