@@ -63,7 +63,7 @@ def test_the_days_past_sinas_calendar_are_learned_from_sses_totals(tmp_path, mar
         loaded = {r[0] for r in con.execute("select trade_date from raw.stock_margin_sse").fetchall()}
     # 2027-01-01 is New Year's Day: SSE published nothing for it, so it is not learned
     assert learned.days == (D(2027, 1, 4), D(2027, 1, 5)) and not learned.failed
-    assert "SSE published 2 trading day(s)" in learned.note
+    assert "SSE published 2 trading days" in learned.note
     assert sites.calls_of("stock_margin_sse") == [{"start_date": "20270101", "end_date": "20270106"}]
     assert loaded == set(learned.days)  # a load like any other: the refresh makes no second call
     assert load_calendar(tmp_path)[-3:] == [SINA_END, D(2027, 1, 4), D(2027, 1, 5)]
