@@ -290,7 +290,7 @@ def test_report_is_self_contained_and_has_every_view(warehouse):
         r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", page
     )
     assert "Plotly" in page and len(page) > 3_000_000  # plotly.js inlined, no CDN
-    assert page.count("<div class='figure'>") == 6
+    assert page.count("<div class='figure'>") == 7  # the industry event windows a heatmap
     for title in VIEW_TITLES.values():
         assert html.escape(title) in page, title
     assert "SYNTHETIC DEMO DATA" in page and html.escape(DEMO_LABEL) in page

@@ -33,6 +33,9 @@ REPORT_NAME = "report.html"
 YI = 1e8  # 亿: Chinese reports quote balances in units of 100 million yuan
 TOP_SECURITIES = 20
 TOP_INDUSTRIES_L2 = 10
+# the share of a heatmap's cells whose magnitude its colour scale spans before saturating
+COLOUR_LIMIT_QUANTILE = 0.9
+SUBPLOT_TITLE_FONT_PX = 14
 
 # Section titles: the views of the research report. Tests look for them.
 VIEW_TITLES = {
@@ -331,13 +334,14 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
             "fct_policy_event_window_by_industry",
             """
             select w.event_id, e.title_zh, e.effective_trade_date, w.offset_trading_days,
-                   w.industry_name, w.short_balance_change_from_event_ratio,
+                   w.industry_code, w.industry_name, w.industry_name_en,
+                   w.short_balance_change_from_event_ratio,
                    w.financing_balance_change_from_event_ratio
             from marts.fct_policy_event_window_by_industry as w
             inner join marts.dim_policy_event as e using (event_id)
             where e.effective_trade_date between ? and ?
             qualify w.offset_trading_days = max(w.offset_trading_days) over (partition by w.event_id)
-            order by e.effective_trade_date, w.short_balance_change_from_event_ratio
+            order by e.effective_trade_date, w.industry_code
             """,
             window,
         )
@@ -497,6 +501,74 @@ def _style(
     return fig
 
 
+def _subplots(**kwargs) -> go.Figure:
+    """make_subplots with its titles in the page's chart font size: plotly's default is
+    larger than the axis titles, and side by side at a laptop's width they run into each
+    other."""
+    fig = make_subplots(**kwargs)
+    fig.update_annotations(font={"size": SUBPLOT_TITLE_FONT_PX})
+    return fig
+
+
+def event_numbers(events: pd.DataFrame) -> dict[str, int]:
+    """Each policy event's number on the page: its place in date order, as the trend
+    chart's markers and the event list under it show it."""
+    return {event_id: n for n, event_id in enumerate(events["event_id"], start=1)}
+
+
+def industry_window_grid(windows: pd.DataFrame, events: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The industry event windows as grids, one row per SW L1 industry (named in Chinese,
+    in code order, the unclassified last) and one column per event numbered as on the
+    page, labelled on separate lines with its number, its day and, where the data stop
+    before the full window, how far it reaches. `short` and `financing` hold the balances'
+    changes from the event day as fractions; `title` the event of each column;
+    `industry_en` the English name of each row."""
+    numbers = event_numbers(events)
+    rows = windows[windows["event_id"].isin(numbers)].copy()
+    rows["number"] = rows["event_id"].map(numbers)
+    full_window = rows["offset_trading_days"].max()
+    rows["column"] = [
+        f"{n}<br>{_date(day)}" + ("" if offset == full_window else f"<br>(+{offset})")
+        for n, day, offset in zip(
+            rows["number"], rows["effective_trade_date"], rows["offset_trading_days"], strict=True
+        )
+    ]
+    rows["row"] = [
+        f"{name} (unclassified)" if code == "unknown" else name
+        for name, code in zip(rows["industry_name"], rows["industry_code"], strict=True)
+    ]
+    rows["unclassified"] = rows["industry_code"] == "unknown"
+    industries = (
+        rows.sort_values(["unclassified", "industry_code"]).drop_duplicates("row")["row"].tolist()
+    )
+    columns = rows.sort_values("number").drop_duplicates("column")["column"].tolist()
+
+    def grid(values: str) -> pd.DataFrame:
+        return rows.pivot(index="row", columns="column", values=values).reindex(
+            index=industries, columns=columns
+        )
+
+    return {
+        "short": grid("short_balance_change_from_event_ratio"),
+        "financing": grid("financing_balance_change_from_event_ratio"),
+        "title": rows.drop_duplicates("column").set_index("column")["title_zh"].reindex(columns),
+        "industry_en": rows.drop_duplicates("row").set_index("row")["industry_name_en"]
+        .fillna("")
+        .reindex(industries),
+    }
+
+
+def _symmetric_colour_limit(values: pd.DataFrame) -> float:
+    """The colour scale's half-width: most cells' magnitude, so that one industry with a
+    tiny balance (and a huge percentage change) does not wash out the rest; the cells
+    print their values."""
+    magnitudes = values.abs().stack()
+    if not len(magnitudes) or magnitudes.max() == 0:
+        return 1.0
+    most = float(magnitudes.quantile(COLOUR_LIMIT_QUANTILE))
+    return most if most > 0 else float(magnitudes.max())  # most cells unchanged
+
+
 def trend_figure(data: ReportData, demo: bool) -> go.Figure:
     market, events = data.market, data.events
     fig = go.Figure()
@@ -511,7 +583,9 @@ def trend_figure(data: ReportData, demo: bool) -> go.Figure:
         )
     )
     balance = market.set_index("trade_date")["short_balance_cny"] / YI
-    for number, event in enumerate(events.itertuples(index=False), start=1):
+    numbers = event_numbers(events)
+    for event in events.itertuples(index=False):
+        number = numbers[event.event_id]
         color = DIRECTION_COLORS.get(event.short_selling_direction, "#7f8c8d")
         day = pd.Timestamp(event.effective_trade_date)
         fig.add_vline(x=day, line={"color": color, "width": 1, "dash": "dot"})
@@ -556,14 +630,14 @@ def industry_figure(data: ReportData, demo: bool) -> go.Figure:
             l1["industry_name"], l1["industry_name_en"], l1["industry_code"], strict=True
         )
     ]
-    fig = make_subplots(
+    fig = _subplots(
         rows=1,
         cols=2,
         column_widths=[0.55, 0.45],
         horizontal_spacing=0.22,
         subplot_titles=(
-            f"Share of market short balance by SW L1 industry, {_date(data.last_day)}",
-            "Concentration across SW L1 industries over time",
+            f"Share of the market's short balance<br>by SW L1 industry, {_date(data.last_day)}",
+            "Concentration across<br>SW L1 industries, per day",
         ),
     )
     fig.add_trace(
@@ -658,7 +732,7 @@ def financing_figure(data: ReportData, demo: bool) -> go.Figure:
 
 def basis_figure(data: ReportData, demo: bool) -> go.Figure:
     basis = data.basis
-    fig = make_subplots(
+    fig = _subplots(
         rows=2,
         cols=1,
         shared_xaxes=True,
@@ -711,11 +785,67 @@ def basis_figure(data: ReportData, demo: bool) -> go.Figure:
     return _style(fig, demo, height=660, subplot_titles=True)
 
 
+def industry_window_figure(data: ReportData, demo: bool) -> go.Figure:
+    """Industries down, events across: short and financing balance changes side by side,
+    each cell printing its value; the event's full title on hover."""
+    grid = industry_window_grid(data.industry_windows, data.events)
+    short, financing = grid["short"], grid["financing"]
+    fig = _subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.03,
+        subplot_titles=(
+            "融券余额 short balance, % change",
+            "融资余额 financing balance, % change",
+        ),
+    )
+    hover = [
+        [[_e(grid["industry_en"][r]), _e(grid["title"][c])] for c in short.columns]
+        for r in short.index
+    ]
+    for col, values in enumerate((short, financing), start=1):
+        limit = _symmetric_colour_limit(values) * 100
+        fig.add_trace(
+            go.Heatmap(
+                z=values.to_numpy() * 100,
+                x=list(values.columns),
+                y=list(values.index),
+                customdata=hover,
+                zmid=0,
+                zmin=-limit,
+                zmax=limit,
+                colorscale="RdBu_r",
+                showscale=False,
+                xgap=1,
+                ygap=1,
+                texttemplate="%{z:+.0f}%",
+                textfont={"size": 11},
+                hovertemplate=(
+                    "%{y} %{customdata[0]}<br>event %{x}: %{customdata[1]}"
+                    "<br>%{z:+.1f}% from the event day"
+                    "<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 11})
+    fig.update_xaxes(side="bottom", tickangle=0, tickfont={"size": 11}, title_text="event")
+    _style(fig, demo, height=max(360, 21 * len(short.index) + 130), subplot_titles=True)
+    fig.update_layout(hovermode="closest", margin={"t": 50})  # no legend above the titles
+    return fig
+
+
 def event_window_figure(data: ReportData, demo: bool) -> go.Figure:
+    """One line per event, named by its number and day as in the event list under the
+    trend chart (titles on hover): a legend of full titles took half of a laptop's width."""
     windows = data.event_windows
     fig = go.Figure()
     palette = plotly.colors.qualitative.D3
-    for number, event in enumerate(data.events.itertuples(index=False), start=1):
+    numbers = event_numbers(data.events)
+    for event in data.events.itertuples(index=False):
+        number = numbers[event.event_id]
         rows = windows[windows["event_id"] == event.event_id]
         if rows.empty:
             continue
@@ -723,22 +853,21 @@ def event_window_figure(data: ReportData, demo: bool) -> go.Figure:
             go.Scatter(
                 x=rows["offset_trading_days"],
                 y=rows["short_balance_change_from_event_ratio"] * 100,
-                name=f"{number}. {_date(event.effective_trade_date)} {event.title_zh}"[:60]
-                + f" ({event.short_selling_direction})",
+                name=f"{number}. {_date(event.effective_trade_date)} "
+                f"({event.short_selling_direction})",
                 mode="lines",
                 line={"color": palette[(number - 1) % len(palette)]},
-                hovertemplate=f"{number}. day %{{x}}: %{{y:+.1f}}%<extra></extra>",
+                hovertemplate=(
+                    f"<b>{number}. {_e(event.title_zh)}</b><br>"
+                    "day %{x}: %{y:+.1f}%<extra></extra>"
+                ),
             )
         )
     fig.add_vline(x=0, line={"color": "#555", "width": 1})
     fig.update_xaxes(title_text="trading days from the event's effective day")
     fig.update_yaxes(title_text="short balance vs event day, %")
-    _style(fig, demo, height=440)
-    fig.update_layout(
-        hovermode="closest",
-        legend={"orientation": "v", "y": 1, "x": 1.02, "yanchor": "top"},
-        margin={"r": 320},
-    )
+    _style(fig, demo, height=460)
+    fig.update_layout(hovermode="closest", margin={"t": 70})
     return fig
 
 
@@ -1054,28 +1183,6 @@ def leverage_figure(data: ReportData, demo: bool) -> go.Figure:
     return _style(fig, demo)
 
 
-def _industry_window_table(data: ReportData) -> str:
-    if data.industry_windows.empty:
-        return "<p class='muted'>No policy event falls within the data.</p>"
-    rows = [
-        [
-            _date(r.effective_trade_date),
-            _e(r.title_zh),
-            f"+{r.offset_trading_days}",
-            _e(r.industry_name),
-            _pct(r.short_balance_change_from_event_ratio, 1, signed=True),
-            _pct(r.financing_balance_change_from_event_ratio, 1, signed=True),
-        ]
-        for r in data.industry_windows.itertuples(index=False)
-    ]
-    return _table(
-        ["事件日 Event day", "事件 Event", "Offset", "SW L1 industry", "融券余额变化 Short change",
-         "融资余额变化 Financing change"],
-        rows,
-        numeric={2, 4, 5},
-    )  # fmt: skip
-
-
 CSS = """
 body { font-family: __FONT__; margin: 0; color: #222; background: #fafafa; }
 main { max-width: 1280px; margin: 0 auto; padding: 16px 28px 48px; }
@@ -1295,13 +1402,18 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
         ]),
         *_view(data, "event_windows", "event-windows", lambda: [
             "<p>Market short balance from 20 trading days before to 20 after each event, as a "
-            "change from the event day.</p>",
+            "change from the event day; events numbered as in the list under the trend chart "
+            "(hover a line for its title).</p>",
             figure_html(event_window_figure),
         ]),
         *_view(data, "event_windows_by_industry", "event-windows-by-industry", lambda: [
             "<p>Each SW level-1 industry's short and financing balances at the end of each "
-            "event's window (up to 20 trading days after), as a change from the event day.</p>",
-            _industry_window_table(data),
+            "event's window (up to 20 trading days after; fewer where the data stop, shown "
+            "beside the day), as a change from the event day. Columns are the events as "
+            "numbered under the trend chart; red rises, blue falls.</p>",
+            figure_html(industry_window_figure)
+            if not data.industry_windows.empty
+            else "<p class='muted'>No policy event falls within the data.</p>",
         ]),
         *_view(data, "signals", "signals", lambda: [
             f"<p>{_signal_counts(data)} on {latest_day} (marts.fct_margin_signal; thresholds "
