@@ -299,6 +299,8 @@ def test_report_is_self_contained_and_has_every_view(warehouse):
     # the signals of the last days, the list changes and the leverage figures are shown
     assert "空头回补 short squeeze at the limit" in page and "调出融券标的 short removed" in page
     assert "平均维持担保比例 Average maintenance ratio" in page
+    # the repayment rate read against its alert line from reference.signal_thresholds
+    assert re.search(r"(above|below) the alert line \(\d+%\)", page)
 
 
 # ---------------------------------------------------------------- DuckDB 1.4 client

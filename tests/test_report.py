@@ -1,16 +1,19 @@
 """The report's small pure pieces, on hand-made frames: the event numbering, the
-industry event-window grid, the heatmap's colour limit."""
+industry event-window grid, the heatmap's colour limit and the repayment rate's reading."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pandas as pd
+import pytest
 
 from margin_wh.publish.report import (
     _symmetric_colour_limit,
+    days_above,
     event_numbers,
     industry_window_grid,
+    repayment_reading,
 )
 
 EVENTS = pd.DataFrame(
@@ -71,6 +74,34 @@ def test_the_colour_limit_spans_most_cells_not_the_outlier():
     assert _symmetric_colour_limit(pd.DataFrame({"a": [0.0, None]})) == 1.0
     # most cells unchanged: the scale still spans the ones that moved
     assert _symmetric_colour_limit(pd.DataFrame({"a": [0.0] * 19 + [-0.3]})) == 0.3
+
+
+@pytest.mark.parametrize(
+    ("rate", "alert", "side", "flow"),
+    [
+        (1.2, 0.3, "above the alert line (30%): alert", "the financing balance shrinks"),
+        (0.9, 0.3, "above the alert line (30%): alert", "the financing balance grows"),
+        (0.2, 0.3, "below the alert line (30%): no alert", "the financing balance grows"),
+        (1.0, None, "no alert line in reference.signal_thresholds", "as much repaid"),
+    ],
+)
+def test_the_repayment_rate_is_read_against_its_alert_line_and_against_buys(
+    rate, alert, side, flow
+):
+    reading = repayment_reading(rate, alert)
+    assert reading.startswith(side) and flow in reading
+
+
+def test_no_repayment_rate_reads_as_a_dash():
+    assert repayment_reading(float("nan"), 0.3) == "–"
+    assert repayment_reading(None, 0.3) == "–"
+
+
+def test_days_above_a_line_count_only_days_with_a_value():
+    rates = pd.Series([1.1, 0.2, None, 0.9])
+    assert days_above(rates, 0.3) == "above it on 2 of 3 days"
+    assert days_above(rates, None) == ""
+    assert days_above(pd.Series([None], dtype=float), 0.3) == ""
 
 
 def test_dates_in_the_grid_are_the_event_days():

@@ -1138,15 +1138,48 @@ def _days_to_cover_table(data: ReportData) -> str:
     )  # fmt: skip
 
 
+def repayment_reading(rate, alert) -> str:
+    """What a day's repayment rate (偿还率, repayments / buys) says: which side of the
+    explainer's alert line it is on, and whether investors paid down more financing than
+    they took on (the balance shrinks) or less (it grows)."""
+    if rate is None or pd.isna(rate):
+        return "–"
+    if alert is None or pd.isna(alert):
+        line = "no alert line in reference.signal_thresholds"
+    elif rate > alert:
+        line = f"above the alert line ({_pct(alert, 0)}): alert"
+    else:
+        line = f"below the alert line ({_pct(alert, 0)}): no alert"
+    if rate > 1:
+        flow = "more repaid than borrowed, the financing balance shrinks (deleveraging)"
+    elif rate < 1:
+        flow = "less repaid than borrowed, the financing balance grows"
+    else:
+        flow = "as much repaid as borrowed"
+    return f"{line}; {flow}"
+
+
+def days_above(values: pd.Series, line) -> str:
+    """How many of the days with a value are above `line`: whether a line that is
+    crossed today is crossed on most days anyway."""
+    known = values.dropna()
+    if line is None or pd.isna(line) or known.empty:
+        return ""
+    return f"above it on {int((known > line).sum())} of {len(known)} days"
+
+
 def _leverage_table(data: ReportData) -> str:
     if data.leverage.empty:
         return "<p class='muted'>No leverage figures.</p>"
     last = data.leverage.iloc[-1]
     t = data.thresholds
+    repay_alert = t.get("repay_to_buy_alert_ratio")
+    repay_history = days_above(data.leverage["financing_repay_to_buy_ratio"], repay_alert)
     rows = [
         ["融资买入占比 Financing buys / turnover", _pct(last.financing_buy_to_turnover_ratio, 1), ""],
         ["偿还率 Repayments / buys", _pct(last.financing_repay_to_buy_ratio, 1),
-         f"explainer's alert line > {_pct(t.get('repay_to_buy_alert_ratio'), 0)}"],
+         _e(repayment_reading(last.financing_repay_to_buy_ratio, repay_alert))
+         + (f" <span class='muted'>({_e(repay_history)})</span>" if repay_history else "")],
         ["平均维持担保比例 Average maintenance ratio", _pct(last.avg_maintenance_ratio, 1),
          f"liquidation line {_pct(t.get('maintenance_ratio_liquidation'), 0)}, "
          f"comfort above {_pct(t.get('maintenance_ratio_comfort'), 0)}"],
@@ -1156,31 +1189,72 @@ def _leverage_table(data: ReportData) -> str:
         ["融资余额波动率 Financing balance volatility (20 days)",
          _pct(last.financing_balance_change_volatility_20d_ratio, 2), ""],
     ]  # fmt: skip
-    return _table([f"On {_date(last.trade_date)}", "Value", "Threshold"], rows, {1})
+    return _table(
+        [f"On {_date(last.trade_date)}", "Value", "Threshold and what it means"], rows, {1}
+    )
+
+
+def _reference_line(fig: go.Figure, ratio, label: str, color: str, row: int) -> None:
+    """A dotted horizontal line at `ratio` (a fraction) in subplot `row`, labelled at its
+    right end; nothing when the threshold is not in the snapshot."""
+    if ratio is None or pd.isna(ratio):
+        return
+    fig.add_hline(
+        y=ratio * 100,
+        line={"dash": "dot", "color": color, "width": 1},
+        annotation_text=f"{label} {_pct(ratio, 0)}",
+        annotation_position="top right",
+        annotation_font={"size": 11, "color": color},
+        row=row,
+        col=1,
+    )
 
 
 def leverage_figure(data: ReportData, demo: bool) -> go.Figure:
-    lev = data.leverage
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(
-        go.Scatter(x=lev["trade_date"], y=lev["avg_maintenance_ratio"] * 100,
-                   name="平均维持担保比例 maintenance ratio (%)", mode="lines"),
-        secondary_y=False,
-    )  # fmt: skip
-    fig.add_trace(
-        go.Scatter(x=lev["trade_date"], y=lev["financing_buy_to_turnover_ratio"] * 100,
-                   name="融资买入占比 buys / turnover (%)", mode="lines"),
-        secondary_y=True,
-    )  # fmt: skip
-    liquidation = data.thresholds.get("maintenance_ratio_liquidation")
-    if liquidation is not None:
-        fig.add_hline(y=liquidation * 100, line_dash="dot", line_color="#c0392b")
-    fig.update_yaxes(title_text="maintenance ratio, %", secondary_y=False, ticksuffix="%")
-    # whole or half percents: the buys' share moves within a few percent
-    fig.update_yaxes(title_text="financing buys / turnover, %", secondary_y=True,
-                     tickformat=".1f", ticksuffix="%", showgrid=False)  # fmt: skip
-    fig.update_xaxes(title_text="trading day")
-    return _style(fig, demo)
+    """One indicator per panel, each on its own axis in percent, with the thresholds it
+    is read against."""
+    lev, t = data.leverage, data.thresholds
+    fig = _subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        subplot_titles=(
+            "平均维持担保比例 average maintenance ratio (Eastmoney)",
+            "偿还率 repayment rate: financing repaid / financing bought that day",
+            "融资买入占比 financing buys / turnover",
+        ),
+    )
+    panels = (
+        ("avg_maintenance_ratio", "maintenance ratio", "#1f4e79", "maintenance, %"),
+        ("financing_repay_to_buy_ratio", "repayment rate", "#8e44ad", "repaid / bought, %"),
+        ("financing_buy_to_turnover_ratio", "buys / turnover", "#117a65", "of turnover, %"),
+    )
+    for row, (column, name, color, axis_title) in enumerate(panels, start=1):
+        fig.add_trace(
+            go.Scatter(
+                x=lev["trade_date"],
+                y=lev[column] * 100,
+                name=name,
+                mode="lines",
+                line={"color": color, "width": 1.5},
+                showlegend=False,
+                hovertemplate=f"{name} %{{y:.1f}}%<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.update_yaxes(title_text=axis_title, ticksuffix="%", tickformat=",.0f", nticks=6,
+                         row=row, col=1)  # fmt: skip
+    _reference_line(fig, t.get("maintenance_ratio_liquidation"), "liquidation", "#c0392b", 1)
+    _reference_line(fig, t.get("maintenance_ratio_comfort"), "comfort", "#e67e22", 1)
+    _reference_line(fig, t.get("repay_to_buy_alert_ratio"), "alert line", "#c0392b", 2)
+    # repayments equal to buys leave the financing balance where it was
+    _reference_line(fig, 1.0, "balance unchanged", "#555", 2)
+    fig.update_xaxes(title_text="trading day", row=3, col=1)
+    _style(fig, demo, height=760, subplot_titles=True)
+    fig.update_layout(margin={"t": 50})  # no legend above the titles
+    return fig
 
 
 CSS = """
@@ -1431,9 +1505,15 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
             _eligibility_table(data),
         ]),
         *_view(data, "leverage", "leverage", lambda: [
-            "<p>The explainer's monitoring indicators: financing buys as a share of turnover, the "
-            "repayment rate, the average maintenance ratio (Eastmoney's account statistics; the "
-            "dotted line is the 130 % liquidation line), margin against float cap.</p>",
+            "<p>The explainer's monitoring indicators: the average maintenance ratio (Eastmoney's "
+            "account statistics) against the liquidation line and the comfort level; the "
+            "repayment rate (偿还率) against the explainer's alert line, which flags investors "
+            "repaying more of their financing than that share of what they borrow the same "
+            "day. Measured against the same day's buys, repayments usually run close to them, "
+            "so the line is crossed on most days (the table counts them): the rate says more "
+            "against repayments matching buys, above which the financing balance shrinks. "
+            "Then financing buys as a share of turnover. Lines and levels from "
+            "reference.signal_thresholds.</p>",
             _leverage_table(data),
             figure_html(leverage_figure),
         ]),
