@@ -690,6 +690,7 @@ def industry_figure(data: ReportData, demo: bool) -> go.Figure:
     fig.update_xaxes(title_text="% of market short balance", row=1, col=1)
     fig.update_yaxes(tickfont={"size": 11}, row=1, col=1)
     fig.update_yaxes(title_text="HHI / share (0–1)", rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(title_text="trading day", row=1, col=2)
     _style(fig, demo, height=max(480, 22 * len(l1) + 160), subplot_titles=True)
     fig.update_layout(hovermode="closest")
     return fig
@@ -831,6 +832,7 @@ def industry_window_figure(data: ReportData, demo: bool) -> go.Figure:
             col=col,
         )
     fig.update_yaxes(autorange="reversed", tickfont={"size": 11})
+    fig.update_yaxes(title_text="SW L1 industry", row=1, col=1)
     fig.update_xaxes(side="bottom", tickangle=0, tickfont={"size": 11}, title_text="event")
     _style(fig, demo, height=max(360, 21 * len(short.index) + 130), subplot_titles=True)
     fig.update_layout(hovermode="closest", margin={"t": 50})  # no legend above the titles
