@@ -239,6 +239,39 @@ def test_short_balance_collapses_after_the_2024_curbs(market):
     assert after < 0.2 * before
 
 
+def longest_run_of_equal_values(values) -> int:
+    """The most consecutive equal values in `values` (0 when empty)."""
+    longest = run = 0
+    previous = object()
+    for value in values:
+        run = run + 1 if value == previous else 1
+        longest = max(longest, run)
+        previous = value
+    return longest
+
+
+@pytest.mark.parametrize(
+    ("values", "longest"),
+    [([], 0), ([1.0], 1), ([1.0, 2.0, 2.0, 1.0], 2), ([3.0, 3.0, 3.0, 2.0, 2.0], 3)],
+)
+def test_longest_run_of_equal_values(values, longest):
+    assert longest_run_of_equal_values(values) == longest
+
+
+def test_the_maintenance_ratio_moves_with_the_market_and_stays_above_liquidation(default_market):
+    # a real market's average ratio changes every day: a week of equal values is a bound
+    # in the generator holding it, not a market
+    a_trading_week = 5
+    ratio = default_market.call("stock_margin_account_info")["平均维持担保比例"]
+    assert len(ratio) == len(default_market.trading_days)
+    assert longest_run_of_equal_values(ratio) < a_trading_week
+    liquidation_percent = 130
+    assert ratio.min() > liquidation_percent
+    # it falls over the demo's last third: its last month below the month before that third
+    last_third, a_month = len(ratio) * 2 // 3, 20
+    assert ratio.iloc[-a_month:].mean() < ratio.iloc[last_third - a_month : last_third].mean()
+
+
 def test_short_interest_concentrates_in_hot_industries(default_market):
     day = "20240710"
     industry = default_market.call("stock_industry_clf_hist_sw")

@@ -309,7 +309,7 @@ def test_parquet_and_report_are_written_and_say_what_is_missing_and_stale(broken
     assert "平均维持担保比例 Average maintenance ratio" not in page  # its table is not drawn
     basis = page[page.index("id='basis'") : page.index("id='event-windows'")]
     assert f"Stale: <code>marts.fct_index_futures_basis</code> ends {BASIS_CUT}" in basis
-    assert page.count("<div class='figure'>") == 5  # every chart but the leverage one
+    assert page.count("<div class='figure'>") == 6  # every chart but the leverage one
     assert "Symbols that could not load: fund_etf_hist_sina: sh510300, sz159915" in page
     assert "stock_zh_index_daily: sh000852" in page
     assert "Stale data: stock_margin_account_info since" in page

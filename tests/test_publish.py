@@ -290,7 +290,7 @@ def test_report_is_self_contained_and_has_every_view(warehouse):
         r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", page
     )
     assert "Plotly" in page and len(page) > 3_000_000  # plotly.js inlined, no CDN
-    assert page.count("<div class='figure'>") == 6
+    assert page.count("<div class='figure'>") == 7  # the industry event windows a heatmap
     for title in VIEW_TITLES.values():
         assert html.escape(title) in page, title
     assert "SYNTHETIC DEMO DATA" in page and html.escape(DEMO_LABEL) in page
@@ -299,6 +299,8 @@ def test_report_is_self_contained_and_has_every_view(warehouse):
     # the signals of the last days, the list changes and the leverage figures are shown
     assert "空头回补 short squeeze at the limit" in page and "调出融券标的 short removed" in page
     assert "平均维持担保比例 Average maintenance ratio" in page
+    # the repayment rate read against its alert line from reference.signal_thresholds
+    assert re.search(r"(above|below) the alert line \(\d+%\)", page)
 
 
 # ---------------------------------------------------------------- DuckDB 1.4 client

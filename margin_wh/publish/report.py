@@ -33,6 +33,9 @@ REPORT_NAME = "report.html"
 YI = 1e8  # 亿: Chinese reports quote balances in units of 100 million yuan
 TOP_SECURITIES = 20
 TOP_INDUSTRIES_L2 = 10
+# the share of a heatmap's cells whose magnitude its colour scale spans before saturating
+COLOUR_LIMIT_QUANTILE = 0.9
+SUBPLOT_TITLE_FONT_PX = 14
 
 # Section titles: the views of the research report. Tests look for them.
 VIEW_TITLES = {
@@ -331,13 +334,14 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
             "fct_policy_event_window_by_industry",
             """
             select w.event_id, e.title_zh, e.effective_trade_date, w.offset_trading_days,
-                   w.industry_name, w.short_balance_change_from_event_ratio,
+                   w.industry_code, w.industry_name, w.industry_name_en,
+                   w.short_balance_change_from_event_ratio,
                    w.financing_balance_change_from_event_ratio
             from marts.fct_policy_event_window_by_industry as w
             inner join marts.dim_policy_event as e using (event_id)
             where e.effective_trade_date between ? and ?
             qualify w.offset_trading_days = max(w.offset_trading_days) over (partition by w.event_id)
-            order by e.effective_trade_date, w.short_balance_change_from_event_ratio
+            order by e.effective_trade_date, w.industry_code
             """,
             window,
         )
@@ -497,6 +501,74 @@ def _style(
     return fig
 
 
+def _subplots(**kwargs) -> go.Figure:
+    """make_subplots with its titles in the page's chart font size: plotly's default is
+    larger than the axis titles, and side by side at a laptop's width they run into each
+    other."""
+    fig = make_subplots(**kwargs)
+    fig.update_annotations(font={"size": SUBPLOT_TITLE_FONT_PX})
+    return fig
+
+
+def event_numbers(events: pd.DataFrame) -> dict[str, int]:
+    """Each policy event's number on the page: its place in date order, as the trend
+    chart's markers and the event list under it show it."""
+    return {event_id: n for n, event_id in enumerate(events["event_id"], start=1)}
+
+
+def industry_window_grid(windows: pd.DataFrame, events: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The industry event windows as grids, one row per SW L1 industry (named in Chinese,
+    in code order, the unclassified last) and one column per event numbered as on the
+    page, labelled on separate lines with its number, its day and, where the data stop
+    before the full window, how far it reaches. `short` and `financing` hold the balances'
+    changes from the event day as fractions; `title` the event of each column;
+    `industry_en` the English name of each row."""
+    numbers = event_numbers(events)
+    rows = windows[windows["event_id"].isin(numbers)].copy()
+    rows["number"] = rows["event_id"].map(numbers)
+    full_window = rows["offset_trading_days"].max()
+    rows["column"] = [
+        f"{n}<br>{_date(day)}" + ("" if offset == full_window else f"<br>(+{offset})")
+        for n, day, offset in zip(
+            rows["number"], rows["effective_trade_date"], rows["offset_trading_days"], strict=True
+        )
+    ]
+    rows["row"] = [
+        f"{name} (unclassified)" if code == "unknown" else name
+        for name, code in zip(rows["industry_name"], rows["industry_code"], strict=True)
+    ]
+    rows["unclassified"] = rows["industry_code"] == "unknown"
+    industries = (
+        rows.sort_values(["unclassified", "industry_code"]).drop_duplicates("row")["row"].tolist()
+    )
+    columns = rows.sort_values("number").drop_duplicates("column")["column"].tolist()
+
+    def grid(values: str) -> pd.DataFrame:
+        return rows.pivot(index="row", columns="column", values=values).reindex(
+            index=industries, columns=columns
+        )
+
+    return {
+        "short": grid("short_balance_change_from_event_ratio"),
+        "financing": grid("financing_balance_change_from_event_ratio"),
+        "title": rows.drop_duplicates("column").set_index("column")["title_zh"].reindex(columns),
+        "industry_en": rows.drop_duplicates("row").set_index("row")["industry_name_en"]
+        .fillna("")
+        .reindex(industries),
+    }
+
+
+def _symmetric_colour_limit(values: pd.DataFrame) -> float:
+    """The colour scale's half-width: most cells' magnitude, so that one industry with a
+    tiny balance (and a huge percentage change) does not wash out the rest; the cells
+    print their values."""
+    magnitudes = values.abs().stack()
+    if not len(magnitudes) or magnitudes.max() == 0:
+        return 1.0
+    most = float(magnitudes.quantile(COLOUR_LIMIT_QUANTILE))
+    return most if most > 0 else float(magnitudes.max())  # most cells unchanged
+
+
 def trend_figure(data: ReportData, demo: bool) -> go.Figure:
     market, events = data.market, data.events
     fig = go.Figure()
@@ -511,7 +583,9 @@ def trend_figure(data: ReportData, demo: bool) -> go.Figure:
         )
     )
     balance = market.set_index("trade_date")["short_balance_cny"] / YI
-    for number, event in enumerate(events.itertuples(index=False), start=1):
+    numbers = event_numbers(events)
+    for event in events.itertuples(index=False):
+        number = numbers[event.event_id]
         color = DIRECTION_COLORS.get(event.short_selling_direction, "#7f8c8d")
         day = pd.Timestamp(event.effective_trade_date)
         fig.add_vline(x=day, line={"color": color, "width": 1, "dash": "dot"})
@@ -556,14 +630,14 @@ def industry_figure(data: ReportData, demo: bool) -> go.Figure:
             l1["industry_name"], l1["industry_name_en"], l1["industry_code"], strict=True
         )
     ]
-    fig = make_subplots(
+    fig = _subplots(
         rows=1,
         cols=2,
         column_widths=[0.55, 0.45],
         horizontal_spacing=0.22,
         subplot_titles=(
-            f"Share of market short balance by SW L1 industry, {_date(data.last_day)}",
-            "Concentration across SW L1 industries over time",
+            f"Share of the market's short balance<br>by SW L1 industry, {_date(data.last_day)}",
+            "Concentration across<br>SW L1 industries, per day",
         ),
     )
     fig.add_trace(
@@ -616,6 +690,7 @@ def industry_figure(data: ReportData, demo: bool) -> go.Figure:
     fig.update_xaxes(title_text="% of market short balance", row=1, col=1)
     fig.update_yaxes(tickfont={"size": 11}, row=1, col=1)
     fig.update_yaxes(title_text="HHI / share (0–1)", rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(title_text="trading day", row=1, col=2)
     _style(fig, demo, height=max(480, 22 * len(l1) + 160), subplot_titles=True)
     fig.update_layout(hovermode="closest")
     return fig
@@ -658,7 +733,7 @@ def financing_figure(data: ReportData, demo: bool) -> go.Figure:
 
 def basis_figure(data: ReportData, demo: bool) -> go.Figure:
     basis = data.basis
-    fig = make_subplots(
+    fig = _subplots(
         rows=2,
         cols=1,
         shared_xaxes=True,
@@ -711,11 +786,68 @@ def basis_figure(data: ReportData, demo: bool) -> go.Figure:
     return _style(fig, demo, height=660, subplot_titles=True)
 
 
+def industry_window_figure(data: ReportData, demo: bool) -> go.Figure:
+    """Industries down, events across: short and financing balance changes side by side,
+    each cell printing its value; the event's full title on hover."""
+    grid = industry_window_grid(data.industry_windows, data.events)
+    short, financing = grid["short"], grid["financing"]
+    fig = _subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.03,
+        subplot_titles=(
+            "融券余额 short balance, % change",
+            "融资余额 financing balance, % change",
+        ),
+    )
+    hover = [
+        [[_e(grid["industry_en"][r]), _e(grid["title"][c])] for c in short.columns]
+        for r in short.index
+    ]
+    for col, values in enumerate((short, financing), start=1):
+        limit = _symmetric_colour_limit(values) * 100
+        fig.add_trace(
+            go.Heatmap(
+                z=values.to_numpy() * 100,
+                x=list(values.columns),
+                y=list(values.index),
+                customdata=hover,
+                zmid=0,
+                zmin=-limit,
+                zmax=limit,
+                colorscale="RdBu_r",
+                showscale=False,
+                xgap=1,
+                ygap=1,
+                texttemplate="%{z:+.0f}%",
+                textfont={"size": 11},
+                hovertemplate=(
+                    "%{y} %{customdata[0]}<br>event %{x}: %{customdata[1]}"
+                    "<br>%{z:+.1f}% from the event day"
+                    "<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 11})
+    fig.update_yaxes(title_text="SW L1 industry", row=1, col=1)
+    fig.update_xaxes(side="bottom", tickangle=0, tickfont={"size": 11}, title_text="event")
+    _style(fig, demo, height=max(360, 21 * len(short.index) + 130), subplot_titles=True)
+    fig.update_layout(hovermode="closest", margin={"t": 50})  # no legend above the titles
+    return fig
+
+
 def event_window_figure(data: ReportData, demo: bool) -> go.Figure:
+    """One line per event, named by its number and day as in the event list under the
+    trend chart (titles on hover): a legend of full titles took half of a laptop's width."""
     windows = data.event_windows
     fig = go.Figure()
     palette = plotly.colors.qualitative.D3
-    for number, event in enumerate(data.events.itertuples(index=False), start=1):
+    numbers = event_numbers(data.events)
+    for event in data.events.itertuples(index=False):
+        number = numbers[event.event_id]
         rows = windows[windows["event_id"] == event.event_id]
         if rows.empty:
             continue
@@ -723,22 +855,21 @@ def event_window_figure(data: ReportData, demo: bool) -> go.Figure:
             go.Scatter(
                 x=rows["offset_trading_days"],
                 y=rows["short_balance_change_from_event_ratio"] * 100,
-                name=f"{number}. {_date(event.effective_trade_date)} {event.title_zh}"[:60]
-                + f" ({event.short_selling_direction})",
+                name=f"{number}. {_date(event.effective_trade_date)} "
+                f"({event.short_selling_direction})",
                 mode="lines",
                 line={"color": palette[(number - 1) % len(palette)]},
-                hovertemplate=f"{number}. day %{{x}}: %{{y:+.1f}}%<extra></extra>",
+                hovertemplate=(
+                    f"<b>{number}. {_e(event.title_zh)}</b><br>"
+                    "day %{x}: %{y:+.1f}%<extra></extra>"
+                ),
             )
         )
     fig.add_vline(x=0, line={"color": "#555", "width": 1})
     fig.update_xaxes(title_text="trading days from the event's effective day")
     fig.update_yaxes(title_text="short balance vs event day, %")
-    _style(fig, demo, height=440)
-    fig.update_layout(
-        hovermode="closest",
-        legend={"orientation": "v", "y": 1, "x": 1.02, "yanchor": "top"},
-        margin={"r": 320},
-    )
+    _style(fig, demo, height=460)
+    fig.update_layout(hovermode="closest", margin={"t": 70})
     return fig
 
 
@@ -1009,15 +1140,48 @@ def _days_to_cover_table(data: ReportData) -> str:
     )  # fmt: skip
 
 
+def repayment_reading(rate, alert) -> str:
+    """What a day's repayment rate (偿还率, repayments / buys) says: which side of the
+    explainer's alert line it is on, and whether investors paid down more financing than
+    they took on (the balance shrinks) or less (it grows)."""
+    if rate is None or pd.isna(rate):
+        return "–"
+    if alert is None or pd.isna(alert):
+        line = "no alert line in reference.signal_thresholds"
+    elif rate > alert:
+        line = f"above the alert line ({_pct(alert, 0)}): alert"
+    else:
+        line = f"below the alert line ({_pct(alert, 0)}): no alert"
+    if rate > 1:
+        flow = "more repaid than borrowed, the financing balance shrinks (deleveraging)"
+    elif rate < 1:
+        flow = "less repaid than borrowed, the financing balance grows"
+    else:
+        flow = "as much repaid as borrowed"
+    return f"{line}; {flow}"
+
+
+def days_above(values: pd.Series, line) -> str:
+    """How many of the days with a value are above `line`: whether a line that is
+    crossed today is crossed on most days anyway."""
+    known = values.dropna()
+    if line is None or pd.isna(line) or known.empty:
+        return ""
+    return f"above it on {int((known > line).sum())} of {len(known)} days"
+
+
 def _leverage_table(data: ReportData) -> str:
     if data.leverage.empty:
         return "<p class='muted'>No leverage figures.</p>"
     last = data.leverage.iloc[-1]
     t = data.thresholds
+    repay_alert = t.get("repay_to_buy_alert_ratio")
+    repay_history = days_above(data.leverage["financing_repay_to_buy_ratio"], repay_alert)
     rows = [
         ["融资买入占比 Financing buys / turnover", _pct(last.financing_buy_to_turnover_ratio, 1), ""],
         ["偿还率 Repayments / buys", _pct(last.financing_repay_to_buy_ratio, 1),
-         f"explainer's alert line > {_pct(t.get('repay_to_buy_alert_ratio'), 0)}"],
+         _e(repayment_reading(last.financing_repay_to_buy_ratio, repay_alert))
+         + (f" <span class='muted'>({_e(repay_history)})</span>" if repay_history else "")],
         ["平均维持担保比例 Average maintenance ratio", _pct(last.avg_maintenance_ratio, 1),
          f"liquidation line {_pct(t.get('maintenance_ratio_liquidation'), 0)}, "
          f"comfort above {_pct(t.get('maintenance_ratio_comfort'), 0)}"],
@@ -1027,53 +1191,72 @@ def _leverage_table(data: ReportData) -> str:
         ["融资余额波动率 Financing balance volatility (20 days)",
          _pct(last.financing_balance_change_volatility_20d_ratio, 2), ""],
     ]  # fmt: skip
-    return _table([f"On {_date(last.trade_date)}", "Value", "Threshold"], rows, {1})
+    return _table(
+        [f"On {_date(last.trade_date)}", "Value", "Threshold and what it means"], rows, {1}
+    )
+
+
+def _reference_line(fig: go.Figure, ratio, label: str, color: str, row: int) -> None:
+    """A dotted horizontal line at `ratio` (a fraction) in subplot `row`, labelled at its
+    right end; nothing when the threshold is not in the snapshot."""
+    if ratio is None or pd.isna(ratio):
+        return
+    fig.add_hline(
+        y=ratio * 100,
+        line={"dash": "dot", "color": color, "width": 1},
+        annotation_text=f"{label} {_pct(ratio, 0)}",
+        annotation_position="top right",
+        annotation_font={"size": 11, "color": color},
+        row=row,
+        col=1,
+    )
 
 
 def leverage_figure(data: ReportData, demo: bool) -> go.Figure:
-    lev = data.leverage
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(
-        go.Scatter(x=lev["trade_date"], y=lev["avg_maintenance_ratio"] * 100,
-                   name="平均维持担保比例 maintenance ratio (%)", mode="lines"),
-        secondary_y=False,
-    )  # fmt: skip
-    fig.add_trace(
-        go.Scatter(x=lev["trade_date"], y=lev["financing_buy_to_turnover_ratio"] * 100,
-                   name="融资买入占比 buys / turnover (%)", mode="lines"),
-        secondary_y=True,
-    )  # fmt: skip
-    liquidation = data.thresholds.get("maintenance_ratio_liquidation")
-    if liquidation is not None:
-        fig.add_hline(y=liquidation * 100, line_dash="dot", line_color="#c0392b")
-    fig.update_yaxes(title_text="maintenance ratio, %", secondary_y=False, ticksuffix="%")
-    # whole or half percents: the buys' share moves within a few percent
-    fig.update_yaxes(title_text="financing buys / turnover, %", secondary_y=True,
-                     tickformat=".1f", ticksuffix="%", showgrid=False)  # fmt: skip
-    fig.update_xaxes(title_text="trading day")
-    return _style(fig, demo)
-
-
-def _industry_window_table(data: ReportData) -> str:
-    if data.industry_windows.empty:
-        return "<p class='muted'>No policy event falls within the data.</p>"
-    rows = [
-        [
-            _date(r.effective_trade_date),
-            _e(r.title_zh),
-            f"+{r.offset_trading_days}",
-            _e(r.industry_name),
-            _pct(r.short_balance_change_from_event_ratio, 1, signed=True),
-            _pct(r.financing_balance_change_from_event_ratio, 1, signed=True),
-        ]
-        for r in data.industry_windows.itertuples(index=False)
-    ]
-    return _table(
-        ["事件日 Event day", "事件 Event", "Offset", "SW L1 industry", "融券余额变化 Short change",
-         "融资余额变化 Financing change"],
-        rows,
-        numeric={2, 4, 5},
-    )  # fmt: skip
+    """One indicator per panel, each on its own axis in percent, with the thresholds it
+    is read against."""
+    lev, t = data.leverage, data.thresholds
+    fig = _subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        subplot_titles=(
+            "平均维持担保比例 average maintenance ratio (Eastmoney)",
+            "偿还率 repayment rate: financing repaid / financing bought that day",
+            "融资买入占比 financing buys / turnover",
+        ),
+    )
+    panels = (
+        ("avg_maintenance_ratio", "maintenance ratio", "#1f4e79", "maintenance, %"),
+        ("financing_repay_to_buy_ratio", "repayment rate", "#8e44ad", "repaid / bought, %"),
+        ("financing_buy_to_turnover_ratio", "buys / turnover", "#117a65", "of turnover, %"),
+    )
+    for row, (column, name, color, axis_title) in enumerate(panels, start=1):
+        fig.add_trace(
+            go.Scatter(
+                x=lev["trade_date"],
+                y=lev[column] * 100,
+                name=name,
+                mode="lines",
+                line={"color": color, "width": 1.5},
+                showlegend=False,
+                hovertemplate=f"{name} %{{y:.1f}}%<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.update_yaxes(title_text=axis_title, ticksuffix="%", tickformat=",.0f", nticks=6,
+                         row=row, col=1)  # fmt: skip
+    _reference_line(fig, t.get("maintenance_ratio_liquidation"), "liquidation", "#c0392b", 1)
+    _reference_line(fig, t.get("maintenance_ratio_comfort"), "comfort", "#e67e22", 1)
+    _reference_line(fig, t.get("repay_to_buy_alert_ratio"), "alert line", "#c0392b", 2)
+    # repayments equal to buys leave the financing balance where it was
+    _reference_line(fig, 1.0, "balance unchanged", "#555", 2)
+    fig.update_xaxes(title_text="trading day", row=3, col=1)
+    _style(fig, demo, height=760, subplot_titles=True)
+    fig.update_layout(margin={"t": 50})  # no legend above the titles
+    return fig
 
 
 CSS = """
@@ -1295,13 +1478,18 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
         ]),
         *_view(data, "event_windows", "event-windows", lambda: [
             "<p>Market short balance from 20 trading days before to 20 after each event, as a "
-            "change from the event day.</p>",
+            "change from the event day; events numbered as in the list under the trend chart "
+            "(hover a line for its title).</p>",
             figure_html(event_window_figure),
         ]),
         *_view(data, "event_windows_by_industry", "event-windows-by-industry", lambda: [
             "<p>Each SW level-1 industry's short and financing balances at the end of each "
-            "event's window (up to 20 trading days after), as a change from the event day.</p>",
-            _industry_window_table(data),
+            "event's window (up to 20 trading days after; fewer where the data stop, shown "
+            "beside the day), as a change from the event day. Columns are the events as "
+            "numbered under the trend chart; red rises, blue falls.</p>",
+            figure_html(industry_window_figure)
+            if not data.industry_windows.empty
+            else "<p class='muted'>No policy event falls within the data.</p>",
         ]),
         *_view(data, "signals", "signals", lambda: [
             f"<p>{_signal_counts(data)} on {latest_day} (marts.fct_margin_signal; thresholds "
@@ -1319,9 +1507,15 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
             _eligibility_table(data),
         ]),
         *_view(data, "leverage", "leverage", lambda: [
-            "<p>The explainer's monitoring indicators: financing buys as a share of turnover, the "
-            "repayment rate, the average maintenance ratio (Eastmoney's account statistics; the "
-            "dotted line is the 130 % liquidation line), margin against float cap.</p>",
+            "<p>The explainer's monitoring indicators: the average maintenance ratio (Eastmoney's "
+            "account statistics) against the liquidation line and the comfort level; the "
+            "repayment rate (偿还率) against the explainer's alert line, which flags investors "
+            "repaying more of their financing than that share of what they borrow the same "
+            "day. Measured against the same day's buys, repayments usually run close to them, "
+            "so the line is crossed on most days (the table counts them): the rate says more "
+            "against repayments matching buys, above which the financing balance shrinks. "
+            "Then financing buys as a share of turnover. Lines and levels from "
+            "reference.signal_thresholds.</p>",
             _leverage_table(data),
             figure_html(leverage_figure),
         ]),

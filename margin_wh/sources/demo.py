@@ -294,6 +294,9 @@ _EVENT_AT = {
 }
 _SHORT_SUSPENSION_DAYS = 3
 _MAINTENANCE_DECLINE = 0.8  # the average maintenance ratio's fall over the demo's last third
+_MAINTENANCE_TYPICAL = 2.8  # the average maintenance ratio, as a fraction, in a calm market
+_MAINTENANCE_MARKET_BETA = 1.5  # leveraged collateral moves more than the market
+_MAINTENANCE_PERSISTENCE = 0.98  # the day-on-day share of a move the ratio still shows
 
 
 class DemoMarket:
@@ -672,9 +675,14 @@ class DemoMarket:
         short = sum(self.summary[x]["融券余额"] for x in _EXCHANGES)
         buys = sum(self.summary[x]["融资买入额"] for x in _EXCHANGES)
         short_sales = (self.short_sell * self.close).sum(axis=1)
-        cover = 2.8 * np.exp(np.clip(np.cumsum(self.market_return) * 1.5, -0.4, 0.3))
+        # Collateral is marked to the market every day, the debt follows only as investors
+        # borrow and repay: the ratio moves with each day's market return and drifts back
+        # to its usual level as the debt catches up (no bound: a bound would hold it flat
+        # for as long as the market stays beyond it).
+        cover = _MAINTENANCE_TYPICAL * np.exp(
+            _ar1(self.market_return * _MAINTENANCE_MARKET_BETA, _MAINTENANCE_PERSISTENCE)
+        )
         cover *= np.interp(np.arange(days), [0, days * 2 / 3, days - 1], [1, 1, _MAINTENANCE_DECLINE])
-        cover = np.maximum(cover, 1.45)
         collateral = cover * (fin + short)
         debtors = np.rint((fin + short) / 3e5)
         return pd.DataFrame(
