@@ -4,7 +4,7 @@
 -- report's table, then the rest, latest days first, with the day's price change (涨跌幅).
 -- Signals: 融券几乎清零 (short_cleared), 空头回补 at the limit (short_squeeze),
 -- 融券通道关闭 (short_removed), 融资余额创近一年 / 历史新高 (financing_one_year_high,
--- financing_record_high), and the explainer's alerts. Thresholds and their sources:
+-- financing_record_high), and the common threshold alerts (典型阈值预警). Thresholds and their sources:
 -- reference.signal_thresholds. Widen `recent_days` to look further back.
 with
 

@@ -1142,7 +1142,7 @@ def _days_to_cover_table(data: ReportData) -> str:
 
 def repayment_reading(rate, alert) -> str:
     """What a day's repayment rate (偿还率, repayments / buys) says: which side of the
-    explainer's alert line it is on, and whether investors paid down more financing than
+    common alert line it is on, and whether investors paid down more financing than
     they took on (the balance shrinks) or less (it grows)."""
     if rate is None or pd.isna(rate):
         return "–"
@@ -1507,9 +1507,9 @@ def render_report(data: ReportData, *, source: str, data_label: str | None = Non
             _eligibility_table(data),
         ]),
         *_view(data, "leverage", "leverage", lambda: [
-            "<p>The explainer's monitoring indicators: the average maintenance ratio (Eastmoney's "
+            "<p>The common margin-monitoring indicators (核心监测指标): the average maintenance ratio (Eastmoney's "
             "account statistics) against the liquidation line and the comfort level; the "
-            "repayment rate (偿还率) against the explainer's alert line, which flags investors "
+            "repayment rate (偿还率) against the common alert line, which flags investors "
             "repaying more of their financing than that share of what they borrow the same "
             "day. Measured against the same day's buys, repayments usually run close to them, "
             "so the line is crossed on most days (the table counts them): the rate says more "

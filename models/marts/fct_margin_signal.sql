@@ -1,6 +1,6 @@
 -- Margin signals for analysts (融资融券异动信号), one row per trading day x security x
--- signal: the research report's event-driven cases (涨幅异动与融券关联个股) and the
--- explainer's threshold alerts. Information, never a failed run: no test fails on a
+-- signal: sell-side research's event-driven cases (涨幅异动与融券关联个股) and the
+-- common margin-monitoring threshold alerts (典型阈值预警). Information, never a failed run: no test fails on a
 -- signal. Every threshold comes from seeds/signal_thresholds.csv (value and threshold
 -- columns carry the figure compared and the level it crossed). A signal needs the data
 -- it compares: none fires on a security's first day or without the days it looks back
@@ -203,7 +203,7 @@ signals as (
 
 removals as (
 
-    -- off the 融券 list (the research report's 融券通道关闭): value is the short volume
+    -- off the 融券 list (sell-side research's 融券通道关闭): value is the short volume
     -- still outstanding that day
     select
         events.trade_date,

@@ -1,4 +1,4 @@
--- Market leverage indicators (两融杠杆监测指标), one row per trading day: the explainer's
+-- Market leverage indicators (两融杠杆监测指标), one row per trading day: common margin-monitoring
 -- monitoring indicators from the per-security detail (financing buys against turnover,
 -- the repayment rate, margin against float cap, the financing balance's volatility) and
 -- Eastmoney's account statistics (maintenance ratio, collateral, investors with debt).
