@@ -1,8 +1,9 @@
 """BSE's switch of its listed stocks to 920xxx codes (seeds/bse_code_switch.csv), through
 akshare's own functions on the HTTP-level fake sites (tests/akshare_http.py): a stock
 that BSE publishes under its old code before its switch day and under its new code from
-then on is one series in the warehouse, keyed by its new code; a stock that switched
-without a row in the seed is named by the warn-severity test.
+then on is one series in the warehouse, keyed by its new code (its margin detail, quotes,
+industry and eligible list); a stock that switched without a row in the seed is named by
+the warn-severity test.
 
 The demo market's two BSE stocks play the parts: the sites publish the first under a
 pair of the seed (one whose new code breaks the "920 + last three digits" rule, so only
@@ -95,13 +96,14 @@ def switched(tmp_path_factory):
     source = live_source(evening(END))
     with pytest.MonkeyPatch.context() as patch, AkshareSites(switching_sites(market, codes)):
         patch.setattr("margin_wh.sources._akshare_source", lambda: source)
-        # the raw tables through dagster; the models in one dbt build (far cheaper than
-        # the refresh's daily partitions): the marts of the detail, and their tests
+        # the raw tables through dagster; then the models in one dbt build (far cheaper
+        # than the refresh's per-day runs): the marts of the detail and of the eligible
+        # lists, with their tests
         refresh(settings, START, END, dg.DagsterInstance.ephemeral(), raw_only=True,
                 defs=build_definitions(settings))  # fmt: skip
     target = tmp_path_factory.mktemp("target")
-    build = invoke_dbt(settings, target, "build", "--select", "+fct_balance_to_float",
-                       "--indirect-selection", "cautious")  # fmt: skip
+    build = invoke_dbt(settings, target, "build", "--indirect-selection", "cautious", "--select",
+                       "+fct_balance_to_float", "+fct_margin_eligibility_event")  # fmt: skip
     assert build.success, build.output
     return settings, market, codes, build
 
@@ -169,3 +171,14 @@ def test_a_stock_that_switched_without_a_row_in_the_seed_is_named_by_a_warning(s
     assert list(named["security_code_before_switch"]) == [old]
     assert list(named["security_code"]) == [new]
     assert named["switch_date"][0].date() == switch_day
+
+
+def test_a_switch_is_no_change_of_the_eligible_list_unless_unmapped(switched):
+    """On its switch day a mapped stock stays on the list, one security; an unmapped one
+    looks as if its old code left the list and a new code joined it."""
+    settings, _, codes, _ = switched
+    events = query(settings, "select * from marts.fct_margin_eligibility_event")
+    (mapped_old, mapped_new, switch_day), (unmapped_old, unmapped_new, _) = codes.values()
+    on_switch_day = events[events["trade_date"].dt.date == switch_day]
+    assert not set(on_switch_day["security_code"]) & {mapped_old, mapped_new}
+    assert {unmapped_old, unmapped_new} <= set(on_switch_day["security_code"])
