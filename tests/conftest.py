@@ -18,7 +18,7 @@ from margin_wh.config import Settings
 # processes): under pytest-xdist (`-n 2`, pyproject.toml) the tests sharing one run on
 # one worker, so each is built once, while everything else is spread over both.
 SHARED_WAREHOUSES = ("uninterrupted", "futures_outage", "both", "new_warehouse", "own_warehouse",
-                     "day_refreshed_again")  # fmt: skip
+                     "day_refreshed_again", "switched")  # fmt: skip
 
 
 @pytest.hookimpl(tryfirst=True)

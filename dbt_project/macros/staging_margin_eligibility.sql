@@ -17,7 +17,7 @@ renamed as (
     select
         cast(trade_date as date) as trade_date,
         '{{ exchange }}' as exchange,
-        lpad(trim(cast("证券代码" as varchar)), 6, '0') as security_code,
+        {{ _szse_like_security_code(exchange) }} as security_code,
         trim("证券简称") as security_name,
         {{ _eligibility_flag('"融资标的"') }} as is_financing_eligible,
         {{ _eligibility_flag('"融券标的"') }} as is_short_eligible,

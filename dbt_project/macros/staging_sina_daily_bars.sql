@@ -9,6 +9,7 @@
     {{ return({
         'stock': {
             'source_table': 'stock_zh_a_daily',
+            'bse_code_switch': true,
             'measures': [
                 ('volume', 'volume_shares'),
                 ('amount', 'amount_cny'),
@@ -18,6 +19,7 @@
         },
         'fund': {
             'source_table': 'fund_etf_hist_sina',
+            'bse_code_switch': false,
             'measures': [
                 ('volume', 'volume_units'),
             ],
@@ -45,7 +47,11 @@ renamed as (
 
     select
         cast(trade_date as date) as trade_date,
+        {%- if bars.bse_code_switch %}
+        {{ security_code_across_bse_switch('right(trim(symbol), 6)') }} as security_code,
+        {%- else %}
         right(trim(symbol), 6) as security_code,
+        {%- endif %}
         {{ exchange_of_sina_symbol('symbol') }} as exchange,
         lower(trim(symbol)) as sina_symbol,
         cast(open as double) as open_cny,
@@ -61,6 +67,37 @@ renamed as (
     from source
 
 )
+{%- if bars.bse_code_switch %},
+
+{#- A BSE stock that switched to a 920xxx code is keyed by its new code on every day
+    (security_code_across_bse_switch). Its quotes may have been fetched under both Sina
+    symbols (bj83xxxx for the days its margin detail carried the old code, bj920xxx for
+    the later ones) with overlapping days: a day Sina serves under the new code is taken
+    from there, so no day is counted twice. #}
+switched_days_under_new_code as (
+
+    -- (the source again, not the CTE: DuckDB would materialize a CTE used twice)
+    select distinct right(trim(symbol), 6) as security_code, cast(trade_date as date) as trade_date,
+    from {{ source('raw', bars.source_table) }}
+    where right(trim(symbol), 6) in (select security_code from {{ ref('bse_code_switch') }})
+
+),
+
+deduplicated as (
+
+    select renamed.*,
+    from renamed
+    left join switched_days_under_new_code as under_new_code
+        on right(renamed.sina_symbol, 6) <> renamed.security_code  -- a row under the old code
+        and renamed.security_code = under_new_code.security_code
+        and renamed.trade_date = under_new_code.trade_date
+    where under_new_code.trade_date is null
+
+)
+
+select * from deduplicated
+{%- else %}
 
 select * from renamed
+{%- endif %}
 {% endmacro %}

@@ -19,7 +19,7 @@ renamed as (
     select
         cast(trade_date as date) as trade_date,
         '{{ exchange }}' as exchange,
-        lpad(trim(cast("证券代码" as varchar)), 6, '0') as security_code,
+        {{ _szse_like_security_code(exchange) }} as security_code,
         trim("证券简称") as security_name,
         cast("融资余额" as double) as financing_balance_cny,
         cast("融资买入额" as double) as financing_buy_cny,
@@ -68,3 +68,14 @@ renamed as (
 
 select * from renamed
 {% endmacro %}
+
+{#- The code as published; a BSE stock's code across its switch to 920xxx (the macro
+    security_code_across_bse_switch). SZSE has no such switch. -#}
+{% macro _szse_like_security_code(exchange) -%}
+    {%- set published = "lpad(trim(cast(\"证券代码\" as varchar)), 6, '0')" -%}
+    {%- if exchange == 'BSE' -%}
+        {{ security_code_across_bse_switch(published) }}
+    {%- else -%}
+        {{ published }}
+    {%- endif -%}
+{%- endmacro %}

@@ -43,6 +43,7 @@ from margin_wh.sources.datasets import (
 DEMO_LABEL = "SYNTHETIC DEMO DATA (margin_wh demo source): not market data"
 
 SW2021_SEED = REPO_ROOT / "seeds" / "sw2021_industries.csv"
+BSE_CODE_SWITCH_SEED = REPO_ROOT / "seeds" / "bse_code_switch.csv"
 
 # ---------------------------------------------------------------------------------------
 # Calendar
@@ -230,6 +231,12 @@ def _dates(values) -> np.ndarray:
     return out
 
 
+def _bse_codes_after_switch(path: Path = BSE_CODE_SWITCH_SEED) -> dict[str, str]:
+    """BSE's old codes and the 920xxx codes its stocks switched to (seed bse_code_switch)."""
+    seed = pd.read_csv(path, dtype=str)
+    return dict(zip(seed["security_code_before_switch"], seed["security_code"], strict=True))
+
+
 def _yyyymmdd(day: dt.date) -> str:
     return day.strftime("%Y%m%d")
 
@@ -351,6 +358,13 @@ class DemoMarket:
                     pool = np.concatenate([np.arange(a, b + 1) for a, b in ranges])
                     codes += [f"{c:06d}" for c in rng.choice(pool, size=size, replace=False)]
             exchanges += [exchange] * counts[exchange]
+        # A code BSE retired (its stock switched to a 920xxx code) is drawn as that new code:
+        # the warehouse keys a switched stock by its new code on every day, so a demo
+        # security under a retired code would show under a code its frames never carry.
+        retired = _bse_codes_after_switch()
+        codes = [retired.get(c, c) for c in codes]
+        if len(set(codes)) < len(codes):
+            raise ValueError("a retired BSE code was drawn with the code it switched to")
         order = np.argsort(codes)
         self.codes = np.asarray(codes, dtype=object)[order]
         self.exchange = np.asarray(exchanges, dtype=object)[order]

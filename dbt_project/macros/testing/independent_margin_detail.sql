@@ -7,6 +7,10 @@
     run's window, from the quotes of the 40 days before it (and, for a security with none
     there, its last one before them).
 
+    A BSE stock that switched to a 920xxx code is keyed by its new code on every day,
+    as in the models (seed bse_code_switch): a code read from a raw frame goes through
+    security_code_across_bse_switch.
+
     day_filter: a SQL condition on `trade_date` choosing the days to recompute.
     Returns rows: trade_date, exchange, security_code, financing_balance_cny,
     short_balance_cny, close_cny, float_market_cap_cny, sw_l1_code.
@@ -60,7 +64,7 @@
         select
             trade_date,
             'BSE',
-            lpad(cast("证券代码" as varchar), 6, '0'),
+            {{ security_code_across_bse_switch('lpad(cast("证券代码" as varchar), 6, \'0\')') }},
             "融资余额",
             "融券余量",
             "融券余额",
@@ -115,7 +119,8 @@
 
         {{ _independent_sina_quotes(
             "date < " ~ first_quote_day
-            ~ " and substr(symbol, 3) in (select security_code from suspended_securities)"
+            ~ " and " ~ security_code_across_bse_switch('substr(symbol, 3)')
+            ~ " in (select security_code from suspended_securities)"
         ) }}
 
     ),
@@ -133,7 +138,8 @@
             union all
             {{ _independent_snapshot_quotes(
                 "trade_date < " ~ first_quote_day
-                ~ ' and "代码" in (select security_code from suspended_securities)',
+                ~ ' and ' ~ security_code_across_bse_switch('"代码"')
+                ~ ' in (select security_code from suspended_securities)',
                 'earlier_sina_quotes'
             ) }}
         )
@@ -231,7 +237,8 @@
                 as sw_l1_code,
         from raw_detail
         inner join {{ source('raw', 'stock_industry_clf_hist_sw') }} as history
-            on lpad(cast(history.symbol as varchar), 6, '0') = raw_detail.security_code
+            on {{ security_code_across_bse_switch("lpad(cast(history.symbol as varchar), 6, '0')") }}
+                = raw_detail.security_code
             and history.start_date <= raw_detail.trade_date
         group by raw_detail.trade_date, raw_detail.security_code
 
@@ -272,7 +279,7 @@
 {% macro _independent_sina_quotes(where='true') -%}
         select
             date as trade_date,
-            substr(symbol, 3) as security_code,
+            {{ security_code_across_bse_switch('substr(symbol, 3)') }} as security_code,
             close,
             outstanding_share,
         from {{ source('raw', 'stock_zh_a_daily') }}
@@ -290,7 +297,7 @@
 {% macro _independent_snapshot_quotes(where, sina_quotes) -%}
         select
             trade_date,
-            "代码",
+            {{ security_code_across_bse_switch('"代码"') }},
             "最新价",
             round("流通市值" / "最新价"),
         from {{ source('raw', 'stock_zh_a_spot_em') }} as snapshot
@@ -299,7 +306,8 @@
             and not exists (
                 select 1 from {{ sina_quotes }}
                 where {{ sina_quotes }}.trade_date = snapshot.trade_date
-                    and {{ sina_quotes }}.security_code = snapshot."代码"
+                    and {{ sina_quotes }}.security_code
+                        = {{ security_code_across_bse_switch('snapshot."代码"') }}
                     -- implied by the line above, but it lets DuckDB hash the Sina keys of
                     -- the snapshots' days only, not of the whole history (far less memory
                     -- for a full build's test at ten years of the whole market)

@@ -15,7 +15,7 @@ renamed as (
 
     select
         cast(trade_date as date) as trade_date,
-        "代码" as security_code,
+        {{ security_code_across_bse_switch('"代码"') }} as security_code,
         {{ exchange_of_code('"代码"') }} as exchange,
         cast("今开" as double) as open_cny,
         cast("最高" as double) as high_cny,

@@ -13,8 +13,9 @@ source as (
 renamed as (
 
     select
-        right(lpad(regexp_replace(trim(cast(symbol as varchar)), '[^0-9]', '', 'g'), 6, '0'), 6)
-            as security_code,
+        {{ security_code_across_bse_switch(
+            "right(lpad(regexp_replace(trim(cast(symbol as varchar)), '[^0-9]', '', 'g'), 6, '0'), 6)"
+        ) }} as security_code,
         cast(start_date as date) as start_date,
         lpad(trim(cast(industry_code as varchar)), 6, '0') as sw_l3_code,
         left(lpad(trim(cast(industry_code as varchar)), 6, '0'), 4) || '00' as sw_l2_code,
