@@ -107,7 +107,7 @@ def deployment(tmp_path_factory):
     control = root / "control"
     control.mkdir()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != PG_URL_VARIABLE},  # not the user's
         "MARGIN_WH_DB": str(settings.db_path),
         "MARGIN_WH_LANDING": str(settings.landing_dir),
         "MARGIN_WH_PUBLISH": str(settings.publish_dir),
@@ -128,6 +128,7 @@ def deployment(tmp_path_factory):
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home))
+        patch.delenv(PG_URL_VARIABLE, raising=False)
         if server:
             patch.setenv(PG_URL_VARIABLE, env[PG_URL_VARIABLE])
         instance = dg.DagsterInstance.get()
