@@ -250,9 +250,10 @@ def ended(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun | None:
 @pytest.mark.xdist_group("deployment")
 def test_the_daemon_runs_the_schedule_fails_a_killed_run_and_spares_an_outage(deployment):
     """Under the real dagster-daemon: the daily schedule's tick launches the morning's
-    run; its worker, killed, leaves the run marked failed, and the daemon retries it;
-    with CFFEX down, the retries fail, and the failure sensor's follow-up run builds and
-    publishes what the outage spares."""
+    run; its worker, killed, leaves the run marked failed (by the code location's server
+    that started it: Dagster's default run launcher gives run monitoring no worker to
+    check) and the daemon retries it; with CFFEX down, the retries fail, and the failure
+    sensor's follow-up run builds and publishes what the outage spares."""
     import psutil
 
     instance, control = deployment.instance, deployment.control
