@@ -149,7 +149,8 @@ def deployment(tmp_path_factory):
 
         start("dagster", "code-server", "start", "-m", "tests.daemon_location", "-s", socket)
         try:
-            deployment.refresh_run_ids = refresh(settings, *REFRESHED, instance).run_ids
+            # not published: the failure sensor's follow-up run publishes (and is checked to)
+            deployment.refresh_run_ids = refresh(settings, *REFRESHED, instance, publish=False).run_ids
             wait_for(deployment, "code location server", socket.exists, 120)
             start("dagster-daemon", "run", "-w", root / "workspace.yaml")
             yield deployment
