@@ -11,9 +11,8 @@ how fast a day can be (BENCHMARKS.md). This writes `--events` of two kinds throu
   - an asset materialization (also indexed across runs: the asset and its tags).
 Stores: in memory, Dagster's default SQLite storage as `margin-wh` and `dagster dev` use
 it (`orchestration.instance.instance_at`: our dagster.yaml), and PostgreSQL when
-`--postgres-url` is given (needs `pip install dagster-postgres==0.29.27`, which is not a
-dependency of the project; the database should be empty or a scratch one: the run and
-its events stay in it).
+`--postgres-url` is given (needs dagster-postgres: the `team` extra, docs/deploy.md;
+the database should be empty or a scratch one: the run and its events stay in it).
 """
 
 from __future__ import annotations

@@ -297,11 +297,15 @@ def rest_of_failed_run(
     return sorted(rest.resolve(graph), key=lambda k: k.to_user_string())
 
 
-def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDefinition:
+def build_failure_sensor(
+    job, asset_graph: Callable[[], object], minimum_interval_seconds: int | None = None
+) -> dg.SensorDefinition:
     """Reports a failed refresh once its retries are exhausted, with each failed step's
     reason; when raw datasets or dbt models failed, requests a run of what they spare
     (models that do not read them, the publication), as `margin-wh refresh` does, so a
-    futures outage or one bad futures row does not hold the margin marts back."""
+    futures outage or one bad futures row does not hold the margin marts back.
+    `minimum_interval_seconds`: between the daemon's evaluations (None: Dagster's 30 s;
+    the daemon tests shorten it)."""
 
     @dg.run_failure_sensor(
         name="report_failed_refresh",
@@ -309,6 +313,7 @@ def build_failure_sensor(job, asset_graph: Callable[[], object]) -> dg.SensorDef
         "builds and publishes what the failed sources and models spare.",
         default_status=dg.DefaultSensorStatus.RUNNING,
         request_job=job,
+        minimum_interval_seconds=minimum_interval_seconds,
     )
     def report_failed_refresh(context: dg.RunFailureSensorContext):
         run = context.dagster_run
