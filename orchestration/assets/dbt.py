@@ -242,6 +242,20 @@ def with_mart_state(
             yield event
 
 
+@contextlib.contextmanager
+def _dbt_stopped_on_error(invocation: DbtCliInvocation):
+    """Within it, an error in this process (or the step stopped) stops the dbt process
+    too: a dbt left running with no one reading its output blocks on a full pipe and
+    holds the warehouse file until it is killed."""
+    try:
+        yield
+    except BaseException:
+        if invocation.process.poll() is None:
+            invocation.process.terminate()
+            invocation.process.wait(timeout=60)
+        raise
+
+
 def run_dbt(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
@@ -264,7 +278,11 @@ def run_dbt(
     invocation = start_dbt(dbt, args, environment, context=context, target_path=target, raise_on_error=False)
     marts: list = []
     to_file = context.run.tags.get(DBT_LOG_TAG) == "file"
-    with open(os.devnull, "w") if to_file else contextlib.nullcontext(sys.stdout) as log, contextlib.redirect_stdout(log):
+    with (
+        open(os.devnull, "w") if to_file else contextlib.nullcontext(sys.stdout) as log,
+        contextlib.redirect_stdout(log),
+        _dbt_stopped_on_error(invocation),
+    ):
         for event in invocation.stream():
             key = getattr(event, "asset_key", None) or (
                 context.asset_key_for_output(event.output_name) if isinstance(event, dg.Output) else None
