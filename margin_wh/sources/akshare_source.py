@@ -50,6 +50,7 @@ FUNCTION_HOSTS = {
     "futures_hist_daily_cffex": "cffex",
     "stock_industry_clf_hist_sw": "swsresearch",
     "stock_zh_a_spot_em": "eastmoney",
+    "stock_zh_a_spot": "sina",  # the snapshot's fallback (datasets.SINA_SNAPSHOT)
 }
 MIN_INTERVAL_S = {
     "sina": 3.0,
