@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 from conftest import make_settings
+from test_dbt_tests import invoke_dbt
 
 from margin_wh.calendar import SHANGHAI
 from margin_wh.raw.load import WarehouseSourceError, ingest
@@ -249,3 +250,66 @@ def test_a_warehouse_holds_one_source(tmp_path, market):
         load(tmp_path, market, "stock_margin_szse", [day])
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         assert con.execute("select _source from raw.stock_margin_szse").fetchall() == [("demo",)]
+
+
+# --------------------------------------------------------------------------- Eastmoney blocked
+
+
+def test_a_close_eastmoney_refuses_is_taken_from_sinas_paged_snapshot_its_cost_said_first(tmp_path):
+    """Eastmoney refuses the evening's snapshot (it blocks IPs: akshare #6696, #7314). The
+    run says what Sina's paged snapshot will cost against a Sina call per stock, takes the
+    close from it (one akshare call: a count, then the pages), and the quotes of the day
+    carry each stock's last known float shares; no per-security call is made for the day."""
+    settings = make_settings(tmp_path, MARGIN_WH_SOURCE="akshare")
+    demo = get_source(make_settings(tmp_path / "demo")).market  # the market the sites hold
+    before, end = demo.trading_days[-2], demo.trading_days[-1]
+    instance = dg.DagsterInstance.ephemeral()
+    defs = build_definitions(settings)
+    with pytest.MonkeyPatch.context() as patch:
+        # the evening before: Eastmoney's snapshot answers (raw data only: no model is read)
+        patch.setattr("margin_wh.sources._akshare_source", lambda: live_source(evening(before)))
+        with AkshareSites(demo_frames(demo, before)):
+            refresh(settings, before, before, instance, raw_only=True, defs=defs)
+        patch.setattr("margin_wh.sources._akshare_source", lambda: live_source(evening(end)))
+        with AkshareSites(demo_frames(demo, end)) as sites:
+            sites.fail("stock_zh_a_spot_em", times=1000, error=403)
+            refresh(settings, end, end, instance, raw_only=True, defs=defs)
+    # the quotes' models and their tests only: the marts would take a minute more
+    built = invoke_dbt(settings, tmp_path / "dbt", "build", "--select", "+int_security_quotes_daily",
+                       "--indirect-selection", "cautious")
+    assert built.success, built.output
+    eastmoney = demo.snapshot("stock_zh_a_spot_em", end)
+    requests = sites.calls_of("stock_zh_a_spot")
+    assert requests[0] == {} and len(requests) == 1 + -(-len(eastmoney) // 80)
+    assert sites.calls_of("stock_zh_a_daily") == []
+    # said before it was paid: the snapshot step's note, materialized before Sina's step ran
+    said = instance.fetch_materializations(dg.AssetKey(["raw", "stock_zh_a_spot_em"]), limit=1).records[0]
+    paid = instance.fetch_materializations(dg.AssetKey(["raw", "stock_zh_a_spot"]), limit=1).records[0]
+    assert said.storage_id < paid.storage_id
+    note = said.asset_materialization.metadata["note"].value
+    stocks = len(quote_symbols_of(settings, before))
+    assert "HTTP 403" in note and f"one call of ~{len(requests)} requests" in note
+    assert f"would make {stocks} calls" in note and "assumed" not in note
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        quotes = con.execute(
+            "select security_code, trade_date, close_cny, float_shares, quote_source "
+            "from intermediate.int_security_quotes_daily where quote_source <> 'fund_etf_hist_sina'"
+        ).df()
+    today = quotes[quotes["trade_date"] == pd.Timestamp(end)].set_index("security_code")
+    assert set(today["quote_source"]) == {"stock_zh_a_spot"}
+    traded = eastmoney[eastmoney["最新价"] > 0].set_index("代码")
+    assert set(today.index) == set(traded.index)
+    pd.testing.assert_series_equal(today["close_cny"].sort_index(),
+                                   traded["最新价"].astype(float).sort_index(),
+                                   check_names=False)  # fmt: skip
+    earlier = quotes[quotes["trade_date"] < pd.Timestamp(end)].sort_values("trade_date")
+    last_known = earlier.groupby("security_code")["float_shares"].last()
+    carried = today["float_shares"].dropna()
+    assert len(carried) and carried.equals(last_known[carried.index].rename("float_shares"))
+
+
+def quote_symbols_of(settings, day: dt.date) -> list[str]:
+    from margin_wh.raw.universe import quote_symbols
+
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        return quote_symbols(con, [day], "stock")

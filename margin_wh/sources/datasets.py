@@ -752,6 +752,8 @@ SINA_SNAPSHOT = Dataset(
     ),
 )
 FALLBACK_DATASETS = {SINA_SNAPSHOT.function: SINA_SNAPSHOT}
+# Every raw table's contract: the datasets, and the fallbacks that stand in for one of them.
+RAW_TABLES: dict[str, Dataset] = {**DATASETS, **FALLBACK_DATASETS}
 
 # Spot indices of the four CFFEX equity-index futures.
 SPOT_INDEX_SYMBOLS = {
