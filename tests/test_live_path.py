@@ -313,3 +313,37 @@ def quote_symbols_of(settings, day: dt.date) -> list[str]:
 
     with duckdb.connect(str(settings.db_path), read_only=True) as con:
         return quote_symbols(con, [day], "stock")
+
+
+def test_the_dry_run_says_what_a_refused_snapshot_would_cost(tmp_path):
+    """`margin-wh refresh --dry-run` (refresh_cost's notes) names the fallback's price
+    beside the snapshot's one call: from what the warehouse holds, or said assumed."""
+    from margin_wh.raw.cost import ASSUMED_LIST_SIZE, ASSUMED_MARKET_SIZE, refresh_cost
+    from margin_wh.sources.akshare_source import FUNCTION_HOSTS, MIN_INTERVAL_S
+
+    market = DemoMarket(securities=20, start=dt.date(2024, 6, 3), end=dt.date(2024, 6, 28))
+    day = market.trading_days[-1]
+    with duckdb.connect() as con:
+        costs = refresh_cost([day], market.trading_days, con, live_source(evening(day)),
+                             tmp_path / "landing", FUNCTION_HOSTS, MIN_INTERVAL_S)  # fmt: skip
+    snapshot = next(c for c in costs if c.function == "stock_zh_a_spot_em")
+    assert snapshot.to_fetch == 1
+    pages = -(-ASSUMED_MARKET_SIZE // 80)
+    assert snapshot.estimated.startswith("if Eastmoney refuses it: Sina's paged snapshot")
+    assert f"one call of ~{1 + pages} requests" in snapshot.estimated
+    assert f"would make {ASSUMED_LIST_SIZE['stock']} calls" in snapshot.estimated
+    assert "assumed: no snapshot loaded yet" in snapshot.estimated
+    # no snapshot to take (the evening shows another day's close): nothing to say
+    with duckdb.connect() as con:
+        costs = refresh_cost([market.trading_days[-2]], market.trading_days, con,
+                             live_source(evening(day)), tmp_path / "landing", FUNCTION_HOSTS,
+                             MIN_INTERVAL_S)  # fmt: skip
+    assert not next(c for c in costs if c.function == "stock_zh_a_spot_em").estimated
+
+
+def test_the_assumed_market_size_is_about_what_akshares_docs_print():
+    from margin_wh.raw.cost import ASSUMED_MARKET_SIZE
+    from tests.docs_examples import documented
+
+    printed = [documented(f).rows for f in ("stock_zh_a_spot", "stock_zh_a_spot_em")]
+    assert all(abs(ASSUMED_MARKET_SIZE - rows) < 0.1 * rows for rows in printed)

@@ -44,7 +44,7 @@ class DatasetCost:
     calls: int  # the calls the range needs
     landed: int  # already landed and loaded: skipped unless --refetch
     interval_s: float  # the host's politeness interval
-    estimated: str = ""  # why a count is an estimate, if it is
+    estimated: str = ""  # why a count is an estimate, if it is (or what may change it)
 
     @property
     def to_fetch(self) -> int:
@@ -89,6 +89,11 @@ def refresh_cost(
             if fetch_days
             else ([], 0)
         )
+        if function == QUOTE_SNAPSHOT and fetch_days and getattr(source, "name", "") == "akshare":
+            # said before a live run that may pay it: what Eastmoney refusing the snapshot costs
+            sina = hosts.get(SNAPSHOT_FALLBACK, SNAPSHOT_FALLBACK)
+            fallback = snapshot_fallback_cost(con, fetch_days[0], intervals.get(sina, 0.0))
+            estimated = f"if Eastmoney refuses it: {fallback.line}"
         costs.append(DatasetCost(function, host, len(todo) + landed, landed, interval, estimated))
     return costs
 
