@@ -31,7 +31,7 @@ from margin_wh.sources.akshare_source import (
     SourceResponseError,
     SourceUnavailableError,
 )
-from margin_wh.sources.datasets import DATASETS
+from margin_wh.sources.datasets import DATASETS, security_type, sina_symbol
 from margin_wh.sources.demo import DemoMarket
 from orchestration.definitions import build_definitions
 from orchestration.runner import refresh
@@ -347,3 +347,32 @@ def test_the_assumed_market_size_is_about_what_akshares_docs_print():
 
     printed = [documented(f).rows for f in ("stock_zh_a_spot", "stock_zh_a_spot_em")]
     assert all(abs(ASSUMED_MARKET_SIZE - rows) < 0.1 * rows for rows in printed)
+
+
+# --------------------------------------------------------------------------- true messages
+
+
+def test_a_symbol_the_site_does_not_know_is_said_so_and_no_retry_is_promised(tmp_path, market):
+    """Sina's histories are whole files: a symbol it does not know is not "not published
+    yet", and no retry will bring it. Through akshare's own functions: the fund history's
+    empty frame, and the stock history's file the decoder cannot read."""
+    frames = demo_frames(market)
+    stock = next(f"sh{c}" for c in market.codes if c.startswith("6"))
+    fund = next(sina_symbol(c) for c in market.codes if security_type(c) == "fund")
+    unknown = {"sh600999", "sz159999"}
+    days = [d for d in market.trading_days if d >= dt.date(2024, 7, 8)][:3]
+
+    def sites_without_them(function, kwargs):
+        return None if kwargs.get("symbol") in unknown else frames(function, kwargs)
+
+    reasons = {}
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con, AkshareSites(sites_without_them):
+        for function, symbols in (("stock_zh_a_daily", ["sh600999", stock]),
+                                  ("fund_etf_hist_sina", ["sz159999", fund])):  # fmt: skip
+            result = ingest(con, live_source(), DATASETS[function], days, tmp_path / "landing", symbols)
+            reasons |= {f.symbol: f.reason for f in result.missing_symbols}
+    assert set(reasons) == unknown  # the known ones loaded
+    for symbol, reason in reasons.items():
+        assert f"not know symbol '{symbol}'" in reason, reason
+        assert "not published" not in reason and "A retry may help" not in reason, reason
+    assert "A retry will not help" in reasons["sh600999"]
