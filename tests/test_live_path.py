@@ -18,6 +18,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+import requests
 from conftest import make_settings
 from test_dbt_tests import invoke_dbt
 
@@ -376,3 +377,44 @@ def test_a_symbol_the_site_does_not_know_is_said_so_and_no_retry_is_promised(tmp
         assert f"not know symbol '{symbol}'" in reason, reason
         assert "not published" not in reason and "A retry may help" not in reason, reason
     assert "A retry will not help" in reasons["sh600999"]
+
+
+def test_a_failed_per_symbol_load_is_stale_since_each_symbols_own_day(tmp_path, market):
+    """Sina goes down mid-run: the symbols it answered are current, the others stop at the
+    previous run's day, and a symbol set aside earlier at its own first missing day. The
+    dataset's newest day would hide both (margin_wh/raw/staleness.py)."""
+    from margin_wh.raw.staleness import stale_lines
+
+    frames = demo_frames(market)
+    stocks = [sina_symbol(c) for c in market.codes if security_type(c) == "stock"][:6]
+    unknown = "sh600999"
+    first, second = [d for d in market.trading_days if d >= dt.date(2024, 7, 8)][:2]
+    requests_before_outage = 2 * 2  # two stocks answered: their bars and share counts
+    answered = []
+
+    def sina_goes_down(function, kwargs):
+        if function == "stock_zh_a_daily" and kwargs["symbol"] != unknown:
+            answered.append(kwargs["symbol"])
+            if len(answered) > len(stocks) * 2 + requests_before_outage:
+                return requests.ConnectionError("Sina is down")
+        return None
+
+    def sites(function, kwargs):
+        return None if kwargs.get("symbol") == unknown else frames(function, kwargs)
+
+    daily = DATASETS["stock_zh_a_daily"]
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con, AkshareSites(sites, outage=sina_goes_down):
+        ingest(con, live_source(), daily, [first], tmp_path / "landing", [unknown, *stocks])
+        with pytest.raises(SourceUnavailableError):
+            ingest(con, live_source(), daily, [second], tmp_path / "landing", stocks)
+        lines = stale_lines(con, market.trading_days, ["stock_zh_a_daily"], second)
+        reached = {r[0] for r in con.execute(
+            "select symbol from raw.stock_zh_a_daily where trade_date = ?", [second]).fetchall()}  # fmt: skip
+    after_second = market.trading_days[market.trading_days.index(second) + 1]
+    assert len(reached) == 2
+    assert lines[0] == (f"stock_zh_a_daily: stale since {after_second} (last day loaded: {second}) "
+                        "for the symbols it holds then")  # fmt: skip
+    not_reached = sorted(set(stocks) - reached)
+    assert f"stale since {second} for {len(not_reached)} symbol(s) (not reached by the failed run, " \
+           f"or suspended): {', '.join(not_reached[:5])}" in "\n".join(lines)  # fmt: skip
+    assert f"stale since {first} for 1 symbol(s) (set aside: the next run asks again): {unknown}" in lines[1]
