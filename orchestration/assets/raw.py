@@ -11,9 +11,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today, with_presumed_day
+from margin_wh.raw.cost import snapshot_fallback_cost
 from margin_wh.raw.learned_days import learn_days_past_calendar
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest, pending_requests
-from margin_wh.raw.cost import snapshot_fallback_cost
 from margin_wh.raw.parse import SourceDataError
 from margin_wh.raw.universe import (
     QUOTE_SNAPSHOT,
