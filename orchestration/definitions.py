@@ -10,7 +10,7 @@ import warnings
 import dagster as dg
 
 from margin_wh.config import Settings
-from margin_wh.raw.universe import QUOTE_SNAPSHOT
+from margin_wh.raw.universe import SNAPSHOTS
 from orchestration.assets.dbt import build_dbt_assets, ensure_manifest
 from orchestration.assets.publish import build_publish_assets
 from orchestration.assets.raw import build_raw_assets, raw_key
@@ -52,8 +52,9 @@ def _build_definitions(settings: Settings) -> dg.Definitions:
     )
     snapshot_job = dg.define_asset_job(
         SNAPSHOT_JOB_NAME,
-        selection=dg.AssetSelection.assets(raw_key(QUOTE_SNAPSHOT)),
-        description="Take the market's closing snapshot (close, float market cap) of a trading day.",
+        selection=dg.AssetSelection.assets(*(raw_key(f) for f in SNAPSHOTS)),
+        description="Take the market's closing snapshot (close, float market cap) of a trading "
+        "day: Eastmoney's, or Sina's (close only) when Eastmoney refuses.",
         tags=job_tags,
     )
     assets = [*build_raw_assets(), *dbt_assets, *build_publish_assets(dbt_assets)]

@@ -191,7 +191,8 @@ def build_snapshot_schedule(settings: Settings, job) -> dg.ScheduleDefinition:
         cron_schedule=SNAPSHOT_CRON,
         execution_timezone=str(SHANGHAI),
         description="Every trading afternoon at 15:40 Beijing time: one stock_zh_a_spot_em "
-        "call for the whole market's close and float market cap. Without it the next "
+        "call for the whole market's close and float market cap (Sina's paged snapshot, "
+        "stock_zh_a_spot, for the close when Eastmoney refuses). Without either the next "
         "morning's refresh falls back to one Sina call per security (hours, live).",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )

@@ -158,9 +158,23 @@ def lock_holder(message: str) -> tuple[int, str] | None:
     return pid, _command_of(pid) or match["program"]
 
 
-def holder_advice(command: str, snapshot: Path) -> str:
-    """What the process holding the warehouse is, from its command line, and what to do
-    (`snapshot`: the published snapshot readers should open instead)."""
+def holder_writes(db_path: Path) -> bool | None:
+    """Whether the process holding the warehouse holds it read-write: DuckDB lets readers
+    share the file with other readers, never with a writer, so a read-only open that
+    succeeds says the holder only reads. None when it cannot tell (no such file)."""
+    if not Path(db_path).exists():
+        return None
+    try:
+        duckdb.connect(str(db_path), read_only=True).close()
+        return False
+    except duckdb.IOException as error:
+        return True if lock_holder(str(error)) else None
+
+
+def holder_advice(command: str, snapshot: Path, writes: bool | None = None) -> str:
+    """What the process holding the warehouse is, from its command line and whether it
+    holds the file read-write (`writes`, holder_writes), and what to do (`snapshot`: the
+    published snapshot readers should open instead)."""
     words = command.split()
     programs = {Path(word).name for word in words[:2]}  # `dbt …` or `python …/bin/dbt …`
     if "dbt" in programs:
@@ -170,6 +184,13 @@ def holder_advice(command: str, snapshot: Path) -> str:
         )
     if any(name in command for name in ("margin-wh", "margin_wh", "dagster")):
         return "another refresh (or the Dagster UI running one): wait for it to finish"
+    if writes:
+        return (
+            "a process with a read-write connection to it (a notebook or a script, not a "
+            "read-only reader): close that connection; to read, open the published snapshot "
+            f"{snapshot}, which never blocks a refresh, or the warehouse with read_only=True "
+            "between refreshes"
+        )
     return (
         "a reader, e.g. a BI tool or a notebook: readers should open the published "
         f"snapshot {snapshot}, which never blocks a refresh; close it on the warehouse"
@@ -178,7 +199,8 @@ def holder_advice(command: str, snapshot: Path) -> str:
 
 def held_message(db_path: Path, holder: tuple[int, str], snapshot: Path, then: str) -> str:
     pid, command = holder
-    return f"the warehouse {db_path} is held by process {pid} ({command}): {holder_advice(command, snapshot)}, {then}"
+    advice = holder_advice(command, snapshot, holder_writes(db_path))
+    return f"the warehouse {db_path} is held by process {pid} ({command}): {advice}, {then}"
 
 
 # A reader that opens the warehouse for a moment (a query, a schema listing) is let go
@@ -232,7 +254,7 @@ def wait_for_warehouse(db_path: Path, snapshot: Path, wait_for_dbt_s: float = WA
             if holder is None:
                 raise
             pid, command = holder
-            what = holder_advice(command, snapshot)
+            what = holder_advice(command, snapshot, holder_writes(db_path))
             if not what.startswith("a dbt build") or time.monotonic() > deadline:
                 raise WarehouseBusyError(
                     held_message(db_path, holder, snapshot, "then run the refresh again")

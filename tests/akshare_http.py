@@ -666,6 +666,52 @@ def _sina_calendar_body(sites: AkshareSites, frame, hit: Hit) -> Reply:
     return _sina_js("datelist", sina_calendar(days))
 
 
+# --------------------------------------------------------------------------- Sina's snapshot
+# stock_zh_a_spot: getHQNodeStockCount answers the number of A shares (akshare reads its
+# first run of digits and asks for ceil(n / 80) pages); getHQNodeData answers one page, sorted
+# by symbol, each quote as these 20 fields in this order (akshare renames them by position
+# and keeps 14). Sina sends the prices as text with three decimals and the rest as numbers.
+SINA_SPOT_FIELDS = [
+    ("symbol", "代码"), ("code", None), ("name", "名称"), ("trade", "最新价"),
+    ("pricechange", "涨跌额"), ("changepercent", "涨跌幅"), ("buy", "买入"), ("sell", "卖出"),
+    ("settlement", "昨收"), ("open", "今开"), ("high", "最高"), ("low", "最低"),
+    ("volume", "成交量"), ("amount", "成交额"), ("ticktime", "时间戳"), ("per", None),
+    ("pb", None), ("mktcap", None), ("nmc", None), ("turnoverratio", None),
+]  # fmt: skip
+SINA_SPOT_TEXT_PRICES = {"trade", "buy", "sell", "settlement", "open", "high", "low"}
+
+
+def _sina_spot_call(hit: Hit) -> tuple[str, dict]:
+    if "getHQNodeStockCount" in hit.url:
+        return "stock_zh_a_spot", {}
+    return "stock_zh_a_spot", {"page": hit.param("page")}
+
+
+def _sina_spot_value(field_name: str, value: Any) -> Any:
+    value = _plain(value)
+    if value is None:
+        return None
+    return f"{value:.3f}" if field_name in SINA_SPOT_TEXT_PRICES else value
+
+
+def _sina_spot(sites: AkshareSites, frame, hit: Hit) -> Reply:
+    rows = sorted(_records(frame), key=lambda row: row["代码"])
+    if "getHQNodeStockCount" in hit.url:
+        return Reply.text(f'"{len(rows)}"', "application/json; charset=GBK", "gbk")
+    pages = _pages(rows, int(hit.param("num", "80")))
+    number = int(hit.param("page", "1"))
+    page = pages[number - 1] if number <= len(pages) else []
+    quotes = [
+        {
+            name: (row["代码"][2:] if name == "code" else None) if column is None
+            else _sina_spot_value(name, row[column])
+            for name, column in SINA_SPOT_FIELDS
+        }
+        for row in page
+    ]  # fmt: skip
+    return Reply.text(json.dumps(quotes, ensure_ascii=False), "application/json; charset=GBK", "gbk")
+
+
 # --------------------------------------------------------------------------- CFFEX
 # The daily report CSV (GBK): one row per contract, a 小计 row after each product and a
 # 合计 row at the end; options (IO/MO/HO) are in the same file and carry a Delta.
@@ -774,6 +820,8 @@ ROUTES = [
     Route("GET", r"https://www\.swsresearch\.com/swindex/pdf/SwClass2021/StockClassifyUse_stock\.xls",
           _fixed("stock_industry_clf_hist_sw")),
     Route("GET", r"http://www\.cffex\.com\.cn/sj/hqsj/rtj/\d{6}/\d{2}/\d{8}_1\.csv", _cffex_call),
+    Route("GET", r"http://vip\.stock\.finance\.sina\.com\.cn/quotes_service/api/json_v2\.php/"
+          r"Market_Center\.getHQNode(StockCount|Data)", _sina_spot_call),
 ]  # fmt: skip
 
 ENCODERS = {
@@ -796,6 +844,7 @@ ENCODERS = {
     "tool_trade_date_hist_sina": _sina_calendar_body,
     "stock_industry_clf_hist_sw": _sw_body,
     "futures_hist_daily_cffex": _cffex_body,
+    "stock_zh_a_spot": _sina_spot,
 }
 SHARE_ROUTE = ROUTES[9]  # stock_zh_a_daily's second request: same function, other body
 
@@ -924,6 +973,9 @@ def demo_frames(market: Any, snapshot_day: dt.date | None = None) -> Frames:
     def frames(function: str, kwargs: dict) -> pd.DataFrame | None:
         if function == "stock_zh_a_spot_em":
             return market.snapshot(function, snapshot_day or market.trading_days[-1])
+        if function == "stock_zh_a_spot":  # Sina's view of the same close
+            return sina_snapshot_of(market.snapshot("stock_zh_a_spot_em",
+                                                    snapshot_day or market.trading_days[-1]))  # fmt: skip
         frame = market.call(function, **kwargs)
         if function in ("stock_zh_index_daily", "fund_etf_hist_sina") and len(frame):
             # Sina's bar files carry the day's amount too: akshare keeps it as it comes
@@ -931,3 +983,21 @@ def demo_frames(market: Any, snapshot_day: dt.date | None = None) -> Frames:
         return frame
 
     return frames
+
+
+def sina_snapshot_of(eastmoney: pd.DataFrame) -> pd.DataFrame:
+    """The frame akshare's stock_zh_a_spot returns for the close an Eastmoney snapshot
+    (stock_zh_a_spot_em's frame) shows: Sina's symbols, 成交量 in shares, 0 where Eastmoney
+    has no price (a suspended stock), the bid and ask at the close."""
+    from margin_wh.sources.datasets import sina_symbol
+
+    def zero(column: str) -> pd.Series:
+        return eastmoney[column].astype(float).fillna(0.0)
+
+    return pd.DataFrame({
+        "代码": eastmoney["代码"].map(sina_symbol), "名称": eastmoney["名称"],
+        "最新价": zero("最新价"), "涨跌额": zero("涨跌额"), "涨跌幅": zero("涨跌幅"),
+        "买入": zero("最新价"), "卖出": zero("最新价"), "昨收": zero("昨收"),
+        "今开": zero("今开"), "最高": zero("最高"), "最低": zero("最低"),
+        "成交量": zero("成交量") * 100, "成交额": zero("成交额"), "时间戳": "15:00:00",
+    })  # fmt: skip

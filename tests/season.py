@@ -54,13 +54,18 @@ import time_machine
 from margin_wh.calendar import SHANGHAI, closing_snapshot_day, previous_trading_day
 from margin_wh.config import Settings
 from margin_wh.sources.akshare_source import FUNCTION_HOSTS, AkshareSource, HostThrottle
-from margin_wh.sources.datasets import DATASETS, MARGIN_DETAIL_FUNCTIONS, security_type, sina_symbol
+from margin_wh.sources.datasets import (
+    DATASETS,
+    MARGIN_DETAIL_FUNCTIONS,
+    SINA_SNAPSHOT_PAGE_ROWS,
+    sina_symbol,
+)
 from margin_wh.sources.demo import DemoMarket
 from orchestration.definitions import build_definitions
 from orchestration.instance import instance_at
 from orchestration.partitions import PARTITION_TAG, run_partition_keys
 from orchestration.schedules import REFRESH_JOB_NAME, SNAPSHOT_JOB_NAME
-from tests.akshare_http import AkshareSites, demo_frames
+from tests.akshare_http import AkshareSites, demo_frames, sina_snapshot_of
 
 # --------------------------------------------------------------------------- the season
 
@@ -93,15 +98,16 @@ EASTMONEY = ("stock_zh_a_spot_em", "stock_margin_account_info")
 SZSE = tuple(f for f, host in FUNCTION_HOSTS.items() if host == "szse")
 SSE_DETAIL = "stock_margin_detail_sse"
 CALENDAR = "tool_trade_date_hist_sina"
-FUND_QUOTES, STOCK_QUOTES, SNAPSHOT_QUOTES = (
+FUND_QUOTES, STOCK_QUOTES, SNAPSHOT_QUOTES, SINA_SNAPSHOT_QUOTES = (
     "fund_etf_hist_sina",
     "stock_zh_a_daily",
     "stock_zh_a_spot_em",
+    "stock_zh_a_spot",  # the snapshot's fallback when Eastmoney refuses it
 )
 # Datasets whose raw table holds rows per trading day: every one of them must hold every
 # trading day by the end, and a day missing is a lag. The stocks' quotes come from either
 # the snapshot or Sina's daily bars: one lag, "stock quotes", either table may name it.
-STOCK_QUOTE_TABLES = (SNAPSHOT_QUOTES, STOCK_QUOTES)
+STOCK_QUOTE_TABLES = (SNAPSHOT_QUOTES, SINA_SNAPSHOT_QUOTES, STOCK_QUOTES)
 DAY_DATASETS = tuple(
     sorted(
         f for f, d in DATASETS.items()
@@ -273,12 +279,13 @@ class SeasonSites:
 
     def frames(self, function: str, kwargs: dict) -> pd.DataFrame | None:
         at = self.now()
-        if function == SNAPSHOT_QUOTES:
+        if function in (SNAPSHOT_QUOTES, SINA_SNAPSHOT_QUOTES):
             shown = closing_snapshot_day(self.days, at)
             if shown is None:  # a session is open: no close to show (recorded, see report)
                 self.snapshots_in_session.append(at)
                 shown = previous_trading_day(self.days, at.date())
-            return self.market.snapshot(function, shown)
+            eastmoney = self.market.snapshot(SNAPSHOT_QUOTES, shown)
+            return eastmoney if function == SNAPSHOT_QUOTES else sina_snapshot_of(eastmoney)
         if function == FUND_QUOTES and kwargs["symbol"] == self.faults.unknown_fund:
             if self.faults.unknown_from and at >= self.faults.unknown_from:
                 return pd.DataFrame()  # Sina's answer for a symbol it does not know
@@ -825,6 +832,9 @@ def missing_quotes(record: SeasonRecord, days: Sequence[dt.date]) -> list[str]:
             (sina_symbol(c), d)
             for c, d in _rows(con, f'select "代码", trade_date from raw.{SNAPSHOT_QUOTES}')
         }
+        if _rows(con, "select table_name from information_schema.tables "
+                      f"where table_schema = 'raw' and table_name = '{SINA_SNAPSHOT_QUOTES}'"):
+            have |= _rows(con, f'select "代码", trade_date from raw.{SINA_SNAPSHOT_QUOTES}')  # fmt: skip
         have |= _rows(con, f"select symbol, trade_date from raw.{FUND_QUOTES}")
         unknown_named = _mentions(con, unknown[-6:]) if unknown else True
     for day in days:
@@ -862,25 +872,15 @@ def wrong_skips(record: SeasonRecord) -> list[str]:
     ]
 
 
-def stocks_quoted(market: DemoMarket, day: dt.date) -> int:
-    return sum(security_type(c) == "stock" for c in listed_codes(market, day))
-
-
-# akshare's stock_zh_a_daily: requests.get of Sina's price file, then of its share-count
-# (amount) file; the calls counted here are the sites' requests
-SINA_REQUESTS_PER_STOCK_CALL = 2
-
-
 def minimum_calls(fault_free: SeasonRecord, faults: Faults) -> tuple[int, str]:
     """The fewest calls to hosts that are up with which a season with `faults` can load what
     the fault-free season loads, by the same schedules: the fault-free season's calls,
     - less those it made to a host while `faults` has it down for good (`Outage.lost`:
       the evening snapshots and the account statistics Eastmoney refused; SZSE's files of
       its morning are owed later, so its calls stay),
-    + one Sina call per stock on the lists for each close whose 15:40 snapshot tick fell
-      in such an outage (the next morning takes those closes from Sina instead): two
-      requests each, as akshare's stock_zh_a_daily reads the price file and then the
-      share-count file of the stock (SINA_REQUESTS_PER_STOCK_CALL),
+    + Sina's paged snapshot for each close whose 15:40 snapshot tick fell in such an
+      outage (the same run takes that close from Sina instead): akshare's stock_zh_a_spot
+      asks for the count, then every page of 80 A-shares,
     + one "not published yet" answer per late publication (the 09:30 run cannot know).
     The calendar's horizon and the unknown fund add none: the runs that learn the new year
     ask SSE's totals as every run does, and the unknown fund is asked once a run as any."""
@@ -894,11 +894,14 @@ def minimum_calls(fault_free: SeasonRecord, faults: Faults) -> tuple[int, str]:
         if any(o.lost and o.covers(SNAPSHOT_QUOTES, beijing(d, SNAPSHOT_AT)) for o in faults.outages)
         and fault_free.ticks and fault_free.ticks[0].at <= beijing(d, SNAPSHOT_AT) <= fault_free.ticks[-1].at
     ]  # fmt: skip
-    sina = SINA_REQUESTS_PER_STOCK_CALL * sum(stocks_quoted(market, d) for d in blocked_closes)
+    sina = sum(
+        1 + -(-len(market.snapshot(SNAPSHOT_QUOTES, d)) // SINA_SNAPSHOT_PAGE_ROWS)
+        for d in blocked_closes
+    )
     late = len(faults.late_sse_detail)
     minimum = len(fault_free.calls_up) - len(lost) + sina + late
     how = (
-        f"{len(fault_free.calls_up)} fault-free - {len(lost)} refused for good + {sina} Sina requests "
-        f"for {len(blocked_closes)} closes without snapshot + {late} late publication = {minimum}"
+        f"{len(fault_free.calls_up)} fault-free - {len(lost)} refused for good + {sina} Sina snapshot "
+        f"requests for {len(blocked_closes)} closes Eastmoney refused + {late} late publication = {minimum}"
     )
     return minimum, how

@@ -140,7 +140,11 @@ def futures_outage(tmp_path_factory) -> FuturesOutage:
 
 def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale(futures_outage):
     settings, instance, defs = futures_outage.settings, futures_outage.instance, futures_outage.defs
-    assert "futures_hist_daily_cffex: stale since 2024-07-08 (last day loaded: 2024-07-05)" in futures_outage.message
+    message = futures_outage.message
+    assert "futures_hist_daily_cffex: stale since 2024-07-08 (last day loaded: 2024-07-05)" in message
+    # the cause first, then Dagster's wrapping of it
+    step = message.index("raw__futures_hist_daily_cffex:")
+    assert step < message.index("injected outage", step) < message.index("raised in:", step), message
     with duckdb.connect(str(settings.db_path), read_only=True) as con:
         def last(table: str) -> dt.date:
             return con.execute(f"select max(trade_date) from marts.{table}").fetchone()[0]

@@ -57,6 +57,7 @@ def test_every_dataset_of_trading_days_is_tracked_with_a_rule():
     assert rules["stock_zh_index_daily"] == "each_symbol_every_day"
     assert rules["fund_etf_hist_sina"] == "latest_symbol"
     assert rules["stock_zh_a_daily"] == rules["stock_zh_a_spot_em"] == "quotes_either_source"
+    assert rules["stock_zh_a_spot"] == "quotes_either_source"  # the snapshot's fallback
     assert rules["stock_margin_detail_szse"] == "every_trading_day"
     assert set(rules.values()) <= set(RULES)
 

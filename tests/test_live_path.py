@@ -18,7 +18,9 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+import requests
 from conftest import make_settings
+from test_dbt_tests import invoke_dbt
 
 from margin_wh.calendar import SHANGHAI
 from margin_wh.raw.load import WarehouseSourceError, ingest
@@ -29,7 +31,7 @@ from margin_wh.sources.akshare_source import (
     SourceResponseError,
     SourceUnavailableError,
 )
-from margin_wh.sources.datasets import DATASETS
+from margin_wh.sources.datasets import DATASETS, security_type, sina_symbol
 from margin_wh.sources.demo import DemoMarket
 from margin_wh.sources.parse import SourceDataError
 from orchestration.definitions import build_definitions
@@ -249,3 +251,170 @@ def test_a_warehouse_holds_one_source(tmp_path, market):
         load(tmp_path, market, "stock_margin_szse", [day])
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         assert con.execute("select _source from raw.stock_margin_szse").fetchall() == [("demo",)]
+
+
+# --------------------------------------------------------------------------- Eastmoney blocked
+
+
+def test_a_close_eastmoney_refuses_is_taken_from_sinas_paged_snapshot_its_cost_said_first(tmp_path):
+    """Eastmoney refuses the evening's snapshot (it blocks IPs: akshare #6696, #7314). The
+    run says what Sina's paged snapshot will cost against a Sina call per stock, takes the
+    close from it (one akshare call: a count, then the pages), and the quotes of the day
+    carry each stock's last known float shares; no per-security call is made for the day."""
+    settings = make_settings(tmp_path, MARGIN_WH_SOURCE="akshare")
+    demo = get_source(make_settings(tmp_path / "demo")).market  # the market the sites hold
+    before, end = demo.trading_days[-2], demo.trading_days[-1]
+    instance = dg.DagsterInstance.ephemeral()
+    defs = build_definitions(settings)
+    with pytest.MonkeyPatch.context() as patch:
+        # the evening before: Eastmoney's snapshot answers (raw data only: no model is read)
+        patch.setattr("margin_wh.sources._akshare_source", lambda: live_source(evening(before)))
+        with AkshareSites(demo_frames(demo, before)):
+            refresh(settings, before, before, instance, raw_only=True, defs=defs)
+        patch.setattr("margin_wh.sources._akshare_source", lambda: live_source(evening(end)))
+        with AkshareSites(demo_frames(demo, end)) as sites:
+            sites.fail("stock_zh_a_spot_em", times=1000, error=403)
+            refresh(settings, end, end, instance, raw_only=True, defs=defs)
+    # the quotes' models and their tests only: the marts would take a minute more
+    built = invoke_dbt(settings, tmp_path / "dbt", "build", "--select", "+int_security_quotes_daily",
+                       "--indirect-selection", "cautious")
+    assert built.success, built.output
+    eastmoney = demo.snapshot("stock_zh_a_spot_em", end)
+    requests = sites.calls_of("stock_zh_a_spot")
+    assert requests[0] == {} and len(requests) == 1 + -(-len(eastmoney) // 80)
+    assert sites.calls_of("stock_zh_a_daily") == []
+    # said before it was paid: the snapshot step's note, materialized before Sina's step ran
+    said = instance.fetch_materializations(dg.AssetKey(["raw", "stock_zh_a_spot_em"]), limit=1).records[0]
+    paid = instance.fetch_materializations(dg.AssetKey(["raw", "stock_zh_a_spot"]), limit=1).records[0]
+    assert said.storage_id < paid.storage_id
+    note = said.asset_materialization.metadata["note"].value
+    stocks = len(quote_symbols_of(settings, before))
+    assert "HTTP 403" in note and f"one call of ~{len(requests)} requests" in note
+    assert f"would make {stocks} calls" in note and "assumed" not in note
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        quotes = con.execute(
+            "select security_code, trade_date, close_cny, float_shares, quote_source "
+            "from intermediate.int_security_quotes_daily where quote_source <> 'fund_etf_hist_sina'"
+        ).df()
+    today = quotes[quotes["trade_date"] == pd.Timestamp(end)].set_index("security_code")
+    assert set(today["quote_source"]) == {"stock_zh_a_spot"}
+    traded = eastmoney[eastmoney["最新价"] > 0].set_index("代码")
+    assert set(today.index) == set(traded.index)
+    pd.testing.assert_series_equal(today["close_cny"].sort_index(),
+                                   traded["最新价"].astype(float).sort_index(),
+                                   check_names=False)  # fmt: skip
+    earlier = quotes[quotes["trade_date"] < pd.Timestamp(end)].sort_values("trade_date")
+    last_known = earlier.groupby("security_code")["float_shares"].last()
+    carried = today["float_shares"].dropna()
+    assert len(carried) and carried.equals(last_known[carried.index].rename("float_shares"))
+
+
+def quote_symbols_of(settings, day: dt.date) -> list[str]:
+    from margin_wh.raw.universe import quote_symbols
+
+    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        return quote_symbols(con, [day], "stock")
+
+
+def test_the_dry_run_says_what_a_refused_snapshot_would_cost(tmp_path):
+    """`margin-wh refresh --dry-run` (refresh_cost's notes) names the fallback's price
+    beside the snapshot's one call: from what the warehouse holds, or said assumed."""
+    from margin_wh.raw.cost import ASSUMED_LIST_SIZE, ASSUMED_MARKET_SIZE, refresh_cost
+    from margin_wh.sources.akshare_source import FUNCTION_HOSTS, MIN_INTERVAL_S
+
+    market = DemoMarket(securities=20, start=dt.date(2024, 6, 3), end=dt.date(2024, 6, 28))
+    day = market.trading_days[-1]
+    with duckdb.connect() as con:
+        costs = refresh_cost([day], market.trading_days, con, live_source(evening(day)),
+                             tmp_path / "landing", FUNCTION_HOSTS, MIN_INTERVAL_S)  # fmt: skip
+    snapshot = next(c for c in costs if c.function == "stock_zh_a_spot_em")
+    assert snapshot.to_fetch == 1
+    pages = -(-ASSUMED_MARKET_SIZE // 80)
+    assert snapshot.estimated.startswith("if Eastmoney refuses it: Sina's paged snapshot")
+    assert f"one call of ~{1 + pages} requests" in snapshot.estimated
+    assert f"would make {ASSUMED_LIST_SIZE['stock']} calls" in snapshot.estimated
+    assert "assumed: no snapshot loaded yet" in snapshot.estimated
+    # no snapshot to take (the evening shows another day's close): nothing to say
+    with duckdb.connect() as con:
+        costs = refresh_cost([market.trading_days[-2]], market.trading_days, con,
+                             live_source(evening(day)), tmp_path / "landing", FUNCTION_HOSTS,
+                             MIN_INTERVAL_S)  # fmt: skip
+    assert not next(c for c in costs if c.function == "stock_zh_a_spot_em").estimated
+
+
+def test_the_assumed_market_size_is_about_what_akshares_docs_print():
+    from margin_wh.raw.cost import ASSUMED_MARKET_SIZE
+    from tests.docs_examples import documented
+
+    printed = [documented(f).rows for f in ("stock_zh_a_spot", "stock_zh_a_spot_em")]
+    assert all(abs(ASSUMED_MARKET_SIZE - rows) < 0.1 * rows for rows in printed)
+
+
+# --------------------------------------------------------------------------- true messages
+
+
+def test_a_symbol_the_site_does_not_know_is_said_so_and_no_retry_is_promised(tmp_path, market):
+    """Sina's histories are whole files: a symbol it does not know is not "not published
+    yet", and no retry will bring it. Through akshare's own functions: the fund history's
+    empty frame, and the stock history's file the decoder cannot read."""
+    frames = demo_frames(market)
+    stock = next(f"sh{c}" for c in market.codes if c.startswith("6"))
+    fund = next(sina_symbol(c) for c in market.codes if security_type(c) == "fund")
+    unknown = {"sh600999", "sz159999"}
+    days = [d for d in market.trading_days if d >= dt.date(2024, 7, 8)][:3]
+
+    def sites_without_them(function, kwargs):
+        return None if kwargs.get("symbol") in unknown else frames(function, kwargs)
+
+    reasons = {}
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con, AkshareSites(sites_without_them):
+        for function, symbols in (("stock_zh_a_daily", ["sh600999", stock]),
+                                  ("fund_etf_hist_sina", ["sz159999", fund])):  # fmt: skip
+            result = ingest(con, live_source(), DATASETS[function], days, tmp_path / "landing", symbols)
+            reasons |= {f.symbol: f.reason for f in result.missing_symbols}
+    assert set(reasons) == unknown  # the known ones loaded
+    for symbol, reason in reasons.items():
+        assert f"not know symbol '{symbol}'" in reason, reason
+        assert "not published" not in reason and "A retry may help" not in reason, reason
+    assert "A retry will not help" in reasons["sh600999"]
+
+
+def test_a_failed_per_symbol_load_is_stale_since_each_symbols_own_day(tmp_path, market):
+    """Sina goes down mid-run: the symbols it answered are current, the others stop at the
+    previous run's day, and a symbol set aside earlier at its own first missing day. The
+    dataset's newest day would hide both (margin_wh/raw/staleness.py)."""
+    from margin_wh.raw.staleness import stale_lines
+
+    frames = demo_frames(market)
+    stocks = [sina_symbol(c) for c in market.codes if security_type(c) == "stock"][:6]
+    unknown = "sh600999"
+    first, second = [d for d in market.trading_days if d >= dt.date(2024, 7, 8)][:2]
+    requests_before_outage = 2 * 2  # two stocks answered: their bars and share counts
+    answered = []
+
+    def sina_goes_down(function, kwargs):
+        if function == "stock_zh_a_daily" and kwargs["symbol"] != unknown:
+            answered.append(kwargs["symbol"])
+            if len(answered) > len(stocks) * 2 + requests_before_outage:
+                return requests.ConnectionError("Sina is down")
+        return None
+
+    def sites(function, kwargs):
+        return None if kwargs.get("symbol") == unknown else frames(function, kwargs)
+
+    daily = DATASETS["stock_zh_a_daily"]
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con, AkshareSites(sites, outage=sina_goes_down):
+        ingest(con, live_source(), daily, [first], tmp_path / "landing", [unknown, *stocks])
+        with pytest.raises(SourceUnavailableError):
+            ingest(con, live_source(), daily, [second], tmp_path / "landing", stocks)
+        lines = stale_lines(con, market.trading_days, ["stock_zh_a_daily"], second)
+        reached = {r[0] for r in con.execute(
+            "select symbol from raw.stock_zh_a_daily where trade_date = ?", [second]).fetchall()}  # fmt: skip
+    after_second = market.trading_days[market.trading_days.index(second) + 1]
+    assert len(reached) == 2
+    assert lines[0] == (f"stock_zh_a_daily: stale since {after_second} (last day loaded: {second}) "
+                        "for the symbols it holds then")  # fmt: skip
+    not_reached = sorted(set(stocks) - reached)
+    assert f"stale since {second} for {len(not_reached)} symbol(s) (not reached by the failed run, " \
+           f"or suspended): {', '.join(not_reached[:5])}" in "\n".join(lines)  # fmt: skip
+    assert f"stale since {first} for 1 symbol(s) (set aside: the next run asks again): {unknown}" in lines[1]

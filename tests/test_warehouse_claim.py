@@ -12,6 +12,7 @@ import threading
 import time
 
 import dagster as dg
+import duckdb
 import pytest
 from conftest import make_settings
 
@@ -146,3 +147,35 @@ def test_dbts_failed_nodes_are_named_by_the_model_they_concern():
         "(dbt skipped what depends on them: 1 model(s); skipped models keep their last good state)",
     ]
     assert failed_nodes({"results": [results["results"][1]]}, manifest) == []
+
+
+# Opens the warehouse as argv[2] says (read-only or read-write, as a notebook would) and
+# keeps it open until told.
+HOLDER = (
+    "import duckdb, sys\n"
+    "con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'read_only')\n"
+    "print('open', flush=True)\n"
+    "sys.stdin.readline()\n"
+)
+
+
+@pytest.mark.parametrize("mode", ["read_only", "read_write"])
+def test_the_holder_is_called_a_reader_only_when_it_reads(tmp_path, mode):
+    from orchestration.warehouse_claim import wait_for_warehouse
+
+    db_path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(db_path)).close()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path), mode],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(WarehouseBusyError) as error:
+            wait_for_warehouse(db_path, tmp_path / "snapshot.duckdb", wait_for_dbt_s=0)
+    finally:
+        holder.communicate("\n", timeout=60)
+    message = str(error.value)
+    assert f"held by process {holder.pid}" in message
+    if mode == "read_only":
+        assert "a reader, e.g. a BI tool" in message and "read-write" not in message
+    else:
+        assert "a reader" not in message and "a read-write connection" in message

@@ -33,12 +33,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from margin_wh.sources.datasets import DATASETS, Dataset
+from margin_wh.sources.datasets import RAW_TABLES, Dataset
 
 # The calendar lists the trading days to come as well: it is the yardstick, not a day's data.
 CALENDAR_DATASET = "tool_trade_date_hist_sina"
-# The two sources of a day's stock quotes (margin_wh/raw/universe.py: QUOTE_SNAPSHOT, QUOTES).
-QUOTE_SOURCES = ("stock_zh_a_spot_em", "stock_zh_a_daily")
+# The sources of a day's stock quotes (margin_wh/raw/universe.py: QUOTE_SNAPSHOT, its
+# fallback SNAPSHOT_FALLBACK, QUOTES).
+QUOTE_SOURCES = ("stock_zh_a_spot_em", "stock_zh_a_spot", "stock_zh_a_daily")
 
 # freshness_rule -> what "stale" means for a dataset under it, as the table says it.
 RULES: dict[str, str] = {
@@ -47,9 +48,10 @@ RULES: dict[str, str] = {
         "market's latest day"
     ),
     "quotes_either_source": (
-        "a day's stock quotes come from the closing snapshot (stock_zh_a_spot_em) or from "
-        "Sina's history (stock_zh_a_daily), not necessarily both, and a suspended security "
-        "has none: stale when neither source holds the market's latest day"
+        "a day's stock quotes come from the closing snapshot (stock_zh_a_spot_em, or Sina's "
+        "stock_zh_a_spot when Eastmoney refused it) or from Sina's history (stock_zh_a_daily), "
+        "not necessarily more than one, and a suspended security has none: stale when no "
+        "source holds the market's latest day"
     ),
     "each_symbol_every_day": (
         "every symbol has a bar every trading day (spot indices): its last day is the "
@@ -87,7 +89,7 @@ def freshness_rule(dataset: Dataset) -> str | None:
     return None
 
 
-def tracked_datasets(datasets: Mapping[str, Dataset] = DATASETS) -> dict[str, str]:
+def tracked_datasets(datasets: Mapping[str, Dataset] = RAW_TABLES) -> dict[str, str]:
     """{dataset: freshness rule} for every dataset the freshness table lists."""
     return {name: rule for name, dataset in datasets.items() if (rule := freshness_rule(dataset))}
 

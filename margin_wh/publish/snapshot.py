@@ -330,7 +330,7 @@ def _dataset_last_days(
 ) -> tuple[dict[str, dt.date | None], dt.date | None]:
     """Each tracked dataset's last trading day as its rule measures it (None: no table or
     no rows), and the first day the warehouse holds of any market-wide daily dataset."""
-    from margin_wh.sources.datasets import DATASETS
+    from margin_wh.sources.datasets import RAW_TABLES
 
     last_days: dict[str, dt.date | None] = {}
     firsts = []
@@ -338,7 +338,7 @@ def _dataset_last_days(
         if name not in present:
             last_days[name] = None
             continue
-        column = _ident(date_column(DATASETS[name]))
+        column = _ident(date_column(RAW_TABLES[name]))
         table = f"warehouse.raw.{_ident(name)}"
         if rule == "each_symbol_every_day":
             sql = f"select min(last) from (select max({column}) as last from {table} group by symbol)"
@@ -461,7 +461,7 @@ def _write_freshness(
     """The snapshot's main.dataset_freshness, main.mart_freshness and main.missing_symbols
     from the warehouse's raw, marts and meta tables (margin_wh/publish/freshness.py)."""
     from margin_wh.mart_docs import mart_docs
-    from margin_wh.sources.datasets import DATASETS
+    from margin_wh.sources.datasets import RAW_TABLES
 
     present = {name for _, name in list_tables(con, "warehouse", ("raw",))}
     calendar = _calendar(con, present)
@@ -470,7 +470,7 @@ def _write_freshness(
     missing = _copy_missing_symbols(con)
     datasets = dataset_freshness(
         rules, last_days, calendar, warehouse_first_day=first_day,
-        first_days={name: DATASETS[name].first_day for name in rules}, missing_symbols=missing,
+        first_days={name: RAW_TABLES[name].first_day for name in rules}, missing_symbols=missing,
     )  # fmt: skip
     _write_dataset_freshness(con, datasets)
     latest = market_latest_day(rules, last_days)

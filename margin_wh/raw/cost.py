@@ -17,13 +17,25 @@ from typing import Any
 import duckdb
 
 from margin_wh.durations import format_duration
-from margin_wh.raw.load import pending_requests
-from margin_wh.raw.universe import QUOTES_BY_SECURITY_TYPE, plan_fetch
-from margin_wh.sources.datasets import DATASETS
+from margin_wh.raw.load import loaded_days, pending_requests
+from margin_wh.raw.universe import (
+    QUOTE_SNAPSHOT,
+    QUOTES,
+    QUOTES_BY_SECURITY_TYPE,
+    SNAPSHOT_FALLBACK,
+    plan_fetch,
+    quote_symbols,
+)
+from margin_wh.sources.datasets import DATASETS, SINA_SNAPSHOT_PAGE_ROWS
 
 # Securities on the margin lists when the warehouse holds none yet to count: ~4,000
 # stocks eligible (the exchanges' eligible lists since 2022) and several hundred funds.
 ASSUMED_LIST_SIZE = {"stock": 4000, "fund": 500}
+# A-shares listed, when no snapshot is loaded yet to count them: about the row count of the
+# Sina and Eastmoney snapshots akshare's docs print (tests/akshare_docs, checked there).
+ASSUMED_MARKET_SIZE = 5400
+# akshare's stock_zh_a_daily reads two files per stock: the bars, then the share counts
+SINA_REQUESTS_PER_STOCK = 2
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,7 @@ class DatasetCost:
     calls: int  # the calls the range needs
     landed: int  # already landed and loaded: skipped unless --refetch
     interval_s: float  # the host's politeness interval
-    estimated: str = ""  # why a count is an estimate, if it is
+    estimated: str = ""  # why a count is an estimate, if it is (or what may change it)
 
     @property
     def to_fetch(self) -> int:
@@ -78,6 +90,11 @@ def refresh_cost(
             if fetch_days
             else ([], 0)
         )
+        if function == QUOTE_SNAPSHOT and fetch_days and getattr(source, "name", "") == "akshare":
+            # said before a live run that may pay it: what Eastmoney refusing the snapshot costs
+            sina = hosts.get(SNAPSHOT_FALLBACK, SNAPSHOT_FALLBACK)
+            fallback = snapshot_fallback_cost(con, fetch_days[0], intervals.get(sina, 0.0))
+            estimated = f"if Eastmoney refuses it: {fallback.line}"
         costs.append(DatasetCost(function, host, len(todo) + landed, landed, interval, estimated))
     return costs
 
@@ -115,3 +132,70 @@ def cost_table(costs: Sequence[DatasetCost], title: str):
         f"[bold]{format_duration(sum(c.expected_s for c in costs))}[/]",
     )  # fmt: skip
     return table
+
+
+@dataclass(frozen=True)
+class SnapshotFallbackCost:
+    """What taking a close from Sina's paged snapshot costs, against its alternative: one
+    Sina call per stock on the margin lists the next morning."""
+
+    market_size: int  # A-shares Sina lists (its pages hold them all, on a list or not)
+    stocks: int  # stocks on the margin lists: the per-security calls it spares
+    interval_s: float  # Sina's politeness interval, between two calls (not two pages)
+    estimated: str = ""  # what is assumed, if anything
+
+    @property
+    def requests(self) -> int:
+        """akshare's stock_zh_a_spot: a count, then every page."""
+        return 1 + -(-self.market_size // SINA_SNAPSHOT_PAGE_ROWS)
+
+    @property
+    def per_security_s(self) -> float:
+        return self.stocks * self.interval_s
+
+    @property
+    def line(self) -> str:
+        return (
+            f"Sina's paged snapshot ({SNAPSHOT_FALLBACK}) takes the close instead: one call of "
+            f"~{self.requests} requests (a count, then pages of {SINA_SNAPSHOT_PAGE_ROWS} "
+            f"A-shares of ~{self.market_size}, back to back as akshare makes them), where the "
+            f"next morning's {QUOTES} would make {self.stocks} calls "
+            f"({SINA_REQUESTS_PER_STOCK * self.stocks} requests), "
+            f"{format_duration(self.per_security_s)} at Sina's {self.interval_s:g} s interval"
+            + (f" ({self.estimated})" if self.estimated else "")
+            + ". Its float shares are each stock's last known."
+        )
+
+
+def snapshot_fallback_cost(
+    con: duckdb.DuckDBPyConnection, day: dt.date, interval_s: float | None = None
+) -> SnapshotFallbackCost:
+    """The cost of taking `day`'s close from Sina's snapshot, from what the warehouse holds:
+    the last snapshot's row count, the stocks of the last margin detail loaded."""
+    from margin_wh.sources.akshare_source import FUNCTION_HOSTS, MIN_INTERVAL_S
+
+    if interval_s is None:
+        interval_s = MIN_INTERVAL_S[FUNCTION_HOSTS[SNAPSHOT_FALLBACK]]
+    assumed = []
+    market = _last_day_rows(con, QUOTE_SNAPSHOT, day) or _last_day_rows(con, SNAPSHOT_FALLBACK, day)
+    if not market:
+        market = ASSUMED_MARKET_SIZE
+        assumed.append(f"~{market} A-shares assumed: no snapshot loaded yet")
+    detail_day = _last_day(con, "stock_margin_detail_sse", day)
+    stocks = len(quote_symbols(con, [detail_day], "stock")) if detail_day else 0
+    if not stocks:
+        stocks = ASSUMED_LIST_SIZE["stock"]
+        assumed.append(f"~{stocks} stocks on the lists assumed: no margin detail loaded yet")
+    return SnapshotFallbackCost(market, stocks, interval_s, "; ".join(assumed))
+
+
+def _last_day(con: duckdb.DuckDBPyConnection, function: str, before: dt.date) -> dt.date | None:
+    days = loaded_days(con, function, dt.date.min, before)
+    return max(days) if days else None
+
+
+def _last_day_rows(con: duckdb.DuckDBPyConnection, function: str, before: dt.date) -> int:
+    last = _last_day(con, function, before)
+    if last is None:
+        return 0
+    return con.execute(f"select count(*) from raw.{function} where trade_date = ?", [last]).fetchone()[0]

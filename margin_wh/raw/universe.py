@@ -3,7 +3,11 @@ per-symbol datasets, and which days the quote datasets answer for.
 
 A stock's quotes come from one of two places:
   - the post-close snapshot (stock_zh_a_spot_em): one call for the whole market, but only
-    for the day whose close it shows when called, so a run takes at most one: its last day;
+    for the day whose close it shows when called, so a run takes at most one: its last day.
+    When Eastmoney refuses it (it blocks IPs that page through it: akshare issues #6696,
+    #7314), Sina's paged snapshot (stock_zh_a_spot) takes that close instead while it still
+    shows it: one call of a count and every page (universe.SNAPSHOT_FALLBACK); it carries
+    no float market cap, so the float shares are the security's last known ones;
   - Sina's daily history (stock_zh_a_daily): one call per stock, for any window; used
     for the days no snapshot covers (backfills, a missed evening).
 The ETFs and LOFs on the margin lists are in neither (Eastmoney's snapshot lists A shares
@@ -25,6 +29,7 @@ from margin_wh.raw.load import loaded_days, missing_symbols
 from margin_wh.sources.datasets import (
     DATASETS,
     MARGIN_DETAIL_FUNCTIONS,
+    SINA_SNAPSHOT,
     SPOT_INDEX_SYMBOLS,
     Dataset,
     SecurityType,
@@ -34,6 +39,8 @@ from margin_wh.sources.datasets import (
 
 QUOTES = "stock_zh_a_daily"  # per stock, any window
 QUOTE_SNAPSHOT = "stock_zh_a_spot_em"  # every stock, the evening of one day
+SNAPSHOT_FALLBACK = SINA_SNAPSHOT.function  # the same close when Eastmoney refuses it
+SNAPSHOTS = (QUOTE_SNAPSHOT, SNAPSHOT_FALLBACK)
 FUND_QUOTES = "fund_etf_hist_sina"  # per fund, its whole history
 # The per-security quote datasets, and the securities of the margin lists each one serves.
 QUOTES_BY_SECURITY_TYPE: dict[str, SecurityType] = {QUOTES: "stock", FUND_QUOTES: "fund"}
@@ -125,12 +132,18 @@ def _plan_window(
                 f"is taken from 15:30 that day to 09:15 the next); {QUOTES} covers those days"
             )
         )
+        if fetched and dataset.function == SNAPSHOT_FALLBACK:
+            if loaded_days(con, QUOTE_SNAPSHOT, fetched[0], fetched[0]):
+                return FetchPlan([], [], f"{QUOTE_SNAPSHOT} took the close of {fetched[0]}")
+            why = f"{QUOTE_SNAPSHOT} holds no close of {fetched[0]}: Sina's snapshot takes it"
         return FetchPlan(fetched, [], why)
     if dataset.function == QUOTES:
-        fetched = days_without_snapshot(con, days, QUOTE_SNAPSHOT)
+        fetched = days_without_snapshot(con, days, SNAPSHOTS)
         skipped = len(days) - len(fetched)
         why = (
-            f"{skipped} day(s) already covered by the {QUOTE_SNAPSHOT} snapshot" if skipped else ""
+            f"{skipped} day(s) already covered by a closing snapshot ({' or '.join(SNAPSHOTS)})"
+            if skipped
+            else ""
         )
         return FetchPlan(fetched, quote_symbols(con, fetched, "stock") if fetched else [], why)
     if dataset.function == FUND_QUOTES:
@@ -179,12 +192,17 @@ def snapshot_days(
 
 
 def days_without_snapshot(
-    con: duckdb.DuckDBPyConnection, trading_days: Sequence[dt.date], snapshot_function: str
+    con: duckdb.DuckDBPyConnection,
+    trading_days: Sequence[dt.date],
+    snapshot_functions: Sequence[str],
 ) -> list[dt.date]:
     """The window's days the per-security quotes must cover: from the first to the last day
-    with no snapshot loaded (contiguous, because a load replaces whole windows)."""
+    no snapshot (of any of `snapshot_functions`) holds (contiguous, because a load replaces
+    whole windows)."""
     if not trading_days:
         return []
-    covered = loaded_days(con, snapshot_function, min(trading_days), max(trading_days))
+    covered = set().union(
+        *(loaded_days(con, f, min(trading_days), max(trading_days)) for f in snapshot_functions)
+    )
     missing = [i for i, d in enumerate(trading_days) if d not in covered]
     return list(trading_days[missing[0] : missing[-1] + 1]) if missing else []

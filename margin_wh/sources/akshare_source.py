@@ -50,6 +50,7 @@ FUNCTION_HOSTS = {
     "futures_hist_daily_cffex": "cffex",
     "stock_industry_clf_hist_sw": "swsresearch",
     "stock_zh_a_spot_em": "eastmoney",
+    "stock_zh_a_spot": "sina",  # the snapshot's fallback (datasets.SINA_SNAPSHOT)
 }
 MIN_INTERVAL_S = {
     "sina": 3.0,
@@ -169,10 +170,10 @@ _PARSERS = {"akshare", "py_mini_racer", "openpyxl", "xlrd", "zipfile", "json", "
 
 
 def describe_failure(
-    call: str, host: str, error: BaseException, retried: str = ""
+    call: str, host: str, error: BaseException, retried: str = "", symbol: str | None = None
 ) -> SourceCallError:
     """Our error for what an akshare call raised; `retried` says how long we kept trying
-    a transient failure."""
+    a transient failure; `symbol`: the one security the call asked for, if it did."""
     kind = f"{type(error).__name__}: {error}"
     if cannot_resolve(error):
         return NoNetworkError(
@@ -181,6 +182,12 @@ def describe_failure(
             call=call, host=host, retry_may_help=False,
         )  # fmt: skip
     status = http_status(error)
+    if status == 404 and symbol is not None:
+        return SourceResponseError(
+            f"{call} got HTTP 404 from {host} ({kind}): {host} has no file for symbol "
+            f"{symbol!r} (delisted, renamed, or not of this kind of security).",
+            call=call, host=host, retry_may_help=False,
+        )  # fmt: skip
     if status is not None and not is_transient(error):
         published = status in (403, 404)
         return SourceResponseError(
@@ -200,6 +207,15 @@ def describe_failure(
             call=call, host=host, retry_may_help=True,
         )  # fmt: skip
     if isinstance(error, _PARSING_ERRORS) or type(error).__module__.split(".")[0] in _PARSERS:
+        if symbol is not None:
+            # a symbol's whole history is one file: no day of it is pending, and a file the
+            # parser cannot read is a symbol the site does not know, or a changed page
+            return SourceResponseError(
+                f"{call} raised {kind} while parsing {host}'s answer: {host} does not know "
+                f"symbol {symbol!r} (delisted, renamed, or not of this kind of security), or "
+                "the page changed (run `margin-wh doctor`; check the pinned akshare).",
+                call=call, host=host, retry_may_help=False,
+            )  # fmt: skip
         # akshare parses the sites' pages positionally: an unpublished day or an error
         # page surfaces as e.g. SSE's "Length mismatch" or SZSE's AttributeError on `.str`
         return SourceResponseError(
@@ -332,6 +348,7 @@ class AkshareSource:
                         return call_within(self._call_limit_s, fn, **kwargs)
         except Exception as error:  # every failure becomes one error that names the call
             raise describe_failure(
-                call, host, error, tried_line(attempts, time.monotonic() - started)
+                call, host, error, tried_line(attempts, time.monotonic() - started),
+                symbol=kwargs.get("symbol"),
             ) from error
         raise AssertionError("unreachable")

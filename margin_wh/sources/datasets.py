@@ -712,6 +712,49 @@ DATASETS: dict[str, Dataset] = {
     )
 }
 
+# The closing snapshot when Eastmoney refuses us (akshare issues #6696 and #7314: its
+# clist host blocks IPs that page through it). Not in DATASETS: it is no dataset of its own
+# but the stand-in for stock_zh_a_spot_em's close on the days that one fails.
+# akshare stock/stock_zh_a_sina.py, stock_zh_a_spot(): Sina's hs_a node, one count request
+# (getHQNodeStockCount) then every page of 80 (getHQNodeData, sorted by symbol) back to back
+# with no pause, each page's 20 JSON fields named BY POSITION and 14 kept. What akshare drops:
+# per, pb, mktcap and nmc (流通市值), so no float market cap; float shares must come from an
+# earlier day (the last snapshot's 流通市值 / 最新价, or Sina's outstanding_share). Units
+# (akshare's docs, docs/data/stock/stock.md, "实时行情数据-新浪"): prices 元, 成交量 股
+# (not Eastmoney's 手), 成交额 元, 涨跌幅 percent; 代码 is Sina's symbol (sh600000, bj430017),
+# not a 6-digit code; a suspended stock has 最新价 0; 时间戳 is the time of day of its last tick.
+SINA_SNAPSHOT_PAGE_ROWS = 80  # akshare's payload: num=80
+SINA_SNAPSHOT = Dataset(
+    function="stock_zh_a_spot",
+    description="Post-close snapshot of every A share (Sina, paged): the close when "
+    "Eastmoney's snapshot is refused; no float market cap.",
+    call="snapshot",
+    columns=(
+        Column("代码", "text"),  # Sina's symbol: exchange prefix and code
+        Column("名称", "text"),
+        _num("最新价", "CNY", (0.1, 1e4)),  # after the close: the close; 0 if suspended
+        _signed("涨跌额", "CNY"),
+        _signed("涨跌幅", "percent"),
+        _num("买入", "CNY"),
+        _num("卖出", "CNY"),
+        _num("昨收", "CNY"),
+        _num("今开", "CNY"),
+        _num("最高", "CNY"),
+        _num("最低", "CNY"),
+        _num("成交量", "shares"),
+        _num("成交额", "CNY"),
+        Column("时间戳", "text"),
+    ),
+    key=("代码",),
+    row_rules=(
+        ordered("最低", "最新价", "最高"),
+        average_price_within_bar("成交额", "成交量", "最低", "最高", 1),
+    ),
+)
+FALLBACK_DATASETS = {SINA_SNAPSHOT.function: SINA_SNAPSHOT}
+# Every raw table's contract: the datasets, and the fallbacks that stand in for one of them.
+RAW_TABLES: dict[str, Dataset] = {**DATASETS, **FALLBACK_DATASETS}
+
 # Spot indices of the four CFFEX equity-index futures.
 SPOT_INDEX_SYMBOLS = {
     "IF": "sh000300",

@@ -249,6 +249,11 @@ def parse_frame(
     if not isinstance(frame, pd.DataFrame):
         raise fail(f"expected a pandas DataFrame, got {type(frame).__name__}")
     if frame.empty and len(frame.columns) == 0:  # akshare's bare pd.DataFrame() for "nothing"
+        if "symbol" in dataset.request_columns:  # a whole history: no day is pending in it
+            raise fail(
+                f"returned an empty frame (no rows, no columns): the site does not know symbol "
+                f"{kwargs.get('symbol')!r} (akshare's answer for an unknown symbol)"
+            )
         raise fail(
             "returned an empty frame (no rows, no columns) — not published yet? (exchanges "
             "publish day T on T+1 around 09:00 Beijing time)"

@@ -11,10 +11,26 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today, with_presumed_day
+from margin_wh.raw.cost import snapshot_fallback_cost
 from margin_wh.raw.learned_days import learn_days_past_calendar
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest, pending_requests
-from margin_wh.raw.universe import QUOTE_SNAPSHOT, QUOTES, QUOTES_BY_SECURITY_TYPE, plan_fetch
-from margin_wh.sources.datasets import DATASETS, EXCHANGES, MARGIN_DETAIL_FUNCTIONS, Dataset
+from margin_wh.raw.parse import SourceDataError
+from margin_wh.raw.universe import (
+    QUOTE_SNAPSHOT,
+    QUOTES,
+    QUOTES_BY_SECURITY_TYPE,
+    SNAPSHOT_FALLBACK,
+    SNAPSHOTS,
+    plan_fetch,
+)
+from margin_wh.sources.akshare_source import SourceCallError
+from margin_wh.sources.datasets import (
+    DATASETS,
+    EXCHANGES,
+    FALLBACK_DATASETS,
+    MARGIN_DETAIL_FUNCTIONS,
+    Dataset,
+)
 from orchestration.partitions import (
     TRADING_DAYS,
     publishable_days,
@@ -46,6 +62,8 @@ def _upstream(dataset: Dataset) -> list[dg.AssetKey]:
     if dataset.function in QUOTES_BY_SECURITY_TYPE:  # the securities in the detail
         upstream += [raw_key(f) for f in MARGIN_DETAIL_FUNCTIONS]
     if dataset.function == QUOTES:  # the days no snapshot has
+        upstream += [raw_key(f) for f in SNAPSHOTS]
+    if dataset.function == SNAPSHOT_FALLBACK:  # taken only when Eastmoney's is not
         upstream += [raw_key(QUOTE_SNAPSHOT)]
     return upstream
 
@@ -106,12 +124,23 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
                         f"an earlier run, {len(todo)} to make (`margin-wh refresh --refetch` makes "
                         f"them all; from the UI, a run tagged {REFETCH_TAG}=true)"
                     )
-                with CallProgress(context.log, dataset.function, len(todo)) as progress:
-                    result = ingest(
-                        con, source, dataset, plan.days, settings.landing_dir, plan.symbols,
-                        progress.advance, refetch, retried=plan.retried,
-                        symbol_windows=plan.symbol_windows,
-                    )  # fmt: skip
+                try:
+                    with CallProgress(context.log, dataset.function, len(todo)) as progress:
+                        result = ingest(
+                            con, source, dataset, plan.days, settings.landing_dir, plan.symbols,
+                            progress.advance, refetch, retried=plan.retried,
+                            symbol_windows=plan.symbol_windows,
+                        )  # fmt: skip
+                except (SourceCallError, SourceDataError) as error:
+                    if dataset.function != QUOTE_SNAPSHOT:
+                        raise
+                    # Eastmoney refused (it blocks IPs: akshare #6696, #7314): the next step,
+                    # raw/stock_zh_a_spot, takes the same close from Sina while it shows it,
+                    # far cheaper than a Sina call per security the next morning
+                    ensure_raw_table(con, dataset)
+                    why = f"{error} {snapshot_fallback_cost(con, plan.days[0]).line}"
+                    context.log.warning(f"{dataset.function}: {why}")
+                    result = LoadResult(dataset.function)
             for note in result.notes:
                 context.log.warning(note)
             for failure in result.missing_symbols:
@@ -168,4 +197,4 @@ def build_raw_asset(dataset: Dataset) -> dg.AssetsDefinition:
 
 
 def build_raw_assets() -> list[dg.AssetsDefinition]:
-    return [build_raw_asset(d) for d in DATASETS.values()]
+    return [build_raw_asset(d) for d in (*DATASETS.values(), *FALLBACK_DATASETS.values())]

@@ -191,7 +191,9 @@
             considered_quotes.security_code,
             quote_day_buckets.bucket_day as trade_date,
             arg_max(considered_quotes.close, considered_quotes.trade_date) as close,
+            -- the bucket's last known float shares: a close from Sina's snapshot has none
             arg_max(considered_quotes.outstanding_share, considered_quotes.trade_date)
+                filter (where considered_quotes.outstanding_share is not null)
                 as outstanding_share,
         from considered_quotes
         inner join quote_day_buckets on considered_quotes.trade_date = quote_day_buckets.quote_day
@@ -293,7 +295,8 @@
 {%- endmacro %}
 
 {#- The closing snapshots matching `where`, for the days and securities the Sina quotes
-    in the CTE `sina_quotes` do not cover. -#}
+    in the CTE `sina_quotes` do not cover: Eastmoney's, then Sina's (taken when Eastmoney's
+    was refused; no float market cap, so no float shares: the last known are carried). -#}
 {% macro _independent_snapshot_quotes(where, sina_quotes) -%}
         select
             trade_date,
@@ -313,6 +316,23 @@
                     -- for a full build's test at ten years of the whole market)
                     and {{ sina_quotes }}.trade_date in (
                         select trade_date from {{ source('raw', 'stock_zh_a_spot_em') }}
+                    )
+            )
+        union all
+        select trade_date, substr("代码", 3), "最新价", cast(null as double),
+        from {{ source('raw', 'stock_zh_a_spot') }} as fallback
+        where "最新价" > 0
+            and {{ where }}
+            and not exists (
+                select 1 from {{ source('raw', 'stock_zh_a_spot_em') }} as snapshot
+                where snapshot.trade_date = fallback.trade_date and snapshot."代码" = substr(fallback."代码", 3)
+            )
+            and not exists (
+                select 1 from {{ sina_quotes }}
+                where {{ sina_quotes }}.trade_date = fallback.trade_date
+                    and {{ sina_quotes }}.security_code = substr(fallback."代码", 3)
+                    and {{ sina_quotes }}.trade_date in (
+                        select trade_date from {{ source('raw', 'stock_zh_a_spot') }}
                     )
             )
 {%- endmacro %}
