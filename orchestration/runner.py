@@ -27,7 +27,7 @@ from margin_wh.calendar import (
 from margin_wh.config import Settings
 from margin_wh.publish.snapshot import snapshot_path
 from margin_wh.raw.landed_calendar import load_calendar
-from margin_wh.sources.datasets import DATASETS
+from margin_wh.raw.staleness import stale_since_lines
 from orchestration import warehouse_claim
 from orchestration.assets.dbt import DBT_LOG_TAG
 from orchestration.assets.publish import GROUP as PUBLISH_GROUP
@@ -209,30 +209,6 @@ def models_kept(settings: Settings, keys: list[dg.AssetKey]) -> list[str]:
     return lines
 
 
-def stale_since(settings: Settings, calendar: list[dt.date], keys: list[dg.AssetKey]) -> list[str]:
-    """For each raw dataset, the day its data stops: the trading day after its last."""
-    import duckdb
-
-    lines = []
-    with duckdb.connect(str(settings.db_path), read_only=True) as con:
-        for key in keys:
-            function = key.path[-1]
-            if not DATASETS[function].partitioned:
-                lines.append(f"{function}: not refreshed (the copy loaded before is kept)")
-                continue
-            try:
-                last = con.execute(f"select max(trade_date) from raw.{function}").fetchone()[0]
-            except duckdb.CatalogException:
-                last = None
-            since = next((d for d in calendar if last is None or d > last), None)
-            lines.append(
-                f"{function}: stale since {since} (last day loaded: {last})"
-                if last
-                else f"{function}: nothing loaded yet"
-            )
-    return lines
-
-
 def ensure_warehouse_free(settings: Settings, wait_for_dbt_s: float = WAIT_FOR_DBT_S) -> None:
     """Fail at once, naming the holder, when another process holds the warehouse file: a
     run would otherwise fail in its first step. A dbt build holding it (the dbt step of a
@@ -363,7 +339,8 @@ def _refresh(
                 run_ids.append(second.run_id)
                 if not second.success:
                     failures += _failures(second)
-        stale = stale_since(settings, calendar, failed_raw) if failed_raw else []
+        failed_functions = [k.path[-1] for k in failed_raw]
+        stale = stale_since_lines(settings.db_path, calendar, failed_functions, loadable[0]) if failed_raw else []
         kept = models_kept(settings, failed_models)
         spared = "the rest were built and published" if publish else "the rest were built"
         raise RefreshError(

@@ -14,8 +14,8 @@ import akshare
 import pandas as pd
 import pytest
 
-from margin_wh.raw.parse import parse_frame
 from margin_wh.sources.datasets import DATASETS, FALLBACK_DATASETS, Dataset
+from margin_wh.sources.parse import parse_frame
 from tests.akshare_http import AkshareSites
 from tests.docs_examples import Example, documented, documented_functions
 

@@ -14,7 +14,6 @@ from margin_wh.calendar import CALENDAR_FUNCTION, shanghai_today, with_presumed_
 from margin_wh.raw.cost import snapshot_fallback_cost
 from margin_wh.raw.learned_days import learn_days_past_calendar
 from margin_wh.raw.load import LoadResult, ensure_raw_table, ingest, pending_requests
-from margin_wh.raw.parse import SourceDataError
 from margin_wh.raw.universe import (
     QUOTE_SNAPSHOT,
     QUOTES,
@@ -31,6 +30,7 @@ from margin_wh.sources.datasets import (
     MARGIN_DETAIL_FUNCTIONS,
     Dataset,
 )
+from margin_wh.sources.parse import SourceDataError
 from orchestration.partitions import (
     TRADING_DAYS,
     publishable_days,
