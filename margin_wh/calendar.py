@@ -244,3 +244,15 @@ def shanghai_today(now: dt.datetime | None = None) -> dt.date:
 def trading_days_text(count: int) -> str:
     """'1 trading day', '3 trading days': how a message counts days."""
     return f"{count} trading day" + ("" if count == 1 else "s")
+
+
+def next_trading_day(calendar: Sequence[dt.date], day: dt.date) -> dt.date | None:
+    """The first trading day of the sorted `calendar` after `day`."""
+    i = bisect.bisect_right(calendar, day)
+    return calendar[i] if i < len(calendar) else None
+
+
+def first_trading_day_from(calendar: Sequence[dt.date], day: dt.date) -> dt.date | None:
+    """The first trading day of the sorted `calendar` on or after `day`."""
+    i = bisect.bisect_left(calendar, day)
+    return calendar[i] if i < len(calendar) else None

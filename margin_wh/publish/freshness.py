@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from margin_wh.calendar import first_trading_day_from, next_trading_day
 from margin_wh.sources.datasets import RAW_TABLES, Dataset
 
 # The calendar lists the trading days to come as well: it is the yardstick, not a day's data.
@@ -98,18 +98,6 @@ def date_column(dataset: Dataset) -> str:
     """The column holding a row's trading day in the raw table: `trade_date`, which the
     loader adds to every partitioned dataset, or a static dataset's own date key."""
     return "trade_date" if dataset.partitioned else dataset.key[0]
-
-
-def next_trading_day(calendar: Sequence[dt.date], day: dt.date) -> dt.date | None:
-    """The first trading day of the sorted `calendar` after `day`."""
-    i = bisect_right(calendar, day)
-    return calendar[i] if i < len(calendar) else None
-
-
-def first_trading_day_from(calendar: Sequence[dt.date], day: dt.date) -> dt.date | None:
-    """The first trading day of the sorted `calendar` on or after `day`."""
-    i = bisect_left(calendar, day)
-    return calendar[i] if i < len(calendar) else None
 
 
 @dataclass(frozen=True)

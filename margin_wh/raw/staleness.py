@@ -13,8 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from margin_wh.calendar import previous_trading_day
-from margin_wh.publish.freshness import next_trading_day
+from margin_wh.calendar import next_trading_day, previous_trading_day
 from margin_wh.raw.load import missing_symbols
 from margin_wh.sources.datasets import RAW_TABLES
 
