@@ -348,10 +348,16 @@ def build_failure_sensor(
         if not keys:
             return None
         tags = {k: v for k, v in run.tags.items() if k in (RANGE_START_TAG, RANGE_END_TAG)}
+        partition_key = run.tags.get(PARTITION_TAG)
+        if partition_key and not any(graph.get(k).partitions_def for k in keys):
+            # only models and the publication (unpartitioned) are left: Dagster takes a
+            # partition key only for a selection with partitioned assets, so the day
+            # reaches dbt as the run's range instead
+            partition_key, tags = None, {RANGE_START_TAG: partition_key, RANGE_END_TAG: partition_key}
         return dg.RunRequest(
             run_key=f"rest-of-{run.run_id}",
             asset_selection=keys,
-            partition_key=run.tags.get(PARTITION_TAG),
+            partition_key=partition_key,
             tags={**tags, AFTER_FAILED_RUN_TAG: run.run_id},
         )
 

@@ -20,6 +20,7 @@ from margin_wh.raw.universe import plan_fetch
 from margin_wh.sources import get_source
 from margin_wh.sources.datasets import BSE_MARGIN_START, DATASETS
 from orchestration.definitions import build_definitions
+from orchestration.partitions import run_partition_keys
 from orchestration.runner import RefreshError, estimate_refresh, refresh
 
 START, END = dt.date(2024, 6, 17), dt.date(2024, 7, 12)  # four weeks
@@ -232,7 +233,8 @@ def test_a_refresh_that_cannot_get_the_warehouse_says_at_once_who_holds_it(tmp_p
         assert time.monotonic() - started < 5
         message = str(error.value)
         assert f"held by process {holder.pid}" in message
-        assert "a reader" in message and "margin_warehouse.duckdb" in message
+        # held read-write (a notebook's connection): it is told to close it, not called a reader
+        assert "read_only=True" in message and "margin_warehouse.duckdb" in message
     finally:
         holder.communicate("\n")
 
@@ -474,6 +476,12 @@ def test_the_failure_sensor_asks_for_what_a_failed_model_spares(bad_futures_row)
     assert "marts/fct_policy_event_window" not in keys
     assert "publish/warehouse_snapshot" in keys
     assert not {k for k in keys if k.startswith("raw/")}
+    # only unpartitioned assets left: Dagster's daemon refuses a partition key for them
+    # ("All selected assets must have the same or no partitions definition"), so the
+    # failed run's days reach dbt as a range
+    assert request.partition_key is None
+    window = (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"])
+    assert window == run_partition_keys(failed.tags)
 
 
 def test_two_refreshes_started_together_one_fails_at_once_naming_the_other(uninterrupted, tmp_path):

@@ -28,13 +28,13 @@ def test_dbt_unit_tests_pass(tmp_path):
     (empty, over empty raw tables), in the same `dbt build` that runs the unit tests
     before their models."""
     from margin_wh.raw.load import ensure_raw_table
-    from margin_wh.sources.datasets import DATASETS
+    from margin_wh.sources.datasets import RAW_TABLES
 
     declared = declared_unit_tests()
     assert declared, "no dbt unit test declared under models/"
     settings = make_settings(tmp_path)
     with duckdb.connect(str(settings.db_path)) as con:
-        for dataset in DATASETS.values():
+        for dataset in RAW_TABLES.values():
             ensure_raw_table(con, dataset)  # as the raw asset does before any load
 
     models = sorted({f"+{model}" for model in declared.values()})
