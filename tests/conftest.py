@@ -17,16 +17,30 @@ from margin_wh.config import Settings
 # Fixtures that build a warehouse through real refreshes (each refresh costs its dbt
 # processes): under pytest-xdist (`-n 2`, pyproject.toml) the tests sharing one run on
 # one worker, so each is built once, while everything else is spread over both.
-SHARED_WAREHOUSES = ("uninterrupted", "futures_outage", "both", "new_warehouse", "own_warehouse",
-                     "day_refreshed_again", "switched")  # fmt: skip
+# The session's `warehouse` and the day refreshed again on it are one group: built once.
+SHARED_WAREHOUSES = {"uninterrupted": "uninterrupted", "futures_outage": "futures_outage",
+                     "both": "both", "new_warehouse": "new_warehouse",
+                     "own_warehouse": "own_warehouse", "day_refreshed_again": "warehouse",
+                     "warehouse": "warehouse", "switched": "switched"}  # fmt: skip
+# The groups that take longest, longest first: xdist hands out work in collection order,
+# so they start at once and the short tests fill in around them (the deployment's
+# daemon test mostly waits for its runs).
+LONGEST_FIRST = ("uninterrupted", "deployment", "warehouse", "season", "both", "futures_outage")
+
+
+def _group(item) -> str | None:
+    marker = item.get_closest_marker("xdist_group")
+    return (marker.args[0] if marker.args else marker.kwargs.get("name")) if marker else None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        shared = [name for name in SHARED_WAREHOUSES if name in item.fixturenames]
-        if shared:
+        shared = [group for name, group in SHARED_WAREHOUSES.items() if name in item.fixturenames]
+        if shared and _group(item) is None:
             item.add_marker(pytest.mark.xdist_group(shared[0]))
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item), len(LONGEST_FIRST)))  # stable
 
 
 @pytest.fixture(scope="module", autouse=True)
