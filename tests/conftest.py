@@ -17,15 +17,19 @@ from margin_wh.config import Settings
 # Fixtures that build a warehouse through real refreshes (each refresh costs its dbt
 # processes): under pytest-xdist (`-n 2`, pyproject.toml) the tests sharing one run on
 # one worker, so each is built once, while everything else is spread over both.
-# The session's `warehouse` and the day refreshed again on it are one group: built once.
+# Module and session fixtures that several tests share, each a group: built once, not once
+# per worker. The session's `warehouse` and the day refreshed again on it are one group.
 SHARED_WAREHOUSES = {"uninterrupted": "uninterrupted", "futures_outage": "futures_outage",
                      "both": "both", "new_warehouse": "new_warehouse",
                      "own_warehouse": "own_warehouse", "day_refreshed_again": "warehouse",
-                     "warehouse": "warehouse", "switched": "switched"}  # fmt: skip
+                     "warehouse": "warehouse", "switched": "switched",
+                     "bad_futures_row": "bad_futures_row", "loaded": "loaded",
+                     "default_market": "default_market"}  # fmt: skip
 # The groups that take longest, longest first: xdist hands out work in collection order,
 # so they start at once and the short tests fill in around them (the deployment's
 # daemon test mostly waits for its runs).
-LONGEST_FIRST = ("uninterrupted", "deployment", "warehouse", "season", "both", "futures_outage")
+LONGEST_FIRST = ("uninterrupted", "deployment", "warehouse", "season", "both", "futures_outage",
+                 "bad_futures_row")
 
 
 def _group(item) -> str | None:
