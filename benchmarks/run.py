@@ -286,20 +286,6 @@ def make_warehouse(root: Path, label: str, months: int, securities: int, seed: i
     return Warehouse(label, root, settings, start, end, days)
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MARGIN_WH_DB": str(settings.db_path),
-        "MARGIN_WH_LANDING": str(settings.landing_dir),
-        "MARGIN_WH_PUBLISH": str(settings.publish_dir),
-        "MARGIN_WH_SOURCE": settings.source,
-        "MARGIN_WH_HISTORY_START": settings.history_start.isoformat(),
-        "MARGIN_WH_DEMO_END": settings.demo_end.isoformat(),
-        "MARGIN_WH_DEMO_SECURITIES": str(settings.demo_securities),
-        "MARGIN_WH_DEMO_SEED": str(settings.demo_seed),
-    }
-
-
 def next_trading_days(after: dt.date, n: int) -> list[dt.date]:
     calendar = demo_calendar(after.year, after.year + 1)
     return [d for d in calendar if d > after][:n]
@@ -895,7 +881,7 @@ def one_day(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
 
 
 def one_day_cli(report: Report, wh: Warehouse, day: dt.date) -> dict[str, Any]:
-    env = settings_env(wh.settings) | {"DAGSTER_HOME": str(wh.root / "dagster_home")}
+    env = {**os.environ, **wh.settings.as_env(), "DAGSTER_HOME": str(wh.root / "dagster_home")}
     cmd = [
         sys.executable,
         "-m",

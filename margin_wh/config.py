@@ -65,6 +65,21 @@ class Settings:
             dagster_home=path("DAGSTER_HOME", home / "dagster"),
         )
 
+    def as_env(self) -> dict[str, str]:
+        """The environment `from_env` makes these settings from (every variable set)."""
+        return {
+            "MARGIN_WH_HOME": str(self.home),
+            "MARGIN_WH_DB": str(self.db_path),
+            "MARGIN_WH_SOURCE": self.source,
+            "MARGIN_WH_LANDING": str(self.landing_dir),
+            "MARGIN_WH_PUBLISH": str(self.publish_dir),
+            "MARGIN_WH_HISTORY_START": self.history_start.isoformat(),
+            "MARGIN_WH_DEMO_SECURITIES": str(self.demo_securities),
+            "MARGIN_WH_DEMO_SEED": str(self.demo_seed),
+            "MARGIN_WH_DEMO_END": self.demo_end.isoformat(),
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+
     def dbt_env(self) -> dict[str, str]:
         """The environment dbt runs in: profiles.yml reads the warehouse path from it."""
         return {**os.environ, "MARGIN_WH_DB": str(self.db_path)}

@@ -80,22 +80,6 @@ def _failures(result: dg.ExecutionResult) -> list[str]:
 PID_TAG, HOST_TAG = "margin_wh/pid", "margin_wh/host"
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment `Settings.from_env` makes `settings` from."""
-    return {
-        "MARGIN_WH_HOME": str(settings.home),
-        "MARGIN_WH_DB": str(settings.db_path),
-        "MARGIN_WH_SOURCE": settings.source,
-        "MARGIN_WH_LANDING": str(settings.landing_dir),
-        "MARGIN_WH_PUBLISH": str(settings.publish_dir),
-        "MARGIN_WH_HISTORY_START": settings.history_start.isoformat(),
-        "MARGIN_WH_DEMO_SECURITIES": str(settings.demo_securities),
-        "MARGIN_WH_DEMO_SEED": str(settings.demo_seed),
-        "MARGIN_WH_DEMO_END": settings.demo_end.isoformat(),
-        "DAGSTER_HOME": str(settings.dagster_home),
-    }
-
-
 # The Definitions of each warehouse this process runs, built once.
 _DEFINITIONS: dict[Settings, dg.Definitions] = {}
 
@@ -111,7 +95,7 @@ def definitions_for(settings: Settings, defs: dg.Definitions | None = None) -> d
 
 
 def refresh_job(settings: dict[str, str]) -> dg.JobDefinition:
-    """The refresh job of the warehouse `settings` (a `settings_env`) describe: what
+    """The refresh job of the warehouse `settings` (`Settings.as_env`) describe: what
     `dg.build_reconstructable_job` names, so a run records where its job comes from."""
     return definitions_for(Settings.from_env(settings)).resolve_job_def(REFRESH_JOB_NAME)
 
@@ -150,7 +134,7 @@ def _run(
     `dagster asset materialize` runs one (`dg.execute_job` of a reconstructable job),
     tagged with the process that runs it (PID_TAG, HOST_TAG)."""
     job = dg.build_reconstructable_job(__name__, refresh_job.__name__,
-                                       reconstructable_kwargs={"settings": settings_env(settings)})  # fmt: skip
+                                       reconstructable_kwargs={"settings": settings.as_env()})  # fmt: skip
     tags = {**(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     with planned_events_per_range(tags):
         return dg.execute_job(job, instance, run_config=RUN_CONFIG, tags=tags, asset_selection=asset_selection)
