@@ -150,8 +150,11 @@ def warehouse_connection(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyCo
         yield con
 
 
+@cache
 def dbt_cli() -> DbtCliResource:
-    # The dbt installed beside this Python, whether or not its bin/ is on PATH.
+    """dbt as dagster-dbt runs it: the dbt installed beside this Python, whether or not
+    its bin/ is on PATH. One per process: dagster-dbt asks the executable its version
+    (`dbt --version`, a Python start of its own) once per resource object."""
     return DbtCliResource(
         project_dir=str(DBT_PROJECT_DIR),
         profiles_dir=str(DBT_PROJECT_DIR),
@@ -168,5 +171,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             connection_config=dbt_duckdb_settings(),
             publish_dir=str(settings.publish_dir),
         ),
-        "dbt": dbt_cli(),
+        # given as the object itself, not as configuration: Dagster would build a new
+        # DbtCliResource for every run, and each would ask dbt its version again
+        "dbt": dg.ResourceDefinition.hardcoded_resource(dbt_cli(), "dbt, as dagster-dbt runs it"),
     }
