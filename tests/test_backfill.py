@@ -23,8 +23,17 @@ from orchestration.definitions import build_definitions
 from orchestration.partitions import run_partition_keys
 from orchestration.runner import RefreshError, estimate_refresh, refresh
 
-START, END = dt.date(2024, 6, 17), dt.date(2024, 7, 12)  # four weeks
+START, END = dt.date(2024, 6, 24), dt.date(2024, 7, 5)  # two weeks, across a month's end
 PER_SECURITY = ("stock_zh_a_daily", "fund_etf_hist_sina", "stock_zh_index_daily")
+# the datasets every run fetches whole again (the calendar, the industries, the account
+# statistics): what a re-run may ask for beyond the calls its outage lost
+STATIC_CALLS = sum(d.call == "static" for d in DATASETS.values())
+
+
+def calls_allowed(uninterrupted_calls: int, outages: int, reruns: int) -> int:
+    """An uninterrupted refresh's calls, plus the one call in flight each outage lost,
+    plus the static datasets again for each re-run: nothing already fetched is asked again."""
+    return uninterrupted_calls + outages + reruns * STATIC_CALLS
 
 
 def run(settings, source: CountingSource, monkeypatch, start=START, end=END, **kwargs):
@@ -77,14 +86,16 @@ def test_outages_at_chosen_calls_then_reruns_build_the_same_warehouse(
             break
         except RefreshError as error:
             made += len(source.calls)
-            assert "injected outage" in str(error) and "stale since" in str(error)
+            # the cause, then what is stale ("stale since …", or "nothing loaded yet"
+            # when the outage came before the dataset's first day was loaded)
+            assert "injected outage" in str(error) and "stale datasets" in str(error)
         assert runs < 6
     assert 2 <= runs <= 4  # three outages (some may fall in one run), then a clean run
     got = tables(settings, RAW + MARTS)
     for name in RAW + MARTS:
         pd.testing.assert_frame_equal(got[name], clean[name], check_exact=False, rtol=1e-9, atol=0.05,
                                       obj=name)  # fmt: skip
-    assert made <= 1.05 * n, (made, n)
+    assert made <= calls_allowed(n, len(outages), runs - 1), (made, n, runs)
 
 
 def test_outages_at_random_calls_lose_only_the_call_in_flight(uninterrupted, tmp_path, monkeypatch):
@@ -93,14 +104,14 @@ def test_outages_at_random_calls_lose_only_the_call_in_flight(uninterrupted, tmp
     demo = get_source(settings)
     n = len(clean_calls)
     outages = sorted(random.Random(20240711).sample(range(10, n - 1), 3))
-    made, done = 0, False
-    for _ in range(6):
+    made, runs, done = 0, 0, False
+    while not done and runs < 6:
+        runs += 1
         source = CountingSource(demo, fail_at=[k - made for k in outages if k > made])
         try:
             run(settings, source, monkeypatch, raw_only=True)
             made += len(source.calls)
             done = True
-            break
         except RefreshError as error:
             made += len(source.calls)
             assert "injected outage" in str(error)
@@ -109,7 +120,7 @@ def test_outages_at_random_calls_lose_only_the_call_in_flight(uninterrupted, tmp
     for name in RAW:
         pd.testing.assert_frame_equal(got[name], clean[name], check_exact=False, rtol=1e-9, atol=0.05,
                                       obj=name)  # fmt: skip
-    assert made <= 1.05 * n, (made, n)
+    assert made <= calls_allowed(n, len(outages), runs - 1), (made, n, runs)
 
 
 @dataclass
@@ -120,12 +131,13 @@ class FuturesOutage:
     message: str
 
 
-FIRST_END = dt.date(2024, 7, 5)
+FIRST_END, OUTAGE_FROM = dt.date(2024, 6, 28), dt.date(2024, 7, 1)
 
 
 @pytest.fixture(scope="module")
 def futures_outage(tmp_path_factory) -> FuturesOutage:
-    """A refresh to 2024-07-05, then one to END while CFFEX is down (published both times)."""
+    """A refresh to FIRST_END, then one from the next trading day to END while CFFEX is down
+    (published both times)."""
     settings = make_settings(tmp_path_factory.mktemp("futures_outage"))
     demo = get_source(settings)
     instance, defs = dg.DagsterInstance.ephemeral(), build_definitions(settings)
@@ -135,14 +147,14 @@ def futures_outage(tmp_path_factory) -> FuturesOutage:
         down = CountingSource(demo, fail_function="futures_hist_daily_cffex")
         patch.setattr("margin_wh.sources._demo_source", lambda *a: down)
         with pytest.raises(RefreshError) as error:
-            refresh(settings, dt.date(2024, 7, 8), END, instance, defs=defs)
+            refresh(settings, OUTAGE_FROM, END, instance, defs=defs)
     return FuturesOutage(settings, instance, defs, str(error.value))
 
 
 def test_a_futures_outage_leaves_the_margin_marts_current_and_says_what_is_stale(futures_outage):
     settings, instance, defs = futures_outage.settings, futures_outage.instance, futures_outage.defs
     message = futures_outage.message
-    assert "futures_hist_daily_cffex: stale since 2024-07-08 (last day loaded: 2024-07-05)" in message
+    assert "futures_hist_daily_cffex: stale since 2024-07-01 (last day loaded: 2024-06-28)" in message
     # the cause first, then Dagster's wrapping of it
     step = message.index("raw__futures_hist_daily_cffex:")
     assert step < message.index("injected outage", step) < message.index("raised in:", step), message
@@ -177,10 +189,10 @@ def test_the_report_says_which_dataset_is_stale_and_since_when(futures_outage):
             "select dataset, last_trade_date, stale_since from main.dataset_freshness where is_stale"
         ).fetchall()
         published_to = con.execute("select last_trade_date from main.snapshot_info").fetchone()[0]
-    assert stale == [("futures_hist_daily_cffex", FIRST_END, dt.date(2024, 7, 8))]
+    assert stale == [("futures_hist_daily_cffex", FIRST_END, OUTAGE_FROM)]
     assert published_to == END  # the rest was published
     report = (settings.publish_dir / "report.html").read_text()
-    assert "Stale data: futures_hist_daily_cffex since 2024-07-08 (last day loaded 2024-07-05)" in report
+    assert "Stale data: futures_hist_daily_cffex since 2024-07-01 (last day loaded 2024-06-28)" in report
 
 
 def test_the_dry_run_counts_the_calls_a_refresh_makes(uninterrupted, monkeypatch):
@@ -268,7 +280,7 @@ def test_a_refresh_killed_mid_run_blocks_nothing_and_a_plain_rerun_completes(tmp
            "MARGIN_WH_DEMO_END": "2024-07-31", "MARGIN_WH_DEMO_SECURITIES": "60"}  # fmt: skip
     env.pop("DAGSTER_HOME", None)
     command = [sys.executable, "-m", "margin_wh.cli", "load-raw", "--start", "2024-06-03",
-               "--end", "2024-07-12"]  # fmt: skip
+               "--end", "2024-06-21"]  # fmt: skip
     first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     for line in first.stderr:  # kill it in the middle of a raw load
         if "raw__stock_margin_detail_szse" in line:
@@ -288,7 +300,7 @@ def test_a_refresh_killed_mid_run_blocks_nothing_and_a_plain_rerun_completes(tmp
         days = con.execute(
             "select count(distinct trade_date) from raw.stock_margin_detail_szse"
         ).fetchone()[0]
-    assert days == 30  # 2024-06-03 .. 2024-07-12 on the demo calendar
+    assert days == 15  # 2024-06-03 .. 2024-06-21 on the demo calendar
 
 
 def _comparable(db_path, table: str) -> pd.DataFrame:

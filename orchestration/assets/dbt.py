@@ -55,6 +55,7 @@ DBT_STEP = "dbt_models"
 # CI's (tests/test_dbt_unit_tests.py), not every refresh's.
 BUILD = ["build", "--exclude", "resource_type:unit_test"]
 WINDOW_START_ENV, WINDOW_END_ENV = "MARGIN_WH_WINDOW_START", "MARGIN_WH_WINDOW_END"
+INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
 
 
 def _newest_source_mtime() -> float:
@@ -107,12 +108,22 @@ def run_window(context: dg.AssetExecutionContext) -> tuple[str, str] | None:
 
 
 def dbt_environment(settings: Settings, window: tuple[str, str] | None) -> dict[str, str]:
-    """What dbt reads from its environment: the warehouse file (profiles.yml) and the run's
-    trading-day window (macros/run_window.sql; empty both: a full build)."""
+    """What dbt reads from its environment: the warehouse file (profiles.yml), the run's
+    trading-day window (macros/run_window.sql; empty both: a full build), and which tests
+    a subset of the models brings with it.
+
+    A run that leaves models out (a raw dataset failed, so the models it feeds keep their
+    last good state) selects the rest by name, and dbt's default ("eager") selection then
+    also runs every test with one selected parent: a relationship test of a left-out model
+    against the trading calendar runs on a table this run did not build, or, on a new
+    warehouse, fails on one that does not exist. "buildable" runs a test only when each
+    of its parents is built by the run or upstream of what it builds. dagster-dbt reads
+    DBT_INDIRECT_SELECTION from the environment and passes it on to dbt."""
     return {
         "MARGIN_WH_DB": str(settings.db_path),
         WINDOW_START_ENV: window[0] if window else "",
         WINDOW_END_ENV: window[1] if window else "",
+        INDIRECT_SELECTION_ENV: "buildable",
     }
 
 
