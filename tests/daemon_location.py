@@ -3,12 +3,13 @@ Definitions (orchestration.definitions.build_definitions), with two test control
 reach the daemon's processes (its code server, each run's worker) through files in the
 directory MARGIN_WH_TEST_CONTROL names, as in-process mocks cannot:
 
-- `clock`: a Beijing date. The next minute's tick of a test schedule (cron `* * * * *`)
+- `clock`: a Beijing date. A tick of a test schedule (cron `* * * * *`) that finds it
   runs the daily schedule's own evaluation function as if it were 09:30 on that date,
   through Dagster's documented direct invocation of a schedule, and consumes the file:
   a schedule's run key only dedupes within one tick, so every later tick on the same date
   would launch the day again (as the next morning does a day some dataset missed).
-  Without the file the test schedule skips.
+  A tick waits up to CLOCK_WAIT_S for the file, then skips: the scheduler ticks on the
+  minute, and a test that sets the clock then finds the tick under way, not a minute off.
 - `outage`: the name of a dataset whose every call fails, as an unreachable host's do,
   for as long as the file exists.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -34,6 +36,8 @@ from orchestration.schedules import REFRESH_JOB_NAME, build_failure_sensor
 
 TEST_SCHEDULE = "daily_refresh_on_test_clock"
 FAILURE_SENSOR_INTERVAL_S = 2
+# within Dagster's 60 s for a schedule's evaluation (DAGSTER_SCHEDULE_GRPC_TIMEOUT_SECONDS)
+CLOCK_WAIT_S = 50
 
 
 def control() -> Path:
@@ -62,7 +66,10 @@ def _test_definitions() -> dg.Definitions:
     @dg.schedule(job=refresh_job, cron_schedule="* * * * *", name=TEST_SCHEDULE,
                  default_status=dg.DefaultScheduleStatus.RUNNING)  # fmt: skip
     def daily_refresh_on_test_clock(context: dg.ScheduleEvaluationContext):
-        clock = control() / "clock"
+        clock, waited_s = control() / "clock", 0.0
+        while not clock.exists() and waited_s < CLOCK_WAIT_S:
+            time.sleep(0.2)
+            waited_s += 0.2
         try:
             day = dt.date.fromisoformat(clock.read_text().strip())
             clock.unlink()

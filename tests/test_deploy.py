@@ -134,25 +134,27 @@ def deployment(tmp_path_factory):
         instance = dg.DagsterInstance.get()
         deployment = Deployment(settings, env, home, control, env.get(PG_URL_VARIABLE),
                                 pg_skip_reason, instance, ())  # fmt: skip
-        # The code location starts, as a separate process (docs/deploy.md), while the
-        # warehouse is refreshed; then the daemon, on it. The test schedule skips until
-        # the test sets its clock.
+        # The code location starts, as a separate process (docs/deploy.md), and the daemon
+        # on it once it serves, while the warehouse is refreshed: the daemon's minute
+        # ticks of the test schedule have begun, waiting for the test to set its clock.
         socket = root / "code.sock"
         (root / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
             "socket": str(socket), "location_name": "margin_warehouse"}}]}))  # fmt: skip
         bin_dir, log = Path(sys.executable).parent, (root / "daemon.log").open("w")
 
-        def start(*command):
+        def start(*command):  # a program of this environment's bin/, or a path
             deployment.processes.append(subprocess.Popen(
                 [str(bin_dir / command[0]), *map(str, command[1:])], env=env, cwd=REPO_ROOT,
                 start_new_session=True, stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
 
         start("dagster", "code-server", "start", "-m", "tests.daemon_location", "-s", socket)
+        # the daemon waits for the code server's socket in a shell of its own
+        start("/bin/sh", "-c", 'while [ ! -S "$0" ]; do sleep 0.2; done; exec "$1" run -w "$2"',
+              socket, bin_dir / "dagster-daemon", root / "workspace.yaml")  # fmt: skip
         try:
             # not published: the failure sensor's follow-up run publishes (and is checked to)
             deployment.refresh_run_ids = refresh(settings, *REFRESHED, instance, publish=False).run_ids
             wait_for(deployment, "code location server", socket.exists, 120)
-            start("dagster-daemon", "run", "-w", root / "workspace.yaml")
             yield deployment
         finally:
             # each with the processes it started (a code server asked to stop waits for
