@@ -17,14 +17,11 @@ from margin_wh.config import Settings
 # Fixtures that build a warehouse through real refreshes (each refresh costs its dbt
 # processes): under pytest-xdist (`-n 2`, pyproject.toml) the tests sharing one run on
 # one worker, so each is built once, while everything else is spread over both.
-# Module and session fixtures that several tests share, each a group: built once, not once
-# per worker. The session's `warehouse` and the day refreshed again on it are one group.
-SHARED_WAREHOUSES = {"uninterrupted": "uninterrupted", "futures_outage": "futures_outage",
-                     "both": "both", "new_warehouse": "new_warehouse",
-                     "own_warehouse": "own_warehouse", "day_refreshed_again": "warehouse",
-                     "warehouse": "warehouse", "switched": "switched",
-                     "bad_futures_row": "bad_futures_row", "loaded": "loaded",
-                     "default_market": "default_market"}  # fmt: skip
+# Module and session fixtures that several tests share, each its own group: built once,
+# not once per worker. A test of a fixture built on one of them (`day_refreshed_again`
+# on `warehouse`) names both, and joins the group of the first here.
+SHARED_WAREHOUSES = ("uninterrupted", "futures_outage", "both", "new_warehouse", "own_warehouse",
+                     "warehouse", "switched", "bad_futures_row", "loaded", "default_market")  # fmt: skip
 # The groups that take longest, longest first: xdist hands out work in collection order,
 # so they start at once and the short tests fill in around them (the deployment's
 # daemon test mostly waits for its runs).
@@ -40,7 +37,7 @@ def _group(item) -> str | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        shared = [group for name, group in SHARED_WAREHOUSES.items() if name in item.fixturenames]
+        shared = [name for name in SHARED_WAREHOUSES if name in item.fixturenames]
         if shared and _group(item) is None:
             item.add_marker(pytest.mark.xdist_group(shared[0]))
     rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
