@@ -140,6 +140,22 @@ def test_a_duplicate_in_an_exchange_view_stops_the_build_at_the_unified_grain_te
         ]
 
 
+def test_not_null_columns_names_each_null_column_of_a_row(warehouse_copy, tmp_path):
+    """The one not-null test of a seed (macros/tests/not_null_columns.sql) passes as
+    seeded and fails with one row per incomplete row, naming its null columns."""
+    compiled = compiled_failing_rows_sql(warehouse_copy, tmp_path, ["test_name:not_null_columns,policy_events"])
+    [sql] = compiled.values()
+    with duckdb.connect(str(warehouse_copy.db_path)) as con:
+        assert con.execute(f"select count(*) from ({sql})").fetchone() == (0,)
+        [(schema,)] = con.execute(
+            "select schema_name from duckdb_tables() where table_name = 'policy_events'"
+        ).fetchall()
+        relation = f"{schema}.policy_events"
+        event = con.execute(f"select min(event_id) from {relation}").fetchone()[0]
+        con.execute(f"update {relation} set issuer = null, source = null where event_id = ?", [event])
+        assert con.execute(f"select event_id, null_columns from ({sql})").fetchall() == [(event, "issuer, source")]
+
+
 def test_reconciliation_test_finds_the_close_before_a_long_suspension(warehouse_copy, tmp_path):
     """A one-day check reads the quotes of the 40 days before it, and older ones only for
     securities without a quote in them (macros/testing/independent_margin_detail.sql).

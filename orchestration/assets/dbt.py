@@ -118,12 +118,17 @@ def dbt_environment(settings: Settings, window: tuple[str, str] | None) -> dict[
     against the trading calendar runs on a table this run did not build, or, on a new
     warehouse, fails on one that does not exist. "buildable" runs a test only when each
     of its parents is built by the run or upstream of what it builds. dagster-dbt reads
-    DBT_INDIRECT_SELECTION from the environment and passes it on to dbt."""
+    DBT_INDIRECT_SELECTION from the environment and passes it on to dbt.
+
+    dbt.log at dbt's `info` level: a line per model and test, what `--verbose` shows. At
+    its default (`debug`) dbt also writes every SQL statement there, megabytes a run that
+    target/run/ already holds, and the writing is a share of a daily run's dbt time."""
     return {
         "MARGIN_WH_DB": str(settings.db_path),
         WINDOW_START_ENV: window[0] if window else "",
         WINDOW_END_ENV: window[1] if window else "",
         INDIRECT_SELECTION_ENV: "buildable",
+        "DBT_LOG_LEVEL_FILE": "info",
     }
 
 
