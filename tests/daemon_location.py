@@ -66,10 +66,9 @@ def _test_definitions() -> dg.Definitions:
     @dg.schedule(job=refresh_job, cron_schedule="* * * * *", name=TEST_SCHEDULE,
                  default_status=dg.DefaultScheduleStatus.RUNNING)  # fmt: skip
     def daily_refresh_on_test_clock(context: dg.ScheduleEvaluationContext):
-        clock, waited_s = control() / "clock", 0.0
-        while not clock.exists() and waited_s < CLOCK_WAIT_S:
+        clock, deadline = control() / "clock", time.monotonic() + CLOCK_WAIT_S
+        while not clock.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-            waited_s += 0.2
         try:
             day = dt.date.fromisoformat(clock.read_text().strip())
             clock.unlink()

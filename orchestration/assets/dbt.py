@@ -55,7 +55,6 @@ DBT_STEP = "dbt_models"
 # CI's (tests/test_dbt_unit_tests.py), not every refresh's.
 BUILD = ["build", "--exclude", "resource_type:unit_test"]
 WINDOW_START_ENV, WINDOW_END_ENV = "MARGIN_WH_WINDOW_START", "MARGIN_WH_WINDOW_END"
-INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
 
 
 def _newest_source_mtime() -> float:
@@ -127,7 +126,7 @@ def dbt_environment(settings: Settings, window: tuple[str, str] | None) -> dict[
         "MARGIN_WH_DB": str(settings.db_path),
         WINDOW_START_ENV: window[0] if window else "",
         WINDOW_END_ENV: window[1] if window else "",
-        INDIRECT_SELECTION_ENV: "buildable",
+        "DBT_INDIRECT_SELECTION": "buildable",
         "DBT_LOG_LEVEL_FILE": "info",
     }
 
